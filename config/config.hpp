@@ -1,0 +1,127 @@
+#pragma once
+// The effective configuration: plain values, every default already applied.
+// parse.cpp builds it from TOML; nothing else in the daemon reads TOML.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pgvigil::config {
+
+using Duration = std::chrono::milliseconds;
+
+inline constexpr std::uint16_t kDefaultPort = 9816;
+
+struct TlsConfig {
+  std::string cert_file;
+  std::string key_file;
+  std::string client_ca_file;
+  std::string client_auth = "none";  // none | require_and_verify
+  std::string min_version = "TLS1.2";
+};
+
+struct ServerConfig {
+  std::vector<std::string> listen{"0.0.0.0:9816"};  // host:port; "[::1]:9816" for IPv6
+  std::size_t max_connections = 64;
+  std::size_t max_request_bytes = 16 * 1024;
+  Duration read_timeout{10'000};
+  Duration idle_timeout{60'000};
+  std::optional<TlsConfig> tls;
+  std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt hash (a secret)
+  bool auth_exempt_health = true;
+};
+
+struct LogConfig {
+  std::string level = "info";   // trace|debug|info|warn|error|critical|off
+  std::string format = "text";  // text|json
+};
+
+// Per-probe knobs that exist for every probe; unset fields fall back to the
+// [probes.NAME] section, then to the probe's own default.
+struct ProbeSettings {
+  std::optional<bool> enabled;
+  std::optional<Duration> interval;
+  std::optional<Duration> timeout;
+  std::optional<std::size_t> top_n;            // vacuum, statements
+  std::vector<std::string> include_databases;  // glob patterns; empty = all
+  std::vector<std::string> exclude_databases;  // glob patterns
+};
+
+struct BackupConfig {
+  std::string glob;  // e.g. /var/backups/pg/*.sql.gz
+  Duration max_age{24 * 3600 * 1000LL};
+  std::uint64_t min_size_bytes = 0;
+};
+
+struct LogScanConfig {
+  std::string path;  // file or glob of PostgreSQL server logs
+  std::uint64_t max_bytes_per_round = 4 * 1024 * 1024;
+};
+
+enum class Comparison { greater, greater_equal, less, less_equal, equal, not_equal };
+
+struct CheckConfig {
+  std::string name;
+  std::string database;  // empty: the target's own database
+  std::string sql;       // must return one numeric value
+  Duration interval{60'000};
+  Duration timeout{10'000};
+  Comparison comparison = Comparison::greater;
+  double threshold = 0;
+  std::string expect;  // the text as written, e.g. "> 0"
+  Duration for_duration{0};
+  std::string severity = "warning";
+};
+
+// Overrides for one alert rule (thresholds in base units: seconds, bytes, ratios).
+struct RuleOverride {
+  std::optional<bool> enabled;
+  std::optional<Duration> for_duration;
+  std::map<std::string, double> thresholds;  // e.g. warning=5, critical=300
+};
+
+struct TargetConfig {
+  std::string name;
+  std::string conninfo;                     // libpq conninfo string or URI (may hold a secret)
+  std::map<std::string, std::string> conn;  // libpq keywords: host, port, user, dbname, sslmode...
+  std::string password_file;                // a file whose first line is the password
+  std::map<std::string, std::string> labels;    // extra labels on every series of this target
+  std::map<std::string, ProbeSettings> probes;  // per-probe overrides
+  std::vector<std::string> expected_databases;
+  std::optional<int> expected_replicas;
+  Duration rpo{15 * 60 * 1000};
+  std::optional<std::string> data_directory;  // overrides discovery from the server
+  std::optional<std::string> wal_directory;
+  std::vector<std::string> extra_paths;
+  std::vector<BackupConfig> backups;
+  std::optional<LogScanConfig> log;
+  std::vector<CheckConfig> checks;
+  std::string patroni_url;
+  std::map<std::string, RuleOverride> rules;  // per-target alert overrides
+};
+
+struct AlertingConfig {
+  std::vector<std::string> alertmanagers;  // base URLs, e.g. http://127.0.0.1:9093
+  Duration evaluation_interval{1'000};
+  Duration resend_interval{60'000};
+  Duration send_timeout{10'000};
+  std::string external_url;  // for generatorURL; default derived from listen
+  std::string basic_auth_user;
+  std::string basic_auth_password_file;
+  std::string bearer_token_file;
+  std::map<std::string, RuleOverride> rules;  // global alert overrides
+};
+
+struct Config {
+  std::string source_path;
+  ServerConfig server;
+  LogConfig log;
+  std::string state_directory = "/var/lib/pgvigil";
+  std::map<std::string, ProbeSettings> probes;  // [probes.NAME] defaults
+  std::vector<TargetConfig> targets;
+  AlertingConfig alerting;
+};
+
+}  // namespace pgvigil::config

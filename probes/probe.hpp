@@ -1,0 +1,95 @@
+#pragma once
+// The probe contract. A probe never does network I/O itself: a SQL probe says
+// which statements it needs (queries) and turns their results into samples
+// (collect). The session decides how to send them (pipelined, with deadlines).
+// A host probe reads local files and runs on the worker pool, off the loop.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "probes/query_result.hpp"
+#include "probes/sample_sink.hpp"
+
+namespace pgvigil {
+
+// What the daemon knows about a connected server; read once per connection and
+// refreshed when the recovery state flips.
+struct ServerInfo {
+  int version_num = 0;  // server_version_num, e.g. 150010
+  std::string version;  // server_version, e.g. "15.10 (Debian 15.10-0+deb12u1)"
+  bool in_recovery = false;
+  std::string current_database;
+  std::string current_user;
+  bool is_superuser = false;
+  bool has_pg_stat_statements = false;  // the extension exists in current_database
+  std::map<std::string, std::string, std::less<>> settings;  // name -> setting (pg_settings)
+
+  std::string_view setting(std::string_view name) const noexcept {
+    auto it = settings.find(name);
+    return it == settings.end() ? std::string_view{} : std::string_view(it->second);
+  }
+};
+
+struct Query {
+  std::string name;  // short id for errors and metrics, e.g. "activity_by_state"
+  std::string sql;
+};
+
+// Everything a probe may look at besides results.
+struct ProbeContext {
+  const ServerInfo& server;
+  const config::TargetConfig& target;
+  std::chrono::system_clock::time_point now;
+};
+
+class SqlProbe {
+ public:
+  virtual ~SqlProbe() = default;
+  virtual std::string_view name() const noexcept = 0;
+  virtual config::Duration default_interval() const noexcept = 0;
+  // Statements to send in one pipelined round; empty means "nothing to do on
+  // this server" (e.g. a version gate), and the probe then emits nothing.
+  virtual std::vector<Query> queries(const ProbeContext& ctx) const = 0;
+  // results[i] answers queries(ctx)[i]. Must not throw on odd input: a NULL
+  // cell produces no sample; a failed statement skips only what it feeds.
+  // Not const: a probe instance belongs to one target and may keep state
+  // (counters, previous values) between rounds.
+  virtual void collect(const ProbeContext& ctx, std::span<const QueryResult> results,
+                       SampleSink& out) = 0;
+};
+
+struct HostContext {
+  const config::TargetConfig& target;
+  std::string data_directory;   // discovered from the server or configured; may be empty
+  std::string wal_directory;    // may be empty
+  std::string state_directory;  // where probes may keep small state files
+  std::chrono::system_clock::time_point now;
+};
+
+class HostProbe {
+ public:
+  virtual ~HostProbe() = default;
+  virtual std::string_view name() const noexcept = 0;
+  virtual config::Duration default_interval() const noexcept = 0;
+  // Runs on a worker thread: blocking file I/O is allowed here, never on the
+  // event loop. One instance per target, never run concurrently with itself.
+  virtual void collect(const HostContext& ctx, SampleSink& out) = 0;
+};
+
+// The one table of probes (registry.cpp). Adding a probe = one line there.
+struct ProbeDescriptor {
+  std::string_view name;
+  bool enabled_by_default;
+  std::unique_ptr<SqlProbe> (*make_sql)();  // exactly one of these is set
+  std::unique_ptr<HostProbe> (*make_host)();
+};
+
+std::span<const ProbeDescriptor> probe_registry();
+const ProbeDescriptor* find_probe(std::string_view name);
+
+}  // namespace pgvigil

@@ -1,0 +1,41 @@
+#include <doctest/doctest.h>
+
+#include <array>
+
+#include "probes/query_result.hpp"
+#include "probes/sample_sink.hpp"
+
+using pgvigil::QueryResult;
+using pgvigil::SampleSink;
+
+TEST_CASE("state_set emits one series per state with only the current one set") {
+  SampleSink sink;
+  constexpr std::array<std::string_view, 3> states{"ok", "rejecting", "no_response"};
+  sink.state_set("pg_isready_status", "help", {{"target", "a"}}, "status", states, "rejecting");
+  CHECK(sink.series_count("pg_isready_status") == 3);
+  CHECK(sink.find("pg_isready_status", {{"target", "a"}, {"status", "rejecting"}})->gauge.value ==
+        1.0);
+  CHECK(sink.find("pg_isready_status", {{"status", "ok"}, {"target", "a"}})->gauge.value == 0.0);
+}
+
+TEST_CASE("families are grouped by name in first-seen order") {
+  SampleSink sink;
+  sink.gauge("b", "", {{"x", "1"}}, 1);
+  sink.counter("a", "", {}, 2);
+  sink.gauge("b", "", {{"x", "2"}}, 3);
+  auto families = sink.take();
+  REQUIRE(families.size() == 2);
+  CHECK(families[0].name == "b");
+  CHECK(families[0].metric.size() == 2);
+  CHECK(sink.empty());
+}
+
+TEST_CASE("QueryResult treats NULL and non-numbers as no value") {
+  auto result = QueryResult::from_rows({"a", "b", "c"}, {{"1.5", std::nullopt, "abc"}});
+  CHECK(result.number(0, "a") == doctest::Approx(1.5));
+  CHECK_FALSE(result.number(0, "b").has_value());
+  CHECK_FALSE(result.number(0, "c").has_value());
+  CHECK_FALSE(result.number(0, "missing").has_value());
+  CHECK_FALSE(result.number(1, "a").has_value());
+  CHECK(result.boolean(0, "a") == std::nullopt);
+}
