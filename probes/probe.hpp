@@ -45,6 +45,9 @@ struct ProbeContext {
   const ServerInfo& server;
   const config::TargetConfig& target;
   std::chrono::system_clock::time_point now;
+  // For per-database probes: the database these results come from (the
+  // daemon connects to each selected database in turn); else the target's own.
+  std::string_view database;
 };
 
 class SqlProbe {
@@ -55,6 +58,10 @@ class SqlProbe {
   // Statements to send in one pipelined round; empty means "nothing to do on
   // this server" (e.g. a version gate), and the probe then emits nothing.
   virtual std::vector<Query> queries(const ProbeContext& ctx) const = 0;
+  // True for probes whose views are per database (pg_stat_user_tables): the
+  // daemon then runs queries() in every selected database, one connection at
+  // a time, and calls collect() once per database within the same round.
+  virtual bool per_database() const noexcept { return false; }
   // results[i] answers queries(ctx)[i]. Must not throw on odd input: a NULL
   // cell produces no sample; a failed statement skips only what it feeds.
   // Not const: a probe instance belongs to one target and may keep state
