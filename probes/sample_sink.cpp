@@ -47,6 +47,10 @@ void SampleSink::histogram(std::string_view name, std::string_view help, const L
   add(name, help, prometheus::MetricType::Histogram, labels).histogram = value;
 }
 
+void SampleSink::evidence(std::string_view key, std::string text) {
+  evidence_.insert_or_assign(std::string(key), std::move(text));
+}
+
 std::size_t SampleSink::sample_count() const noexcept {
   std::size_t n = 0;
   for (const auto& family : families_) n += family.metric.size();

@@ -27,6 +27,17 @@ class SampleSink {
   void histogram(std::string_view name, std::string_view help, const Labels& labels,
                  const prometheus::ClientMetric::Histogram& value);
 
+  // Evidence: short text the alert evaluator attaches to an alert that this
+  // round's data may trigger (e.g. "logs.last.corruption" -> the masked log
+  // line, "activity.top_sessions" -> a table). Never put secrets here.
+  void evidence(std::string_view key, std::string text);
+  const std::map<std::string, std::string, std::less<>>& evidence() const noexcept {
+    return evidence_;
+  }
+  std::map<std::string, std::string, std::less<>> take_evidence() {
+    return std::exchange(evidence_, {});
+  }
+
   bool empty() const noexcept { return families_.empty(); }
   std::size_t sample_count() const noexcept;
   // Moves the collected families out; the sink is empty afterwards.
@@ -42,6 +53,7 @@ class SampleSink {
                                 prometheus::MetricType type, const Labels& labels);
   std::vector<prometheus::MetricFamily> families_;
   std::map<std::string, std::size_t, std::less<>> index_;
+  std::map<std::string, std::string, std::less<>> evidence_;
 };
 
 // Value of a sample regardless of its type (gauge, counter or untyped).
