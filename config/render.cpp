@@ -1,0 +1,176 @@
+// render_effective_config: the Config back as TOML, for `pgvigil config` style
+// inspection and for logs at startup. Secrets never leave as plain text.
+#include <toml++/toml.h>
+#include <sstream>
+
+#include "config/parse.hpp"
+
+namespace pgvigil::config {
+namespace {
+
+constexpr std::string_view kRedacted = "<redacted>";
+
+toml::array string_array(const std::vector<std::string>& values) {
+  toml::array array;
+  for (const auto& value : values) array.push_back(value);
+  return array;
+}
+
+void insert_if_set(toml::table& table, std::string_view key, const std::string& value) {
+  if (!value.empty()) table.insert_or_assign(key, value);
+}
+
+toml::table render_probe(const ProbeSettings& probe) {
+  toml::table table;
+  if (probe.enabled) table.insert_or_assign("enabled", *probe.enabled);
+  if (probe.interval) table.insert_or_assign("interval", format_duration(*probe.interval));
+  if (probe.timeout) table.insert_or_assign("timeout", format_duration(*probe.timeout));
+  if (probe.top_n) table.insert_or_assign("top_n", static_cast<std::int64_t>(*probe.top_n));
+  if (!probe.include_databases.empty()) {
+    table.insert_or_assign("include_databases", string_array(probe.include_databases));
+  }
+  if (!probe.exclude_databases.empty()) {
+    table.insert_or_assign("exclude_databases", string_array(probe.exclude_databases));
+  }
+  return table;
+}
+
+toml::table render_probes(const std::map<std::string, ProbeSettings>& probes) {
+  toml::table table;
+  for (const auto& [name, probe] : probes) table.insert_or_assign(name, render_probe(probe));
+  return table;
+}
+
+toml::table render_rules(const std::map<std::string, RuleOverride>& rules) {
+  toml::table table;
+  for (const auto& [name, rule] : rules) {
+    toml::table entry;
+    if (rule.enabled) entry.insert_or_assign("enabled", *rule.enabled);
+    if (rule.for_duration) entry.insert_or_assign("for", format_duration(*rule.for_duration));
+    for (const auto& [threshold, value] : rule.thresholds) entry.insert_or_assign(threshold, value);
+    table.insert_or_assign(name, std::move(entry));
+  }
+  return table;
+}
+
+toml::table render_server(const ServerConfig& server) {
+  toml::table table;
+  table.insert_or_assign("listen", string_array(server.listen));
+  table.insert_or_assign("max_connections", static_cast<std::int64_t>(server.max_connections));
+  table.insert_or_assign("max_request_size", format_size(server.max_request_bytes));
+  table.insert_or_assign("read_timeout", format_duration(server.read_timeout));
+  table.insert_or_assign("idle_timeout", format_duration(server.idle_timeout));
+  table.insert_or_assign("auth_exempt_health", server.auth_exempt_health);
+  if (server.tls) {
+    toml::table tls;
+    insert_if_set(tls, "cert_file", server.tls->cert_file);
+    insert_if_set(tls, "key_file", server.tls->key_file);
+    insert_if_set(tls, "client_ca_file", server.tls->client_ca_file);
+    tls.insert_or_assign("client_auth", server.tls->client_auth);
+    tls.insert_or_assign("min_version", server.tls->min_version);
+    table.insert_or_assign("tls", std::move(tls));
+  }
+  if (!server.basic_auth_users.empty()) {
+    toml::table users;
+    for (const auto& [user, hash] : server.basic_auth_users)
+      users.insert_or_assign(user, kRedacted);
+    table.insert_or_assign("basic_auth", toml::table{{"users", std::move(users)}});
+  }
+  return table;
+}
+
+toml::table render_alerting(const AlertingConfig& alerting) {
+  toml::table table;
+  table.insert_or_assign("alertmanagers", string_array(alerting.alertmanagers));
+  table.insert_or_assign("evaluation_interval", format_duration(alerting.evaluation_interval));
+  table.insert_or_assign("resend_interval", format_duration(alerting.resend_interval));
+  table.insert_or_assign("send_timeout", format_duration(alerting.send_timeout));
+  insert_if_set(table, "external_url", alerting.external_url);
+  insert_if_set(table, "basic_auth_user", alerting.basic_auth_user);
+  insert_if_set(table, "basic_auth_password_file", alerting.basic_auth_password_file);
+  insert_if_set(table, "bearer_token_file", alerting.bearer_token_file);
+  if (!alerting.rules.empty()) table.insert_or_assign("rules", render_rules(alerting.rules));
+  return table;
+}
+
+toml::table render_target(const TargetConfig& target) {
+  toml::table table;
+  table.insert_or_assign("name", target.name);
+  if (!target.conninfo.empty())
+    table.insert_or_assign("conninfo", redact_conninfo(target.conninfo));
+  for (const auto& [keyword, value] : target.conn) {
+    table.insert_or_assign(keyword, keyword == "password" ? std::string(kRedacted) : value);
+  }
+  insert_if_set(table, "password_file", target.password_file);
+  toml::table labels;
+  for (const auto& [name, value] : target.labels) labels.insert_or_assign(name, value);
+  table.insert_or_assign("labels", std::move(labels));
+  table.insert_or_assign("expected_databases", string_array(target.expected_databases));
+  if (target.expected_replicas) {
+    table.insert_or_assign("expected_replicas",
+                           static_cast<std::int64_t>(*target.expected_replicas));
+  }
+  table.insert_or_assign("rpo", format_duration(target.rpo));
+  if (target.data_directory) table.insert_or_assign("data_directory", *target.data_directory);
+  if (target.wal_directory) table.insert_or_assign("wal_directory", *target.wal_directory);
+  table.insert_or_assign("extra_paths", string_array(target.extra_paths));
+  insert_if_set(table, "patroni_url", target.patroni_url);
+  if (!target.probes.empty()) table.insert_or_assign("probes", render_probes(target.probes));
+  if (!target.backups.empty()) {
+    toml::array backups;
+    for (const auto& backup : target.backups) {
+      backups.push_back(toml::table{{"glob", backup.glob},
+                                    {"max_age", format_duration(backup.max_age)},
+                                    {"min_size", format_size(backup.min_size_bytes)}});
+    }
+    table.insert_or_assign("backup", std::move(backups));
+  }
+  if (target.log) {
+    table.insert_or_assign(
+        "log", toml::table{{"path", target.log->path},
+                           {"max_bytes_per_round", format_size(target.log->max_bytes_per_round)}});
+  }
+  if (!target.checks.empty()) {
+    toml::array checks;
+    for (const auto& check : target.checks) {
+      toml::table entry{{"name", check.name},
+                        {"sql", check.sql},
+                        {"interval", format_duration(check.interval)},
+                        {"timeout", format_duration(check.timeout)},
+                        {"expect", check.expect},
+                        {"for", format_duration(check.for_duration)},
+                        {"severity", check.severity}};
+      insert_if_set(entry, "database", check.database);
+      checks.push_back(std::move(entry));
+    }
+    table.insert_or_assign("check", std::move(checks));
+  }
+  if (!target.rules.empty()) table.insert_or_assign("rules", render_rules(target.rules));
+  return table;
+}
+
+}  // namespace
+
+std::string render_effective_config(const Config& config) {
+  toml::table root;
+  root.insert_or_assign("state_directory", config.state_directory);
+  root.insert_or_assign("server", render_server(config.server));
+  root.insert_or_assign("log",
+                        toml::table{{"level", config.log.level}, {"format", config.log.format}});
+  if (!config.probes.empty()) root.insert_or_assign("probes", render_probes(config.probes));
+  root.insert_or_assign("alerting", render_alerting(config.alerting));
+  toml::array targets;
+  for (const auto& target : config.targets) targets.push_back(render_target(target));
+  if (!targets.empty()) root.insert_or_assign("target", std::move(targets));
+
+  std::ostringstream out;
+  std::string source;
+  for (const char c : config.source_path) source += static_cast<unsigned char>(c) < 0x20 ? '?' : c;
+  out << "# Effective pgvigil configuration";
+  if (!source.empty()) out << " loaded from " << source;
+  out << "\n# Defaults are filled in; secrets are shown as \"" << kRedacted << "\".\n\n";
+  out << toml::toml_formatter{root} << "\n";
+  return out.str();
+}
+
+}  // namespace pgvigil::config
