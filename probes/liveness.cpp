@@ -1,0 +1,127 @@
+#include "probes/liveness.hpp"
+
+#include <array>
+
+namespace pgvigil {
+
+namespace {
+double seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+double seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+std::string short_version(const std::string& version) {
+  auto end = version.find(' ');
+  return version.substr(0, end);
+}
+}  // namespace
+
+LivenessState::LivenessState(TimePoint started) : since_(started), down_since_(started) {}
+
+void LivenessState::set_up(bool up, TimePoint now) {
+  if (up == up_ && ever_changed_) return;
+  up_ = up;
+  ever_changed_ = true;
+  since_ = now;
+  (up ? up_since_ : down_since_) = now;
+}
+
+void LivenessState::on_connect(const ConnectOutcome& outcome, TimePoint now) {
+  ping_ = outcome.ping;
+  if (outcome.ok) {
+    reason_ = FailureReason::none;
+    last_error_.clear();
+    connect_seconds_ = seconds(outcome.elapsed);
+    // pg_up turns 1 only when the first trivial query answers (on_ping).
+    return;
+  }
+  reason_ = outcome.reason == FailureReason::none ? FailureReason::other : outcome.reason;
+  last_error_ = outcome.message;
+  ++failures_[reason_];
+  set_up(false, now);
+}
+
+void LivenessState::on_lost(TimePoint now) {
+  // The cause is not known yet; the immediate reconnect attempt classifies it.
+  reason_ = FailureReason::other;
+  ping_ = PingStatus::no_response;
+  last_error_ = "the monitoring connection was lost";
+  set_up(false, now);
+}
+
+bool LivenessState::on_ping(std::chrono::steady_clock::duration rtt, bool in_recovery,
+                            TimePoint now) {
+  rtt_seconds_ = seconds(rtt);
+  ping_ = PingStatus::ok;
+  reason_ = FailureReason::none;
+  set_up(true, now);
+  const bool flipped = in_recovery_.has_value() && *in_recovery_ != in_recovery;
+  if (flipped) ++role_changes_;
+  in_recovery_ = in_recovery;
+  return flipped;
+}
+
+void LivenessState::on_server_info(const ServerInfo& info,
+                                   std::optional<double> postmaster_start_seconds) {
+  version_ = info.version;
+  version_num_ = info.version_num;
+  in_recovery_ = info.in_recovery;
+  postmaster_start_ = postmaster_start_seconds;
+}
+
+void LivenessState::emit(SampleSink& out) const {
+  out.gauge("pg_up",
+            "1 when pgvigil's monitoring connection works and a trivial query answered "
+            "within its deadline, else 0. Served from the last probe; a scrape never queries "
+            "PostgreSQL.",
+            {}, up_ ? 1 : 0);
+  out.state_set("pg_isready_status", "pg_isready's answer (PQping semantics) as a state set.", {},
+                "status", ping_status_names(), to_string(ping_));
+  out.state_set("pg_connection_failure",
+                "Why the target cannot be reached, as a state set; reason=\"none\" when connected.",
+                {}, "reason", failure_reason_names(), to_string(reason_));
+  for (auto name : failure_reason_names()) {
+    if (name == "none") continue;
+    std::uint64_t count = 0;
+    for (const auto& [reason, n] : failures_)
+      if (to_string(reason) == name) count = n;
+    out.counter("pg_connection_failures_total", "Failed connection attempts by classified reason.",
+                {{"reason", std::string(name)}}, static_cast<double>(count));
+  }
+  if (up_since_ != TimePoint{})
+    out.gauge("pg_up_since_timestamp_seconds", "When pg_up last turned 1 (unix time).", {},
+              seconds(up_since_));
+  if (!up_)
+    out.gauge("pg_down_since_timestamp_seconds",
+              "When pg_up last turned 0 (unix time; daemon start if never up).", {},
+              seconds(down_since_));
+  out.counter("pg_role_changes_total",
+              "Recovery-state flips seen on this target (promotion, failover, demotion).", {},
+              static_cast<double>(role_changes_));
+  if (connect_seconds_)
+    out.gauge("pg_connect_duration_seconds", "Time the last successful connection took.", {},
+              *connect_seconds_);
+  if (!up_) return;
+  if (rtt_seconds_)
+    out.gauge("pg_probe_rtt_seconds", "Round-trip time of the last liveness query.", {},
+              *rtt_seconds_);
+  if (postmaster_start_)
+    out.gauge("pg_postmaster_start_time_seconds", "Time at which the postmaster started.", {},
+              *postmaster_start_);
+  if (in_recovery_) {
+    out.gauge("pg_replication_is_replica", "1 when the server is in recovery (a standby).", {},
+              *in_recovery_ ? 1 : 0);
+    if (!version_.empty()) {
+      out.gauge("pg_server_info", "Facts about the server; the value is always 1.",
+                {{"version", short_version(version_)},
+                 {"server_version_num", std::to_string(version_num_)},
+                 {"role", *in_recovery_ ? "replica" : "primary"}},
+                1);
+      out.gauge("pg_static", "Version string as reported by postgres (postgres_exporter compat).",
+                {{"version", version_}, {"short_version", short_version(version_)}}, 1);
+    }
+  }
+}
+
+}  // namespace pgvigil

@@ -1,0 +1,62 @@
+#pragma once
+// The liveness state of one target: pg_up and friends. Pure bookkeeping fed by
+// the target monitor (connect outcomes, lost connections, trivial-query pings),
+// so the rules "why is it down" and "when did it change" are unit-testable.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "probes/pg_connection.hpp"
+#include "probes/probe.hpp"
+#include "probes/sample_sink.hpp"
+
+namespace pgvigil {
+
+class LivenessState {
+ public:
+  using TimePoint = std::chrono::system_clock::time_point;
+
+  explicit LivenessState(TimePoint started);
+
+  void on_connect(const ConnectOutcome& outcome, TimePoint now);
+  // The established connection broke (EOF, reset, deadline).
+  void on_lost(TimePoint now);
+  // The trivial query answered. Returns true when the recovery state flipped
+  // (a failover or promotion), so the caller re-reads the server's facts.
+  bool on_ping(std::chrono::steady_clock::duration rtt, bool in_recovery, TimePoint now);
+  void on_server_info(const ServerInfo& info, std::optional<double> postmaster_start_seconds);
+
+  bool up() const noexcept { return up_; }
+  FailureReason reason() const noexcept { return reason_; }
+  PingStatus ping() const noexcept { return ping_; }
+  const std::string& last_error() const noexcept { return last_error_; }
+  std::uint64_t role_changes() const noexcept { return role_changes_; }
+  std::optional<bool> in_recovery() const noexcept { return in_recovery_; }
+  TimePoint since() const noexcept { return since_; }
+
+  void emit(SampleSink& out) const;
+
+ private:
+  void set_up(bool up, TimePoint now);
+
+  bool up_ = false;
+  bool ever_changed_ = false;
+  TimePoint since_;
+  TimePoint up_since_{};
+  TimePoint down_since_{};
+  FailureReason reason_ = FailureReason::none;
+  PingStatus ping_ = PingStatus::no_attempt;
+  std::string last_error_;
+  std::map<FailureReason, std::uint64_t> failures_;
+  std::optional<bool> in_recovery_;
+  std::uint64_t role_changes_ = 0;
+  std::optional<double> connect_seconds_;
+  std::optional<double> rtt_seconds_;
+  std::optional<double> postmaster_start_;
+  std::string version_;
+  int version_num_ = 0;
+};
+
+}  // namespace pgvigil

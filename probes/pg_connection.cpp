@@ -1,0 +1,570 @@
+#include "probes/pg_connection.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <cctype>
+
+namespace pgvigil {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::array<std::string_view, 12> kFailureReasonNames{"none",
+                                                               "refused",
+                                                               "timeout",
+                                                               "dns",
+                                                               "auth_failed",
+                                                               "database_missing",
+                                                               "too_many_clients",
+                                                               "starting_up",
+                                                               "shutting_down",
+                                                               "recovery",
+                                                               "ssl",
+                                                               "other"};
+constexpr std::array<std::string_view, 4> kPingNames{"ok", "rejecting", "no_response",
+                                                     "no_attempt"};
+
+bool contains_nocase(std::string_view haystack, std::string_view needle) {
+  auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
+                        [](char a, char b) {
+                          return std::tolower(static_cast<unsigned char>(a)) ==
+                                 std::tolower(static_cast<unsigned char>(b));
+                        });
+  return it != haystack.end();
+}
+
+bool is_sqlstate_char(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+}
+
+QueryResult result_from_pg(PGresult* res) {
+  QueryResult out;
+  switch (PQresultStatus(res)) {
+    case PGRES_TUPLES_OK:
+    case PGRES_SINGLE_TUPLE: {
+      out.ok = true;
+      const int ncols = PQnfields(res);
+      const int nrows = PQntuples(res);
+      out.columns.reserve(static_cast<std::size_t>(ncols));
+      for (int c = 0; c < ncols; ++c) out.columns.emplace_back(PQfname(res, c));
+      out.rows.resize(static_cast<std::size_t>(nrows));
+      for (int r = 0; r < nrows; ++r) {
+        auto& row = out.rows[static_cast<std::size_t>(r)];
+        row.reserve(static_cast<std::size_t>(ncols));
+        for (int c = 0; c < ncols; ++c) {
+          if (PQgetisnull(res, r, c))
+            row.emplace_back(std::nullopt);
+          else
+            row.emplace_back(std::string(PQgetvalue(res, r, c),
+                                         static_cast<std::size_t>(PQgetlength(res, r, c))));
+        }
+      }
+      break;
+    }
+    case PGRES_COMMAND_OK:
+    case PGRES_EMPTY_QUERY:
+      out.ok = true;
+      break;
+    case PGRES_PIPELINE_ABORTED:
+      out.error = "not run: an earlier statement in the same transaction failed";
+      break;
+    default: {
+      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+      out.sqlstate = state ? state : "";
+      out.error = primary ? primary : first_line(PQresultErrorMessage(res));
+      break;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string_view to_string(FailureReason reason) noexcept {
+  return kFailureReasonNames[static_cast<std::size_t>(reason)];
+}
+std::span<const std::string_view> failure_reason_names() noexcept {
+  return kFailureReasonNames;
+}
+std::string_view to_string(PingStatus status) noexcept {
+  return kPingNames[static_cast<std::size_t>(status)];
+}
+std::span<const std::string_view> ping_status_names() noexcept {
+  return kPingNames;
+}
+
+std::string first_line(std::string_view message) {
+  // libpq prefixes multi-host attempts with "connection to server at ... failed: ";
+  // the server's FATAL follows on the same line, which is the part worth keeping.
+  auto end = message.find('\n');
+  std::string line(message.substr(0, end));
+  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+  constexpr std::size_t kMax = 300;
+  if (line.size() > kMax) line.resize(kMax);
+  return line;
+}
+
+std::string extract_sqlstate(std::string_view message) {
+  // Verbose messages read "...FATAL:  3D000: database ... does not exist".
+  for (std::string_view severity : {"FATAL:  ", "ERROR:  ", "PANIC:  "}) {
+    for (auto pos = message.find(severity); pos != std::string_view::npos;
+         pos = message.find(severity, pos + 1)) {
+      auto code = message.substr(pos + severity.size());
+      if (code.size() >= 6 && code[5] == ':' &&
+          std::all_of(code.begin(), code.begin() + 5, is_sqlstate_char))
+        return std::string(code.substr(0, 5));
+    }
+  }
+  return {};
+}
+
+FailureReason classify_connection_failure(std::string_view sqlstate, std::string_view message) {
+  if (sqlstate == "28P01" || sqlstate == "28000") return FailureReason::auth_failed;
+  if (sqlstate == "3D000") return FailureReason::database_missing;
+  if (sqlstate == "53300") return FailureReason::too_many_clients;
+  if (sqlstate == "57P03") {
+    if (contains_nocase(message, "starting up")) return FailureReason::starting_up;
+    if (contains_nocase(message, "shutting down")) return FailureReason::shutting_down;
+    return FailureReason::recovery;
+  }
+  if (sqlstate == "57P01" || sqlstate == "57P02") return FailureReason::shutting_down;
+  if (!sqlstate.empty()) {
+    if (sqlstate.starts_with("08")) return FailureReason::other;
+    return FailureReason::other;
+  }
+  // No SQLSTATE: the failure happened before the server said anything.
+  if (contains_nocase(message, "too many clients") ||
+      contains_nocase(message, "remaining connection slots are reserved"))
+    return FailureReason::too_many_clients;
+  if (contains_nocase(message, "password authentication failed") ||
+      contains_nocase(message, "no password supplied"))
+    return FailureReason::auth_failed;
+  if (contains_nocase(message, "Connection refused") ||
+      contains_nocase(message, "No such file or directory"))
+    return FailureReason::refused;
+  if (contains_nocase(message, "timeout") || contains_nocase(message, "timed out"))
+    return FailureReason::timeout;
+  if (contains_nocase(message, "could not translate host name") ||
+      contains_nocase(message, "Name or service not known"))
+    return FailureReason::dns;
+  if (contains_nocase(message, "SSL")) return FailureReason::ssl;
+  return FailureReason::other;
+}
+
+PingStatus ping_status_for(FailureReason reason, std::string_view sqlstate) noexcept {
+  // PQping says "ok" whenever the server answered, even with an error, except
+  // for "cannot connect now" (57P03), which is "rejecting".
+  if (reason == FailureReason::none) return PingStatus::ok;
+  if (sqlstate == "57P03") return PingStatus::rejecting;
+  if (!sqlstate.empty()) return PingStatus::ok;
+  switch (reason) {
+    case FailureReason::auth_failed:
+    case FailureReason::database_missing:
+    case FailureReason::too_many_clients:
+      return PingStatus::ok;
+    case FailureReason::starting_up:
+    case FailureReason::shutting_down:
+    case FailureReason::recovery:
+      return PingStatus::rejecting;
+    default:
+      return PingStatus::no_response;
+  }
+}
+
+PgConnection::PgConnection(asio::io_context& io) : io_(io), resolver_(io), deadline_timer_(io) {}
+
+PgConnection::~PgConnection() {
+  ++generation_;
+  release_socket();
+  if (conn_) PQfinish(conn_);
+}
+
+int PgConnection::backend_pid() const noexcept {
+  return conn_ ? PQbackendPID(conn_) : 0;
+}
+
+void PgConnection::connect(ConnParams params, std::chrono::milliseconds deadline,
+                           ConnectHandler done) {
+  if (state_ != State::idle && state_ != State::closed) {
+    ConnectOutcome busy;
+    busy.reason = FailureReason::other;
+    busy.message = "a connection attempt is already in progress";
+    asio::post(io_, [done = std::move(done), busy] { done(busy); });
+    return;
+  }
+  const auto gen = ++generation_;
+  connect_done_ = std::move(done);
+  started_ = std::chrono::steady_clock::now();
+  connect_deadline_ = deadline;
+  deadline_timer_.expires_after(deadline);
+  deadline_timer_.async_wait([weak = weak_from_this(), gen](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->generation_ != gen) return;
+    if (self->state_ != State::resolving && self->state_ != State::connecting) return;
+    ConnectOutcome out;
+    out.reason = FailureReason::timeout;
+    out.ping = PingStatus::no_response;
+    out.message = "no answer from the server within the connect deadline";
+    self->finish_connect(std::move(out));
+  });
+
+  // Resolve a host name ourselves: libpq would call getaddrinfo() and block.
+  auto find = [&params](std::string_view key) -> std::string* {
+    for (auto& [k, v] : params)
+      if (k == key) return &v;
+    return nullptr;
+  };
+  const std::string* host = find("host");
+  const bool needs_dns = host && !host->empty() && host->front() != '/' && !find("hostaddr") &&
+                         host->find(',') == std::string::npos && [&] {
+                           boost::system::error_code ec;
+                           asio::ip::make_address(*host, ec);
+                           return static_cast<bool>(ec);
+                         }();
+  if (!needs_dns) {
+    start_libpq(std::move(params));
+    return;
+  }
+  state_ = State::resolving;
+  const std::string* port = find("port");
+  resolver_.async_resolve(
+      *host, port && !port->empty() ? *port : "5432",
+      [weak = weak_from_this(), gen, params = std::move(params)](
+          boost::system::error_code ec, asio::ip::tcp::resolver::results_type results) mutable {
+        auto self = weak.lock();
+        if (!self || self->generation_ != gen || self->state_ != State::resolving) return;
+        if (ec || results.empty()) {
+          ConnectOutcome out;
+          out.reason = FailureReason::dns;
+          out.ping = PingStatus::no_response;
+          out.message = "could not resolve the host name: " + ec.message();
+          self->finish_connect(std::move(out));
+          return;
+        }
+        params.emplace_back("hostaddr", results.begin()->endpoint().address().to_string());
+        self->start_libpq(std::move(params));
+      });
+}
+
+void PgConnection::start_libpq(ConnParams params) {
+  std::vector<const char*> keys;
+  std::vector<const char*> values;
+  keys.reserve(params.size() + 1);
+  values.reserve(params.size() + 1);
+  for (const auto& [k, v] : params) {
+    keys.push_back(k.c_str());
+    values.push_back(v.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  conn_ = PQconnectStartParams(keys.data(), values.data(), 0);
+  if (!conn_) {
+    ConnectOutcome out;
+    out.reason = FailureReason::other;
+    out.message = "out of memory starting a connection";
+    finish_connect(std::move(out));
+    return;
+  }
+  PQsetErrorVerbosity(conn_, PQERRORS_VERBOSE);  // puts the SQLSTATE into messages
+  if (PQstatus(conn_) == CONNECTION_BAD) {
+    ConnectOutcome out;
+    out.message = first_line(PQerrorMessage(conn_));
+    out.reason = classify_connection_failure("", out.message);
+    out.ping = contains_nocase(out.message, "invalid") ? PingStatus::no_attempt
+                                                       : ping_status_for(out.reason, "");
+    finish_connect(std::move(out));
+    return;
+  }
+  state_ = State::connecting;
+  // libpq's contract: after PQconnectStart, wait for write-ready before polling.
+  if (!sync_socket()) {
+    poll_connect();
+    return;
+  }
+  wait(true, &PgConnection::poll_connect);
+}
+
+void PgConnection::poll_connect() {
+  if (state_ != State::connecting || !conn_) return;
+  switch (PQconnectPoll(conn_)) {
+    case PGRES_POLLING_OK: {
+      ConnectOutcome out;
+      out.ok = true;
+      out.ping = PingStatus::ok;
+      finish_connect(std::move(out));
+      return;
+    }
+    case PGRES_POLLING_READING:
+      if (sync_socket()) wait(false, &PgConnection::poll_connect);
+      return;
+    case PGRES_POLLING_WRITING:
+      if (sync_socket()) wait(true, &PgConnection::poll_connect);
+      return;
+    default: {
+      const std::string full = PQerrorMessage(conn_);
+      ConnectOutcome out;
+      out.sqlstate = extract_sqlstate(full);
+      // Keep the server's own line when there is one; it names the cause.
+      auto fatal = full.find("FATAL:");
+      out.message = first_line(fatal == std::string::npos ? std::string_view(full)
+                                                          : std::string_view(full).substr(fatal));
+      out.reason = classify_connection_failure(out.sqlstate, full);
+      out.ping = ping_status_for(out.reason, out.sqlstate);
+      finish_connect(std::move(out));
+      return;
+    }
+  }
+}
+
+void PgConnection::finish_connect(ConnectOutcome outcome) {
+  deadline_timer_.cancel();
+  outcome.elapsed = std::chrono::steady_clock::now() - started_;
+  if (outcome.ok) {
+    PQsetnonblocking(conn_, 1);
+    if (PQenterPipelineMode(conn_) != 1) {
+      outcome.ok = false;
+      outcome.reason = FailureReason::other;
+      outcome.message = "the server does not support pipeline mode";
+    }
+  }
+  if (outcome.ok) {
+    state_ = State::ready;
+  } else {
+    release_socket();
+    if (conn_) PQfinish(conn_);
+    conn_ = nullptr;
+    state_ = State::idle;
+  }
+  auto done = std::exchange(connect_done_, nullptr);
+  if (outcome.ok) start_next_round();
+  if (done) done(outcome);
+}
+
+void PgConnection::run(std::vector<Query> queries, std::chrono::milliseconds deadline,
+                       RoundHandler done) {
+  if (!connected()) {
+    RoundOutcome out;
+    out.error = "not connected";
+    out.results.resize(queries.size(), QueryResult::failure("", "not connected"));
+    asio::post(io_,
+               [done = std::move(done), out = std::move(out)]() mutable { done(std::move(out)); });
+    return;
+  }
+  queue_.push_back({std::move(queries), deadline, std::move(done)});
+  if (state_ == State::ready) start_next_round();
+}
+
+void PgConnection::start_next_round() {
+  if (state_ != State::ready) return;
+  if (queue_.empty()) {
+    watch_idle();
+    return;
+  }
+  current_ = std::move(queue_.front());
+  queue_.erase(queue_.begin());
+  state_ = State::busy;
+  started_ = std::chrono::steady_clock::now();
+  results_.assign(current_.queries.size(), QueryResult::failure("", "no result received"));
+  answered_.assign(current_.queries.size(), false);
+  syncs_seen_ = 0;
+  flushed_ = false;
+  for (const auto& query : current_.queries) {
+    if (PQsendQueryParams(conn_, query.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) !=
+            1 ||
+        PQpipelineSync(conn_) != 1) {
+      fail_connection(first_line(PQerrorMessage(conn_)));
+      return;
+    }
+  }
+  const auto gen = generation_;
+  deadline_timer_.expires_after(current_.deadline);
+  deadline_timer_.async_wait([weak = weak_from_this(), gen](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->generation_ != gen || self->state_ != State::busy) return;
+    // A query past its deadline: drop the connection; the server's
+    // statement_timeout ends the statement on its side.
+    self->finish_round(false, "deadline exceeded", true);
+    self->fail_connection("query deadline exceeded");
+  });
+  pump_round();
+}
+
+void PgConnection::pump_round() {
+  if (state_ != State::busy) return;
+  if (!flushed_) {
+    const int flush = PQflush(conn_);
+    if (flush < 0) {
+      fail_connection(first_line(PQerrorMessage(conn_)));
+      return;
+    }
+    flushed_ = flush == 0;
+  }
+  if (PQconsumeInput(conn_) != 1) {
+    fail_connection(first_line(PQerrorMessage(conn_)));
+    return;
+  }
+  int nulls_in_a_row = 0;
+  const std::size_t expected = current_.queries.size();
+  while (syncs_seen_ < expected && !PQisBusy(conn_)) {
+    PGresult* res = PQgetResult(conn_);
+    if (!res) {
+      if (++nulls_in_a_row > 2) break;
+      continue;
+    }
+    nulls_in_a_row = 0;
+    if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+      ++syncs_seen_;
+    } else if (syncs_seen_ < expected && !answered_[syncs_seen_]) {
+      results_[syncs_seen_] = result_from_pg(res);  // the first result of a statement wins
+      answered_[syncs_seen_] = true;
+    }
+    PQclear(res);
+  }
+  if (syncs_seen_ >= expected) {
+    finish_round(true, {}, false);
+    start_next_round();
+    return;
+  }
+  if (!flushed_) wait(true, &PgConnection::pump_round);
+  wait(false, &PgConnection::pump_round);
+}
+
+void PgConnection::finish_round(bool ok, std::string error, bool timed_out) {
+  if (state_ != State::busy) return;
+  deadline_timer_.cancel();
+  state_ = State::ready;
+  RoundOutcome out;
+  out.ok = ok;
+  out.error = std::move(error);
+  out.timed_out = timed_out;
+  out.elapsed = std::chrono::steady_clock::now() - started_;
+  out.results = std::move(results_);
+  if (!ok)
+    for (auto& r : out.results)
+      if (!r.ok && r.error == "no result received") r.error = out.error;
+  auto done = std::exchange(current_.done, nullptr);
+  current_ = {};
+  results_.clear();
+  if (done) done(std::move(out));
+}
+
+void PgConnection::watch_idle() {
+  if (state_ != State::ready) return;
+  wait(false, &PgConnection::pump_round);  // pump_round in ready state = idle check
+}
+
+void PgConnection::fail_connection(const std::string& why) {
+  const bool was_connected = connected();
+  close(why);
+  if (was_connected && lost_handler_) lost_handler_(why);
+}
+
+void PgConnection::close(const std::string& why) {
+  ++generation_;
+  deadline_timer_.cancel();
+  resolver_.cancel();
+  release_socket();
+  if (conn_) PQfinish(conn_);
+  conn_ = nullptr;
+  const State previous = state_;
+  state_ = State::closed;
+
+  if (previous == State::busy && current_.done) {
+    RoundOutcome out;
+    out.error = why;
+    out.results = std::move(results_);
+    for (auto& r : out.results)
+      if (!r.ok && r.error == "no result received") r.error = why;
+    asio::post(io_, [done = std::exchange(current_.done, nullptr), out = std::move(out)]() mutable {
+      done(std::move(out));
+    });
+  }
+  current_ = {};
+  for (auto& pending : std::exchange(queue_, {})) {
+    RoundOutcome out;
+    out.error = why;
+    out.results.resize(pending.queries.size(), QueryResult::failure("", why));
+    asio::post(io_, [done = std::move(pending.done), out = std::move(out)]() mutable {
+      done(std::move(out));
+    });
+  }
+  if (auto done = std::exchange(connect_done_, nullptr)) {
+    ConnectOutcome out;
+    out.reason = FailureReason::other;
+    out.message = why;
+    asio::post(io_, [done = std::move(done), out] { done(out); });
+  }
+}
+
+bool PgConnection::sync_socket() {
+  const int fd = conn_ ? PQsocket(conn_) : -1;
+  if (fd < 0) {
+    release_socket();
+    return false;
+  }
+  struct stat info {};
+  if (fstat(fd, &info) != 0) {
+    release_socket();
+    return false;
+  }
+  if (socket_ && socket_inode_ == info.st_ino) return true;
+  release_socket();
+  const int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return false;
+  socket_.emplace(io_, own);
+  socket_inode_ = info.st_ino;
+  return true;
+}
+
+void PgConnection::release_socket() {
+  if (!socket_) return;
+  boost::system::error_code ignored;
+  socket_->cancel(ignored);
+  socket_->close(ignored);
+  socket_.reset();
+  socket_inode_ = 0;
+  read_pending_ = false;
+  write_pending_ = false;
+}
+
+void PgConnection::wait(bool for_write, void (PgConnection::*next)()) {
+  if (!socket_) return;
+  // One outstanding wait per direction; the inode tags which registration it was.
+  bool& pending = for_write ? write_pending_ : read_pending_;
+  if (pending) return;
+  pending = true;
+  const auto gen = generation_;
+  const auto inode = socket_inode_;
+  socket_->async_wait(
+      for_write ? asio::posix::descriptor_base::wait_write
+                : asio::posix::descriptor_base::wait_read,
+      [weak = weak_from_this(), gen, inode, next, for_write](boost::system::error_code ec) {
+        auto self = weak.lock();
+        if (!self || self->generation_ != gen || self->socket_inode_ != inode) return;
+        (for_write ? self->write_pending_ : self->read_pending_) = false;
+        if (ec == asio::error::operation_aborted) return;
+        if (self->state_ == State::ready) {
+          // Idle: the server spoke or hung up. EOF means the connection is gone.
+          if (PQconsumeInput(self->conn_) != 1 || PQstatus(self->conn_) == CONNECTION_BAD) {
+            self->fail_connection(first_line(PQerrorMessage(self->conn_)));
+            return;
+          }
+          while (!PQisBusy(self->conn_)) {
+            PGresult* stray = PQgetResult(self->conn_);
+            if (!stray) break;
+            PQclear(stray);
+          }
+          self->watch_idle();
+          return;
+        }
+        (self.get()->*next)();
+      });
+}
+
+}  // namespace pgvigil

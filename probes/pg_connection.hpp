@@ -1,0 +1,153 @@
+#pragma once
+// One asynchronous libpq connection driven by the Asio event loop.
+//
+// libpq's non-blocking API (PQconnectStartParams/PQconnectPoll, pipeline mode,
+// PQconsumeInput/PQisBusy) does the protocol; Asio waits on the socket. No call
+// here blocks: host names are resolved by Asio's resolver before libpq sees
+// them (libpq's own getaddrinfo would block the loop), deadlines are timers.
+#include <libpq-fe.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "probes/probe.hpp"
+#include "probes/query_result.hpp"
+
+namespace pgvigil {
+
+// Why a connection attempt failed, as the runbooks name it.
+enum class FailureReason {
+  none,
+  refused,
+  timeout,
+  dns,
+  auth_failed,
+  database_missing,
+  too_many_clients,
+  starting_up,
+  shutting_down,
+  recovery,
+  ssl,
+  other,
+};
+std::string_view to_string(FailureReason reason) noexcept;
+std::span<const std::string_view> failure_reason_names() noexcept;
+
+// pg_isready's answer (PQping semantics), derived from a real attempt.
+enum class PingStatus { ok, rejecting, no_response, no_attempt };
+std::string_view to_string(PingStatus status) noexcept;
+std::span<const std::string_view> ping_status_names() noexcept;
+
+// Pulls the SQLSTATE out of a verbose libpq message ("FATAL:  3D000: ..."), or "".
+std::string extract_sqlstate(std::string_view message);
+// Classifies a failed attempt from its SQLSTATE (preferred) or message text.
+FailureReason classify_connection_failure(std::string_view sqlstate, std::string_view message);
+PingStatus ping_status_for(FailureReason reason, std::string_view sqlstate) noexcept;
+// First line of a libpq message, without the trailing newline, length-capped.
+std::string first_line(std::string_view message);
+
+using ConnParams = std::vector<std::pair<std::string, std::string>>;  // libpq keyword/value
+
+struct ConnectOutcome {
+  bool ok = false;
+  FailureReason reason = FailureReason::none;
+  PingStatus ping = PingStatus::no_attempt;
+  std::string sqlstate;
+  std::string message;  // first line of libpq's message; never contains a password
+  std::chrono::steady_clock::duration elapsed{};
+};
+
+struct RoundOutcome {
+  bool ok = false;    // false when the connection failed or the deadline passed
+  std::string error;  // why, when !ok
+  bool timed_out = false;
+  std::vector<QueryResult> results;  // one per query (failed ones carry the error)
+  std::chrono::steady_clock::duration elapsed{};
+};
+
+class PgConnection : public std::enable_shared_from_this<PgConnection> {
+ public:
+  using ConnectHandler = std::function<void(const ConnectOutcome&)>;
+  using RoundHandler = std::function<void(RoundOutcome)>;
+  using LostHandler = std::function<void(const std::string& why)>;
+
+  static std::shared_ptr<PgConnection> create(boost::asio::io_context& io) {
+    return std::shared_ptr<PgConnection>(new PgConnection(io));
+  }
+  ~PgConnection();
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  // Starts an attempt; `done` runs exactly once. At most one attempt at a time.
+  void connect(ConnParams params, std::chrono::milliseconds deadline, ConnectHandler done);
+  // Sends all queries in one pipeline (a sync after each, so one failing
+  // statement does not abort the others) and reads every result. `done` runs
+  // exactly once. Rounds are queued and run one after another.
+  void run(std::vector<Query> queries, std::chrono::milliseconds deadline, RoundHandler done);
+  // Called once when an established connection breaks while idle or busy.
+  void on_lost(LostHandler handler) { lost_handler_ = std::move(handler); }
+  // Drops the connection; pending handlers are completed with an error.
+  void close(const std::string& why = "closed");
+
+  bool connected() const noexcept { return state_ == State::ready || state_ == State::busy; }
+  std::size_t queued_rounds() const noexcept { return queue_.size() + (state_ == State::busy); }
+  int backend_pid() const noexcept;
+
+ private:
+  explicit PgConnection(boost::asio::io_context& io);
+  enum class State { idle, resolving, connecting, ready, busy, closed };
+  struct PendingRound {
+    std::vector<Query> queries;
+    std::chrono::milliseconds deadline;
+    RoundHandler done;
+  };
+
+  void start_libpq(ConnParams params);
+  void poll_connect();
+  void finish_connect(ConnectOutcome outcome);
+  void start_next_round();
+  void pump_round();
+  void finish_round(bool ok, std::string error, bool timed_out);
+  void watch_idle();
+  void fail_connection(const std::string& why);
+  // Registers libpq's current socket with Asio (a dup, so closing ours never
+  // disturbs libpq's). Returns false when there is no socket.
+  bool sync_socket();
+  void wait(bool for_write, void (PgConnection::*next)());
+  void release_socket();
+
+  boost::asio::io_context& io_;
+  boost::asio::ip::tcp::resolver resolver_;
+  boost::asio::steady_timer deadline_timer_;
+  std::optional<boost::asio::posix::stream_descriptor> socket_;
+  unsigned long socket_inode_ = 0;
+  PGconn* conn_ = nullptr;
+  State state_ = State::idle;
+  std::uint64_t generation_ = 0;  // bumps on close; stale async callbacks check it
+
+  ConnectHandler connect_done_;
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::milliseconds connect_deadline_{0};
+
+  std::vector<PendingRound> queue_;
+  PendingRound current_;
+  std::vector<QueryResult> results_;
+  std::vector<bool> answered_;
+  std::size_t syncs_seen_ = 0;
+  bool flushed_ = false;
+  bool read_pending_ = false;
+  bool write_pending_ = false;
+  LostHandler lost_handler_;
+};
+
+}  // namespace pgvigil
