@@ -1,0 +1,107 @@
+#include "probes/statements.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+
+namespace pgvigil {
+
+namespace {
+
+// The view is read once (MATERIALIZED). Rows that differ only in toplevel
+// (pg_stat_statements.track = all, 14+) are summed so every label set is
+// unique. {time} is total_exec_time from 13 on, total_time before.
+constexpr std::string_view kStatementsSql = R"sql(
+WITH s AS MATERIALIZED (
+  SELECT userid, dbid, queryid, sum(calls) AS calls, sum({time}) AS total_ms, sum(rows) AS rows,
+         min(left(query, 200)) AS query
+  FROM pg_stat_statements
+  WHERE queryid IS NOT NULL
+  GROUP BY userid, dbid, queryid),
+top AS (
+  (SELECT userid, dbid, queryid FROM s ORDER BY total_ms DESC LIMIT {top_n})
+  UNION
+  (SELECT userid, dbid, queryid FROM s
+   ORDER BY total_ms / NULLIF(calls, 0) DESC NULLS LAST LIMIT {top_n}))
+SELECT pg_get_userbyid(s.userid) AS "user", d.datname, s.queryid, s.calls,
+       s.total_ms / 1000.0 AS seconds_total,
+       s.total_ms / NULLIF(s.calls, 0) / 1000.0 AS mean_seconds,
+       s.rows, s.query
+FROM s
+JOIN top USING (userid, dbid, queryid)
+JOIN pg_database AS d ON d.oid = s.dbid
+ORDER BY seconds_total DESC, s.queryid)sql";
+
+constexpr std::size_t kEvidenceTextLimit = 200;
+
+std::string clip(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= kEvidenceTextLimit) break;
+    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+  }
+  if (text.size() > out.size()) {
+    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+    if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80) != 0) out.pop_back();
+    out += "...";
+  }
+  return out;
+}
+
+std::size_t top_n(const ProbeContext& ctx) {
+  auto it = ctx.target.probes.find("statements");
+  if (it == ctx.target.probes.end() || !it->second.top_n) return StatementsProbe::kDefaultTopN;
+  return std::clamp<std::size_t>(*it->second.top_n, 1, StatementsProbe::kMaxTopN);
+}
+
+}  // namespace
+
+std::vector<Query> StatementsProbe::queries(const ProbeContext& ctx) const {
+  if (!ctx.server.has_pg_stat_statements) return {};
+  const bool has_exec_time = ctx.server.version_num >= 130000;
+  return {
+      {"statements", fmt::format(fmt::runtime(kStatementsSql),
+                                 fmt::arg("time", has_exec_time ? "total_exec_time" : "total_time"),
+                                 fmt::arg("top_n", top_n(ctx)))}};
+}
+
+void StatementsProbe::collect(const ProbeContext&, std::span<const QueryResult> results,
+                              SampleSink& out) {
+  if (results.empty()) return;  // no pg_stat_statements here: nothing was asked
+  const auto& statements = results[0];
+  out.gauge("pgvigil_probe_permission_denied",
+            "1 when a statement of this probe failed for lack of privilege (SQLSTATE 42501)",
+            {{"probe", "statements"}},
+            !statements.ok && statements.sqlstate == "42501" ? 1.0 : 0.0);
+  if (!statements.ok) return;
+
+  std::string text;
+  for (std::size_t row = 0; row < statements.rows.size(); ++row) {
+    auto queryid = statements.text(row, "queryid");
+    if (!queryid) continue;
+    const Labels labels{{"queryid", std::string(*queryid)},
+                        {"datname", std::string(statements.text(row, "datname").value_or(""))},
+                        {"user", std::string(statements.text(row, "user").value_or(""))}};
+    if (auto calls = statements.number(row, "calls"))
+      out.counter("pg_stat_statements_calls_total", "Number of times executed", labels, *calls);
+    if (auto total = statements.number(row, "seconds_total"))
+      out.counter("pg_stat_statements_seconds_total",
+                  "Total time spent executing the statement, in seconds", labels, *total);
+    if (auto mean = statements.number(row, "mean_seconds"))
+      out.gauge("pg_stat_statements_mean_seconds",
+                "Mean execution time of the statement, in seconds", labels, *mean);
+    if (auto rows = statements.number(row, "rows"))
+      out.counter("pg_stat_statements_rows_total",
+                  "Total number of rows retrieved or affected by the statement", labels, *rows);
+    text += fmt::format("{}: {}\n", *queryid,
+                        clip(statements.text(row, "query").value_or("<query text not visible>")));
+  }
+  out.evidence("statements.top", text.empty() ? "no statements recorded" : text);
+}
+
+std::unique_ptr<SqlProbe> make_statements_probe() {
+  return std::make_unique<StatementsProbe>();
+}
+
+}  // namespace pgvigil
