@@ -1,0 +1,255 @@
+#include "daemon/scheduler.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace pgvigil::daemon {
+
+namespace {
+
+// The wheel's tick only decides bucketing; due times stay exact. 10 ms x 4096
+// slots covers 41 s per rotation, so common intervals wrap rarely.
+constexpr auto kWheelTick = std::chrono::milliseconds(10);
+constexpr std::size_t kWheelSlots = 4096;
+
+// 1 ms .. 30 s: from a trivial catalog query to a probe that hits its timeout.
+const prometheus::Histogram::BucketBoundaries& duration_buckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets{
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30};
+  return buckets;
+}
+
+prometheus::Labels labels_of(const JobKey& key) {
+  return {{"target", key.target}, {"probe", key.probe}};
+}
+
+// a mod m, in [0, m), also for negative a.
+Scheduler::Clock::duration positive_mod(Scheduler::Clock::duration a,
+                                        Scheduler::Clock::duration m) {
+  auto r = a % m;
+  return r < Scheduler::Clock::duration::zero() ? r + m : r;
+}
+
+}  // namespace
+
+struct Scheduler::JobState {
+  JobKey key;
+  Clock::duration interval{};
+  Job job;
+  Clock::time_point next_due;  // the next point of the fixed rhythm
+  TimerId timer;
+  bool alive = true;  // false once removed: late Done calls are ignored
+  bool in_flight = false;
+  std::uint64_t run = 0;  // number of the current (or last) run
+  prometheus::Counter* runs = nullptr;
+  prometheus::Counter* failures = nullptr;
+  prometheus::Counter* skipped = nullptr;
+  prometheus::Histogram* duration = nullptr;
+  prometheus::Gauge* last_success = nullptr;  // created at the first success
+};
+
+std::uint64_t stable_job_hash(const JobKey& key) noexcept {
+  constexpr std::uint64_t kOffsetBasis = 14695981039346656037ULL;
+  constexpr std::uint64_t kPrime = 1099511628211ULL;
+  std::uint64_t hash = kOffsetBasis;
+  const auto mix = [&hash](std::string_view bytes) {
+    for (const char c : bytes) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= kPrime;
+    }
+  };
+  mix(key.target);
+  mix(std::string_view("\0", 1));  // so ("ab","c") and ("a","bc") differ
+  mix(key.probe);
+  return hash;
+}
+
+Scheduler::Clock::duration Scheduler::splay(const JobKey& key, Clock::duration interval) noexcept {
+  if (interval <= Clock::duration::zero()) return Clock::duration::zero();
+  const auto ticks = static_cast<std::uint64_t>(interval.count());
+  return Clock::duration(static_cast<Clock::rep>(stable_job_hash(key) % ticks));
+}
+
+Scheduler::Scheduler(prometheus::Registry& registry, Clock::time_point start,
+                     std::function<std::chrono::system_clock::time_point()> wall_clock,
+                     std::function<Clock::time_point()> monotonic_clock)
+    : runs_(prometheus::BuildCounter()
+                .Name("pgvigil_probe_runs_total")
+                .Help("Probe runs that finished (successfully or not), per target and probe.")
+                .Register(registry)),
+      failures_(prometheus::BuildCounter()
+                    .Name("pgvigil_probe_failures_total")
+                    .Help("Probe runs that finished with a failure or threw while starting.")
+                    .Register(registry)),
+      skipped_(prometheus::BuildCounter()
+                   .Name("pgvigil_probe_skipped_total")
+                   .Help("Probe runs not started because the previous run of the same probe on "
+                         "the same target was still in flight.")
+                   .Register(registry)),
+      duration_(prometheus::BuildHistogram()
+                    .Name("pgvigil_probe_duration_seconds")
+                    .Help("Time from the start of a probe run to its completion, in seconds.")
+                    .Register(registry)),
+      last_success_(prometheus::BuildGauge()
+                        .Name("pgvigil_probe_last_success_timestamp_seconds")
+                        .Help("Unix time at which the probe last finished successfully on the "
+                              "target; absent until its first success.")
+                        .Register(registry)),
+      wall_clock_(std::move(wall_clock)),
+      monotonic_clock_(std::move(monotonic_clock)),
+      wheel_(kWheelTick, kWheelSlots, start),
+      last_advance_(start) {
+  if (!wall_clock_ || !monotonic_clock_) {
+    throw std::invalid_argument("scheduler: clock functions must be set");
+  }
+}
+
+Scheduler::~Scheduler() {
+  for (auto& [key, state] : jobs_) drop(*state);
+}
+
+void Scheduler::add(const JobKey& key, Clock::duration interval, Job job) {
+  if (key.target.empty() || key.probe.empty()) {
+    throw std::invalid_argument("scheduler: a job needs a target and a probe name");
+  }
+  if (interval <= Clock::duration::zero()) {
+    throw std::invalid_argument("scheduler: interval of " + key.target + "/" + key.probe +
+                                " must be positive");
+  }
+  if (!job) throw std::invalid_argument("scheduler: empty job for " + key.target + "/" + key.probe);
+
+  std::shared_ptr<JobState> state;
+  if (auto it = jobs_.find(key); it != jobs_.end()) {
+    state = it->second;
+    wheel_.cancel(state->timer);
+  } else {
+    state = std::make_shared<JobState>();
+    state->key = key;
+    const auto labels = labels_of(key);
+    state->runs = &runs_.Add(labels);
+    state->failures = &failures_.Add(labels);
+    state->skipped = &skipped_.Add(labels);
+    state->duration = &duration_.Add(labels, duration_buckets());
+    jobs_.emplace(key, state);
+  }
+  state->interval = interval;
+  state->job = std::move(job);
+
+  // Anchor the phase to wall time so it survives restarts: the first run is
+  // the next instant (from now on) whose wall-clock offset into the interval
+  // equals the key's splay.
+  const auto wall_phase = positive_mod(
+      std::chrono::duration_cast<Clock::duration>(wall_clock_().time_since_epoch()), interval);
+  const auto wait = positive_mod(splay(key, interval) - wall_phase, interval);
+  state->next_due = last_advance_ + wait;
+  arm(state, state->next_due);
+}
+
+bool Scheduler::remove(const JobKey& key) {
+  auto it = jobs_.find(key);
+  if (it == jobs_.end()) return false;
+  drop(*it->second);
+  jobs_.erase(it);
+  return true;
+}
+
+std::size_t Scheduler::remove_target(const std::string& target) {
+  std::size_t removed = 0;
+  auto it = jobs_.lower_bound(JobKey{target, ""});
+  while (it != jobs_.end() && it->first.target == target) {
+    drop(*it->second);
+    it = jobs_.erase(it);
+    ++removed;
+  }
+  return removed;
+}
+
+void Scheduler::run_soon(const JobKey& key) {
+  auto it = jobs_.find(key);
+  if (it == jobs_.end() || it->second->in_flight) return;
+  wheel_.cancel(it->second->timer);
+  // Due "now": the wheel fires it at the next advance. next_due keeps the
+  // rhythm, so the run after this one falls back on the usual grid.
+  arm(it->second, last_advance_);
+}
+
+std::size_t Scheduler::advance(Clock::time_point now) {
+  last_advance_ = std::max(last_advance_, now);
+  return wheel_.advance(last_advance_);
+}
+
+std::optional<Scheduler::Clock::time_point> Scheduler::next_due() const {
+  return wheel_.next_due();
+}
+
+void Scheduler::arm(const std::shared_ptr<JobState>& state, Clock::time_point due) {
+  // The wheel callback must not throw; fire() catches what a job throws.
+  state->timer = wheel_.schedule(due, [this, state]() { fire(state); });
+}
+
+void Scheduler::fire(const std::shared_ptr<JobState>& state) {
+  const auto now = last_advance_;
+  // Re-arm first, on the fixed rhythm: the next grid point after now. A loop
+  // that fell behind skips the missed points instead of bursting through them.
+  if (state->next_due <= now) {
+    const auto behind = now - state->next_due;
+    state->next_due += (behind / state->interval + 1) * state->interval;
+  }
+  arm(state, state->next_due);
+
+  if (state->in_flight) {
+    state->skipped->Increment();
+    return;
+  }
+  state->in_flight = true;
+  const std::uint64_t run = ++state->run;
+  const auto started = monotonic_clock_();
+  Done done = [this, state, run, started](bool success) {
+    // `alive` is checked first so a Done outliving the scheduler never
+    // reaches it (the destructor marks every job dead).
+    if (state->alive) finish(*state, run, started, success);
+  };
+  // Call a copy: the job may replace or remove itself while it runs.
+  const Job job = state->job;
+  try {
+    job(std::move(done));
+  } catch (...) {
+    // A job that throws while starting is a failed run (unless it already
+    // reported its result, in which case finish() ignores this).
+    finish(*state, run, started, false);
+  }
+}
+
+void Scheduler::finish(JobState& state, std::uint64_t run, Clock::time_point started,
+                       bool success) {
+  // Ignore a removed job, a second Done for the same run, or a stale run.
+  if (!state.alive || !state.in_flight || state.run != run) return;
+  state.in_flight = false;
+  state.runs->Increment();
+  if (!success) state.failures->Increment();
+  const std::chrono::duration<double> elapsed = monotonic_clock_() - started;
+  state.duration->Observe(std::max(0.0, elapsed.count()));
+  if (success) {
+    if (state.last_success == nullptr)
+      state.last_success = &last_success_.Add(labels_of(state.key));
+    const std::chrono::duration<double> since_epoch = wall_clock_().time_since_epoch();
+    state.last_success->Set(since_epoch.count());
+  }
+}
+
+void Scheduler::drop(JobState& state) {
+  state.alive = false;
+  wheel_.cancel(state.timer);
+  runs_.Remove(state.runs);
+  failures_.Remove(state.failures);
+  skipped_.Remove(state.skipped);
+  duration_.Remove(state.duration);
+  if (state.last_success != nullptr) last_success_.Remove(state.last_success);
+  state.runs = state.failures = state.skipped = nullptr;
+  state.duration = nullptr;
+  state.last_success = nullptr;
+}
+
+}  // namespace pgvigil::daemon

@@ -1,0 +1,106 @@
+#pragma once
+// The probe scheduler: runs every (target, probe) job at its interval on top
+// of a timer wheel, with a stable per-pair phase, a fixed rhythm, no overlap
+// of a job with itself, and per-job metrics.
+//
+// Time is injected: the owner (LoopDriver in the daemon, a manual clock in
+// tests) calls advance(now). The scheduler is single-threaded: every method,
+// and every Done callback, must be called on the thread that calls advance().
+// A job that finishes on a worker thread posts its Done back to that thread.
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "daemon/timer_wheel.hpp"
+
+namespace pgvigil::daemon {
+
+struct JobKey {
+  std::string target;
+  std::string probe;
+  auto operator<=>(const JobKey&) const = default;
+};
+
+// FNV-1a (64 bit) over target, a NUL separator and probe: stable across
+// builds and platforms, unlike std::hash, so a job keeps its phase after a
+// restart or an upgrade.
+std::uint64_t stable_job_hash(const JobKey& key) noexcept;
+
+class Scheduler {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // A job calls Done exactly once per run, now or later; later calls of the
+  // same Done are ignored, as are calls after the job was removed.
+  using Done = std::function<void(bool success)>;
+  using Job = std::function<void(Done)>;
+
+  // `start` is the scheduler's "now" until the first advance(). `wall_clock`
+  // stamps successes and anchors phases to wall time (so a restart keeps
+  // them). `monotonic_clock` times runs for the duration histogram; tests
+  // inject a manual one.
+  Scheduler(prometheus::Registry& registry, Clock::time_point start,
+            std::function<std::chrono::system_clock::time_point()> wall_clock,
+            std::function<Clock::time_point()> monotonic_clock = &Clock::now);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Adds a job, or replaces the job and interval of an existing key (its
+  // metrics continue; a run in flight finishes and is counted normally, and
+  // the new job does not start before it has). Runs fall on the wall-clock
+  // grid of the interval shifted by the key's splay: at the instants t with
+  // (t - Unix epoch) mod interval == stable_job_hash(key) mod interval.
+  // Throws std::invalid_argument for an empty target or probe, a non-positive
+  // interval or an empty job.
+  void add(const JobKey& key, Clock::duration interval, Job job);
+  // Removes the job and its metric series. A Done arriving later is ignored.
+  bool remove(const JobKey& key);
+  std::size_t remove_target(const std::string& target);
+  // Runs the job at the next advance(), then returns to its usual rhythm.
+  // No-op for an unknown key or a job in flight.
+  void run_soon(const JobKey& key);
+
+  // Starts every job due at or before `now` (or counts it skipped if its
+  // previous run is still in flight). Returns how many due jobs it handled.
+  std::size_t advance(Clock::time_point now);
+  std::optional<Clock::time_point> next_due() const;
+  Clock::time_point last_advance() const noexcept { return last_advance_; }
+
+  bool has_job(const JobKey& key) const { return jobs_.contains(key); }
+  std::size_t job_count() const noexcept { return jobs_.size(); }
+  // The phase of a key within an interval (exposed for tests and diagnostics).
+  static Clock::duration splay(const JobKey& key, Clock::duration interval) noexcept;
+
+ private:
+  struct JobState;
+  void arm(const std::shared_ptr<JobState>& state, Clock::time_point due);
+  void fire(const std::shared_ptr<JobState>& state);
+  void finish(JobState& state, std::uint64_t run, Clock::time_point started, bool success);
+  void drop(JobState& state);
+
+  prometheus::Family<prometheus::Counter>& runs_;
+  prometheus::Family<prometheus::Counter>& failures_;
+  prometheus::Family<prometheus::Counter>& skipped_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Gauge>& last_success_;
+  std::function<std::chrono::system_clock::time_point()> wall_clock_;
+  std::function<Clock::time_point()> monotonic_clock_;
+  TimerWheel<Clock> wheel_;
+  Clock::time_point last_advance_;
+  std::map<JobKey, std::shared_ptr<JobState>> jobs_;
+};
+
+}  // namespace pgvigil::daemon

@@ -1,0 +1,463 @@
+#include <doctest/doctest.h>
+#include <prometheus/registry.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "daemon/scheduler.hpp"
+
+using namespace std::chrono_literals;
+using pgvigil::daemon::JobKey;
+using pgvigil::daemon::Scheduler;
+
+namespace {
+
+using Clock = Scheduler::Clock;
+
+// One manual time line drives the scheduler, the run timer and the wall clock.
+// The wall clock starts on a whole minute, so for intervals dividing a minute
+// the first run of a key comes exactly `splay` after the start.
+struct Harness {
+  Clock::time_point start = Clock::time_point{} + 1000h;
+  Clock::time_point now = start;
+  std::chrono::system_clock::time_point wall_start{std::chrono::seconds(1'800'000'000)};
+  prometheus::Registry registry;
+  Scheduler scheduler{registry, start, [this] { return wall_start + (now - start); },
+                      [this] { return now; }};
+
+  // Moves time forward in small steps, as the event loop would.
+  void run_until(Clock::time_point end, Clock::duration step = 1ms) {
+    while (now < end) {
+      now = std::min(now + step, end);
+      scheduler.advance(now);
+    }
+  }
+  void jump_to(Clock::time_point t) {
+    now = t;
+    scheduler.advance(now);
+  }
+  double wall_seconds() const {
+    return std::chrono::duration<double>((wall_start + (now - start)).time_since_epoch()).count();
+  }
+};
+
+const prometheus::ClientMetric* find_series(const std::vector<prometheus::MetricFamily>& families,
+                                            const std::string& name, const JobKey& key) {
+  for (const auto& family : families) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      bool target = false;
+      bool probe = false;
+      for (const auto& label : metric.label) {
+        target = target || (label.name == "target" && label.value == key.target);
+        probe = probe || (label.name == "probe" && label.value == key.probe);
+      }
+      if (target && probe) return &metric;
+    }
+  }
+  return nullptr;
+}
+
+// The counter or gauge value of one series, read back through Collect().
+std::optional<double> value_of(const prometheus::Registry& registry, const std::string& name,
+                               const JobKey& key) {
+  const auto families = registry.Collect();
+  const auto* metric = find_series(families, name, key);
+  if (metric == nullptr) return std::nullopt;
+  for (const auto& family : families) {
+    if (family.name != name) continue;
+    if (family.type == prometheus::MetricType::Counter) return metric->counter.value;
+    if (family.type == prometheus::MetricType::Gauge) return metric->gauge.value;
+  }
+  return std::nullopt;
+}
+
+std::optional<prometheus::ClientMetric::Histogram> histogram_of(
+    const prometheus::Registry& registry, const JobKey& key) {
+  const auto families = registry.Collect();
+  const auto* metric = find_series(families, "pgvigil_probe_duration_seconds", key);
+  if (metric == nullptr) return std::nullopt;
+  return metric->histogram;
+}
+
+// A job that finishes at once with the given outcome and records its start.
+Scheduler::Job recording_job(std::vector<Clock::time_point>& starts, const Harness& h,
+                             bool success = true) {
+  return [&starts, &h, success](const Scheduler::Done& done) {
+    starts.push_back(h.now);
+    done(success);
+  };
+}
+
+const JobKey kKey{"db1", "activity"};
+
+}  // namespace
+
+TEST_CASE("the job hash is FNV-1a over target, NUL and probe") {
+  // A golden value: a different hash would move every job's phase.
+  CHECK(pgvigil::daemon::stable_job_hash(kKey) == 0x9f70b603cd25155fULL);
+  CHECK(pgvigil::daemon::stable_job_hash({"ab", "c"}) !=
+        pgvigil::daemon::stable_job_hash({"a", "bc"}));
+}
+
+TEST_CASE("jobs run on a fixed rhythm starting at their splay") {
+  Harness h;
+  std::vector<Clock::time_point> starts;
+  h.scheduler.add(kKey, 1s, recording_job(starts, h));
+  CHECK(h.scheduler.has_job(kKey));
+  CHECK(h.scheduler.job_count() == 1);
+  const auto first = h.start + Scheduler::splay(kKey, 1s);
+  CHECK(h.scheduler.next_due() == first);
+
+  h.run_until(h.start + 5s);  // 1 ms steps: each run starts at the first step at or after its due
+  REQUIRE(starts.size() == 5);
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    const auto due = first + std::chrono::seconds(i);
+    CHECK(starts[i] == h.start + std::chrono::ceil<std::chrono::milliseconds>(due - h.start));
+  }
+  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 5.0);
+  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", kKey) == 0.0);
+  CHECK(h.scheduler.last_advance() == h.start + 5s);
+}
+
+TEST_CASE("the rhythm does not drift with slow runs and skips ahead after a stall") {
+  Harness h;
+  std::vector<Clock::time_point> starts;
+  std::vector<Scheduler::Done> pending;
+  h.scheduler.add(kKey, 1s, [&](Scheduler::Done done) {
+    starts.push_back(h.now);
+    pending.push_back(std::move(done));
+  });
+  const auto first = h.start + Scheduler::splay(kKey, 1s);
+  h.run_until(first);
+  REQUIRE(starts.size() == 1);
+  // Finish 700 ms late: the next run is still one interval after the first.
+  h.run_until(first + 700ms);
+  pending.back()(true);
+  h.run_until(first + 1s);
+  REQUIRE(starts.size() == 2);
+  CHECK(starts[1] == first + 1s);
+  pending.back()(true);
+
+  // The loop stalls for 3.5 intervals: one run when it wakes, no burst.
+  h.jump_to(first + 4500ms);
+  CHECK(starts.size() == 3);
+  CHECK(h.scheduler.next_due() == first + 5s);
+  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", kKey) == 0.0);
+}
+
+TEST_CASE("a run still in flight makes the next one skip, and the skip is counted") {
+  Harness h;
+  int started = 0;
+  std::optional<Scheduler::Done> pending;
+  h.scheduler.add(kKey, 1s, [&](Scheduler::Done done) {
+    ++started;
+    pending = std::move(done);
+  });
+  const auto first = h.start + Scheduler::splay(kKey, 1s);
+  h.run_until(first + 2500ms);  // due at first, +1 s, +2 s
+  CHECK(started == 1);
+  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", kKey) == 2.0);
+  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 0.0);
+
+  (*pending)(true);
+  (*pending)(false);  // a second call of the same Done is ignored
+  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 1.0);
+  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", kKey) == 0.0);
+  h.run_until(first + 3s);
+  CHECK(started == 2);
+}
+
+TEST_CASE("failed and throwing runs count as failures and never propagate") {
+  Harness h;
+  const JobKey failing{"db1", "replication"};
+  const JobKey throwing{"db1", "locks"};
+  std::vector<Clock::time_point> failing_starts;
+  int throws = 0;
+  h.scheduler.add(failing, 1s, recording_job(failing_starts, h, false));
+  h.scheduler.add(throwing, 1s, [&](const Scheduler::Done&) {
+    ++throws;
+    throw std::runtime_error("cannot start");
+  });
+  CHECK_NOTHROW(h.run_until(h.start + 3s));
+  CHECK(failing_starts.size() == 3);
+  CHECK(throws == 3);  // not stuck "in flight" after a throw
+  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", failing) == 3.0);
+  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", failing) == 3.0);
+  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", throwing) == 3.0);
+  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", throwing) == 0.0);
+  // No success yet: no timestamp series (a 0 would read as "stale since 1970").
+  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_last_success_timestamp_seconds", failing));
+}
+
+TEST_CASE("a job that reports success and then throws counts one successful run") {
+  Harness h;
+  h.scheduler.add(kKey, 1s, [](const Scheduler::Done& done) {
+    done(true);
+    throw std::runtime_error("after done");
+  });
+  h.run_until(h.start + 1s);
+  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 1.0);
+  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", kKey) == 0.0);
+}
+
+TEST_CASE("duration and last success are measured with the injected clocks") {
+  Harness h;
+  std::optional<Scheduler::Done> pending;
+  h.scheduler.add(kKey, 10s, [&](Scheduler::Done done) { pending = std::move(done); });
+  const auto first = h.start + Scheduler::splay(kKey, 10s);
+  h.run_until(first);
+  REQUIRE(pending);
+  h.run_until(first + 250ms);
+  (*pending)(true);
+  const double finished_at = h.wall_seconds();
+
+  const auto histogram = histogram_of(h.registry, kKey);
+  REQUIRE(histogram);
+  CHECK(histogram->sample_count == 1);
+  CHECK(histogram->sample_sum == doctest::Approx(0.25));
+  // Cumulative buckets: 0.25 s is inside the 0.25 bucket, not the 0.1 one.
+  const auto bucket = [&](double bound) {
+    for (const auto& b : histogram->bucket) {
+      if (b.upper_bound == doctest::Approx(bound)) return b.cumulative_count;
+    }
+    return std::uint64_t{999};
+  };
+  CHECK(bucket(0.1) == 0);
+  CHECK(bucket(0.25) == 1);
+  CHECK(bucket(30) == 1);
+  CHECK(value_of(h.registry, "pgvigil_probe_last_success_timestamp_seconds", kKey) ==
+        doctest::Approx(finished_at));
+  CHECK(finished_at > 1'800'000'000.0);
+}
+
+TEST_CASE("metric families carry help texts") {
+  Harness h;
+  h.scheduler.add(kKey, 1s, [](const Scheduler::Done& done) { done(true); });
+  h.run_until(h.start + 1s);
+  int seen = 0;
+  for (const auto& family : h.registry.Collect()) {
+    if (family.name.rfind("pgvigil_probe_", 0) != 0) continue;
+    ++seen;
+    CHECK_MESSAGE(family.help.size() > 20, family.name);
+  }
+  CHECK(seen == 5);
+}
+
+TEST_CASE("splay spreads many keys over the interval and is stable") {
+  constexpr int kTargets = 1000;
+  const auto interval = 1s;
+  std::vector<int> buckets(100, 0);  // 10 ms buckets
+  std::vector<Clock::duration> phases;
+  for (int i = 0; i < kTargets; ++i) {
+    const JobKey key{"db-" + std::to_string(i), "activity"};
+    const auto phase = Scheduler::splay(key, interval);
+    REQUIRE(phase >= Clock::duration::zero());
+    REQUIRE(phase < interval);
+    ++buckets[static_cast<std::size_t>(phase / 10ms)];
+    phases.push_back(phase);
+    CHECK(Scheduler::splay(key, interval) == phase);  // same key, same phase
+  }
+  const int fullest = *std::max_element(buckets.begin(), buckets.end());
+  const auto empty = std::count(buckets.begin(), buckets.end(), 0);
+  CHECK(fullest <= kTargets * 3 / 100);
+  CHECK(empty <= 5);
+  std::sort(phases.begin(), phases.end());
+  CHECK(std::unique(phases.begin(), phases.end()) == phases.end());
+}
+
+TEST_CASE("the scheduler starts each key at its splay, the same after a restart") {
+  // Two daemons started at different monotonic times but whose wall clocks
+  // share the phase within the interval run the key at the same wall phase.
+  const auto first_run_wall_phase = [](Clock::duration steady_offset, std::chrono::seconds wall) {
+    prometheus::Registry registry;
+    const auto start = Clock::time_point{} + 1000h + steady_offset;
+    auto now = start;
+    const std::chrono::system_clock::time_point wall_start{wall};
+    Scheduler scheduler(registry, start, [&] { return wall_start + (now - start); });
+    std::optional<std::chrono::system_clock::time_point> ran_at;
+    scheduler.add(kKey, 15s, [&](const Scheduler::Done& done) {
+      ran_at = wall_start + (now - start);
+      done(true);
+    });
+    while (!ran_at && now < start + 16s) {
+      now += 1ms;
+      scheduler.advance(now);
+    }
+    REQUIRE(ran_at);
+    return ran_at->time_since_epoch() % 15s;
+  };
+  const auto phase_a = first_run_wall_phase(0ms, std::chrono::seconds(1'800'000'000));
+  const auto phase_b = first_run_wall_phase(12345ms, std::chrono::seconds(1'800'000'007));
+  CHECK(phase_a == phase_b);
+  CHECK(phase_a == std::chrono::duration_cast<std::chrono::milliseconds>(
+                       Scheduler::splay(kKey, 15s) + 999999ns));  // rounded up to the 1 ms step
+}
+
+TEST_CASE("1000 scheduled targets do not fire together") {
+  Harness h;
+  std::vector<int> per_10ms(100, 0);
+  for (int i = 0; i < 1000; ++i) {
+    h.scheduler.add({"db-" + std::to_string(i), "activity"}, 1s, [&](const Scheduler::Done& done) {
+      ++per_10ms[static_cast<std::size_t>(((h.now - h.start) % 1s) / 10ms)];
+      done(true);
+    });
+  }
+  h.run_until(h.start + 1s);
+  int total = 0;
+  for (int count : per_10ms) total += count;
+  CHECK(total == 1000);
+  CHECK(*std::max_element(per_10ms.begin(), per_10ms.end()) <= 30);
+}
+
+TEST_CASE("remove drops the job and its series; a late Done is ignored") {
+  Harness h;
+  std::optional<Scheduler::Done> pending;
+  h.scheduler.add(kKey, 1s, [&](Scheduler::Done done) { pending = std::move(done); });
+  h.run_until(h.start + 1s);
+  REQUIRE(pending);
+  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 0.0);
+
+  CHECK(h.scheduler.remove(kKey));
+  CHECK_FALSE(h.scheduler.remove(kKey));
+  CHECK_FALSE(h.scheduler.has_job(kKey));
+  CHECK_FALSE(h.scheduler.next_due());
+  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_runs_total", kKey));
+  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_skipped_total", kKey));
+  CHECK_FALSE(histogram_of(h.registry, kKey));
+
+  CHECK_NOTHROW((*pending)(true));
+  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_runs_total", kKey));
+  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_last_success_timestamp_seconds", kKey));
+
+  // Adding it again starts from fresh series and is not blocked by the old run.
+  int runs = 0;
+  h.scheduler.add(kKey, 1s, [&](const Scheduler::Done& done) {
+    ++runs;
+    done(true);
+  });
+  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 0.0);
+  h.run_until(h.now + 1s);
+  CHECK(runs == 1);
+  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 1.0);
+}
+
+TEST_CASE("a Done that outlives the scheduler is harmless") {
+  std::optional<Scheduler::Done> pending;
+  {
+    Harness h;
+    h.scheduler.add(kKey, 1s, [&](Scheduler::Done done) { pending = std::move(done); });
+    h.run_until(h.start + 1s);
+  }
+  REQUIRE(pending);
+  CHECK_NOTHROW((*pending)(true));
+}
+
+TEST_CASE("remove_target removes only that target's jobs") {
+  Harness h;
+  const auto noop = [](const Scheduler::Done& done) { done(true); };
+  h.scheduler.add({"db1", "activity"}, 1s, noop);
+  h.scheduler.add({"db1", "locks"}, 1s, noop);
+  h.scheduler.add({"db10", "activity"}, 1s, noop);
+  h.scheduler.add({"db2", "activity"}, 1s, noop);
+  CHECK(h.scheduler.remove_target("db1") == 2);
+  CHECK(h.scheduler.job_count() == 2);
+  CHECK(h.scheduler.has_job({"db10", "activity"}));
+  CHECK(h.scheduler.has_job({"db2", "activity"}));
+  CHECK(h.scheduler.remove_target("db1") == 0);
+  CHECK(h.scheduler.remove_target("nope") == 0);
+}
+
+TEST_CASE("run_soon runs at the next advance and then returns to the rhythm") {
+  Harness h;
+  std::vector<Clock::time_point> starts;
+  std::optional<Scheduler::Done> pending;
+  h.scheduler.add(kKey, 10s, [&](Scheduler::Done done) {
+    starts.push_back(h.now);
+    pending = std::move(done);
+  });
+  const auto first = h.start + Scheduler::splay(kKey, 10s);
+  h.run_until(first);
+  REQUIRE(starts.size() == 1);
+
+  h.scheduler.run_soon(kKey);  // in flight: no-op
+  h.run_until(first + 2s);
+  CHECK(starts.size() == 1);
+  (*pending)(false);  // say the connection was lost: re-probe at once
+
+  h.scheduler.run_soon(kKey);
+  h.scheduler.run_soon({"db9", "unknown"});  // unknown key: no-op
+  CHECK(h.scheduler.next_due() == first + 2s);
+  h.jump_to(first + 2s + 1ms);
+  REQUIRE(starts.size() == 2);
+  CHECK(starts[1] == first + 2s + 1ms);
+  (*pending)(true);
+
+  // Back on the grid of the first run.
+  h.jump_to(first + 9999ms);
+  CHECK(starts.size() == 2);
+  h.jump_to(first + 10s);
+  REQUIRE(starts.size() == 3);
+  (*pending)(true);
+  h.jump_to(first + 20s);
+  REQUIRE(starts.size() == 4);
+  (*pending)(true);
+  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", kKey) == 0.0);
+}
+
+TEST_CASE("add replaces an existing job and keeps its series") {
+  Harness h;
+  int old_runs = 0;
+  int new_runs = 0;
+  h.scheduler.add(kKey, 1s, [&](const Scheduler::Done& done) {
+    ++old_runs;
+    done(true);
+  });
+  h.run_until(h.start + 3s);
+  CHECK(old_runs == 3);
+  h.scheduler.add(kKey, 2s, [&](const Scheduler::Done& done) {
+    ++new_runs;
+    done(true);
+  });
+  CHECK(h.scheduler.job_count() == 1);
+  h.run_until(h.now + 6s);
+  CHECK(old_runs == 3);
+  CHECK(new_runs == 3);
+  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 6.0);
+}
+
+TEST_CASE("a job may remove itself while it runs") {
+  Harness h;
+  int runs = 0;
+  h.scheduler.add(kKey, 1s, [&](const Scheduler::Done& done) {
+    ++runs;
+    h.scheduler.remove(kKey);
+    done(true);
+  });
+  h.run_until(h.start + 5s);
+  CHECK(runs == 1);
+  CHECK(h.scheduler.job_count() == 0);
+  CHECK_FALSE(h.scheduler.next_due());
+}
+
+TEST_CASE("bad jobs are refused with clear errors") {
+  Harness h;
+  const auto noop = [](const Scheduler::Done& done) { done(true); };
+  CHECK_THROWS_AS(h.scheduler.add({"", "activity"}, 1s, noop), std::invalid_argument);
+  CHECK_THROWS_AS(h.scheduler.add({"db1", ""}, 1s, noop), std::invalid_argument);
+  CHECK_THROWS_AS(h.scheduler.add(kKey, 0s, noop), std::invalid_argument);
+  CHECK_THROWS_AS(h.scheduler.add(kKey, -1s, noop), std::invalid_argument);
+  CHECK_THROWS_AS(h.scheduler.add(kKey, 1s, {}), std::invalid_argument);
+  CHECK(h.scheduler.job_count() == 0);
+}
+
+TEST_CASE("time handed to advance never runs backwards") {
+  Harness h;
+  h.scheduler.advance(h.start + 5s);
+  h.scheduler.advance(h.start + 2s);
+  CHECK(h.scheduler.last_advance() == h.start + 5s);
+}
