@@ -1,0 +1,157 @@
+#include "daemon/http_routes.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <exception>
+#include <string_view>
+
+#include "daemon/gzip.hpp"
+
+namespace pgvigil::http {
+namespace {
+
+constexpr std::string_view kPlainText = "text/plain; charset=utf-8";
+
+// RFC 9110 token characters, the only ones allowed in a header name.
+bool is_token(std::string_view name) {
+  constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [&](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u >= '0' && u <= '9') || (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') ||
+           kExtra.find(c) != std::string_view::npos;
+  });
+}
+
+// CR or LF in a value would let a handler split the response.
+bool is_safe_value(std::string_view value) {
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+bool status_has_no_body(unsigned status) {
+  return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+// Headers the router computes itself; a handler's value would contradict them.
+bool is_framing_header(std::string_view name) {
+  const auto iequals = [](std::string_view a, std::string_view b) {
+    return boost::beast::iequals(boost::beast::string_view(a.data(), a.size()),
+                                 boost::beast::string_view(b.data(), b.size()));
+  };
+  return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+         iequals(name, "Content-Encoding") || iequals(name, "Connection");
+}
+
+std::string joined_accept_encoding(const Request& request) {
+  std::string joined;
+  for (auto [it, end] = request.equal_range(beast_http::field::accept_encoding); it != end; ++it) {
+    if (!joined.empty()) joined += ',';
+    joined.append(it->value().data(), it->value().size());
+  }
+  return joined;
+}
+
+// Sets framing fields and keep-alive; last, because keep_alive() rewrites
+// Connection according to the version.
+void finish(const Request& request, Response& response) {
+  const unsigned status = response.result_int();
+  if (status_has_no_body(status)) {
+    response.body().clear();
+    response.erase(beast_http::field::content_length);
+  } else {
+    response.content_length(response.body().size());
+    if (request.method() == beast_http::verb::head) response.body().clear();
+  }
+  response.keep_alive(request.keep_alive());
+}
+
+Response plain_response(const Request& request, beast_http::status status, std::string_view text) {
+  Response response{status, request.version()};
+  response.set(beast_http::field::content_type,
+               boost::beast::string_view(kPlainText.data(), kPlainText.size()));
+  response.body() = std::string(text) + "\n";
+  finish(request, response);
+  return response;
+}
+
+Response internal_error(const Request& request) {
+  return plain_response(request, beast_http::status::internal_server_error,
+                        "Internal Server Error");
+}
+
+}  // namespace
+
+void Router::add(std::string path, RouteHandler handler) {
+  routes_.insert_or_assign(std::move(path), std::move(handler));
+}
+
+Response Router::handle(const Request& request) const {
+  try {
+    const std::string_view target(request.target().data(), request.target().size());
+    if (target.empty() || target.front() != '/') {
+      return plain_response(request, beast_http::status::bad_request, "Bad Request");
+    }
+    const auto method = request.method();
+    if (method != beast_http::verb::get && method != beast_http::verb::head) {
+      Response response =
+          plain_response(request, beast_http::status::method_not_allowed, "Method Not Allowed");
+      response.set(beast_http::field::allow, "GET, HEAD");
+      return response;
+    }
+    const std::string_view path = target.substr(0, target.find('?'));
+    const auto route = routes_.find(path);
+    if (route == routes_.end()) {
+      return plain_response(request, beast_http::status::not_found, "Not Found");
+    }
+
+    RouteReply reply;
+    try {
+      reply = route->second(request);
+    } catch (...) {
+      // The exception text is not logged either: it may quote a conninfo or
+      // password; the handler logs its own masked details.
+      spdlog::error("http: handler for {} failed with an exception", route->first);
+      return internal_error(request);
+    }
+    if (reply.status < 100 || reply.status > 599) {
+      spdlog::error("http: handler for {} replied with invalid status {}", route->first,
+                    reply.status);
+      return internal_error(request);
+    }
+
+    Response response;
+    response.version(request.version());
+    response.result(reply.status);
+    for (const auto& [name, value] : reply.headers) {
+      if (!is_token(name) || !is_safe_value(value)) {
+        spdlog::error("http: handler for {} replied with an invalid header", route->first);
+        return internal_error(request);
+      }
+      if (!is_framing_header(name)) response.insert(name, value);
+    }
+    if (!reply.content_type.empty()) {
+      if (!is_safe_value(reply.content_type)) {
+        spdlog::error("http: handler for {} replied with an invalid content type", route->first);
+        return internal_error(request);
+      }
+      response.set(beast_http::field::content_type, reply.content_type);
+    }
+    if (reply.compressible && !status_has_no_body(reply.status)) {
+      // Caches must key on Accept-Encoding whether or not this reply is gzipped.
+      response.set(beast_http::field::vary, "Accept-Encoding");
+      if (!reply.body.empty() && accepts_gzip(joined_accept_encoding(request))) {
+        reply.body = gzip_compress(reply.body);
+        response.set(beast_http::field::content_encoding, "gzip");
+      }
+    }
+    response.body() = std::move(reply.body);
+    finish(request, response);
+    return response;
+  } catch (...) {
+    // Only resource exhaustion gets here (allocation, zlib); answer generically.
+    spdlog::error("http: failed to build a response");
+    return internal_error(request);
+  }
+}
+
+}  // namespace pgvigil::http

@@ -1,0 +1,48 @@
+#pragma once
+// The HTTP routing table as a pure function from request to response: no
+// sockets here, so every rule (methods, paths, HEAD, gzip, errors) is testable
+// without a server. Only Beast's message types are needed, not its I/O.
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pgvigil::http {
+
+namespace beast_http = boost::beast::http;
+using Request = beast_http::request<beast_http::string_body>;
+using Response = beast_http::response<beast_http::string_body>;
+
+// What a route handler returns; the router turns it into a full Response.
+struct RouteReply {
+  unsigned status = 200;
+  std::string content_type;
+  std::string body;
+  bool compressible = false;                                 // gzip when the client accepts it
+  std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
+};
+
+// Called for GET and HEAD alike (HEAD drops the body afterwards). May throw:
+// the client then gets a generic 500 and the exception text stays private.
+using RouteHandler = std::function<RouteReply(const Request&)>;
+
+class Router {
+ public:
+  // Registers `handler` for the exact path (no query string); a second
+  // registration of the same path replaces the first.
+  void add(std::string path, RouteHandler handler);
+
+  // 400 for a target that does not start with "/", 405 (Allow: GET, HEAD) for
+  // other methods, 404 for unknown paths, 500 when the handler throws or
+  // replies with an invalid status or header. Never throws for a bad request.
+  Response handle(const Request& request) const;
+
+ private:
+  std::map<std::string, RouteHandler, std::less<>> routes_;
+};
+
+}  // namespace pgvigil::http
