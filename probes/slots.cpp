@@ -74,11 +74,15 @@ class SlotsProbe final : public SqlProbe {
         out.gauge("pg_replication_slots_pg_wal_lsn_diff",
                   "WAL bytes this slot retains (server's current LSN - restart_lsn)", labels,
                   *retained);
-      if (auto status = rows.text(row, "wal_status"))
+      const auto status = rows.text(row, "wal_status");
+      if (status)
         out.state_set("pg_replication_slots_wal_status",
                       "Availability of the WAL this slot needs (13+; 1 for the current state)",
                       labels, "wal_status", kWalStatuses, *status);
-      if (auto safe = rows.number(row, "safe_wal_size"))
+      // A slot that never reserved WAL has no wal_status, yet PostgreSQL still
+      // computes a (meaningless, often negative) safe_wal_size for it.
+      const auto safe = rows.number(row, "safe_wal_size");
+      if (safe && status)
         out.gauge("pg_replication_slots_safe_wal_size_bytes",
                   "WAL bytes that can still be written before this slot risks state lost (13+, "
                   "only with max_slot_wal_keep_size)",
