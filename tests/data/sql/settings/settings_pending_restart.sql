@@ -1,0 +1,2 @@
+
+SELECT name FROM pg_settings WHERE pending_restart ORDER BY name
