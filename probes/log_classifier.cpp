@@ -1,0 +1,489 @@
+#include "probes/log_classifier.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <initializer_list>
+#include <map>
+#include <optional>
+
+namespace pgvigil {
+
+namespace {
+
+constexpr std::array<std::string_view, 13> kMessageSeverities{
+    "PANIC", "FATAL",  "ERROR",  "WARNING", "NOTICE", "INFO",  "LOG",
+    "DEBUG", "DEBUG1", "DEBUG2", "DEBUG3",  "DEBUG4", "DEBUG5"};
+// Lines that belong to the previous message in stderr output.
+constexpr std::array<std::string_view, 6> kContinuationMarkers{"DETAIL",    "HINT",  "CONTEXT",
+                                                               "STATEMENT", "QUERY", "LOCATION"};
+
+char lower(char c) noexcept {
+  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+}
+
+// Case-insensitive search; returns npos when absent.
+std::size_t ifind(std::string_view hay, std::string_view needle, std::size_t from = 0) noexcept {
+  if (needle.empty()) return from <= hay.size() ? from : std::string_view::npos;
+  if (hay.size() < needle.size()) return std::string_view::npos;
+  for (std::size_t i = from; i + needle.size() <= hay.size(); ++i) {
+    std::size_t k = 0;
+    while (k < needle.size() && lower(hay[i + k]) == lower(needle[k])) ++k;
+    if (k == needle.size()) return i;
+  }
+  return std::string_view::npos;
+}
+
+bool icontains(std::string_view hay, std::string_view needle) noexcept {
+  return ifind(hay, needle) != std::string_view::npos;
+}
+
+// Both parts present, the second after the first ("lock file ... already exists").
+bool icontains_in_order(std::string_view hay, std::string_view first,
+                        std::string_view second) noexcept {
+  auto at = ifind(hay, first);
+  return at != std::string_view::npos &&
+         ifind(hay, second, at + first.size()) != std::string_view::npos;
+}
+
+bool is_sqlstate(std::string_view code) noexcept {
+  if (code.size() != 5) return false;
+  bool has_digit = false;
+  for (char c : code) {
+    if (c >= '0' && c <= '9')
+      has_digit = true;
+    else if (c < 'A' || c > 'Z')
+      return false;
+  }
+  // Every SQLSTATE has a digit; this keeps an upper-case word in a custom
+  // log_line_prefix from being taken for one.
+  return has_digit;
+}
+
+bool is_message_severity(std::string_view s) noexcept {
+  return std::find(kMessageSeverities.begin(), kMessageSeverities.end(), s) !=
+         kMessageSeverities.end();
+}
+
+std::string_view fallback_class(std::string_view severity) noexcept {
+  if (severity == "PANIC") return "panic";
+  if (severity == "FATAL") return "fatal";
+  return "other";
+}
+
+// Statement and duration logging echo user SQL, which may contain any text:
+// pattern matching on those would classify a query, not a server problem.
+bool is_statement_echo(std::string_view message) noexcept {
+  return message.starts_with("statement: ") || message.starts_with("duration: ") ||
+         message.starts_with("execute ") || message.starts_with("parse ") ||
+         message.starts_with("bind ");
+}
+
+std::string_view classify(std::string_view severity, std::string_view sqlstate,
+                          std::string_view message) noexcept {
+  if (!sqlstate.empty()) {
+    auto by_code = log_class_for_sqlstate(sqlstate);
+    if (!by_code.empty()) return by_code;
+  }
+  if (!is_statement_echo(message)) {
+    auto by_text = log_class_for_message(message);
+    if (!by_text.empty()) return by_text;
+  }
+  return fallback_class(severity);
+}
+
+// --- stderr ---------------------------------------------------------------
+
+struct Marker {
+  std::size_t at = std::string_view::npos;  // start of "SEVERITY:  "
+  std::string_view word;
+  bool continuation = false;
+};
+
+// The earliest "WORD:  " (two spaces, as elog.c writes) where WORD is a
+// severity or a continuation marker, preceded by the start or a space.
+Marker find_marker(std::string_view line) {
+  Marker best;
+  auto consider = [&](std::string_view word, bool continuation) {
+    std::size_t from = 0;
+    while (from < line.size()) {
+      auto at = line.find(word, from);
+      if (at == std::string_view::npos || at >= best.at) return;
+      auto after = at + word.size();
+      bool boundary = at == 0 || line[at - 1] == ' ';
+      if (boundary && line.substr(after, 3) == ":  ") {
+        best = {at, word, continuation};
+        return;
+      }
+      from = at + 1;
+    }
+  };
+  for (auto word : kMessageSeverities) consider(word, false);
+  for (auto word : kContinuationMarkers) consider(word, true);
+  return best;
+}
+
+LogClass classify_stderr(std::string_view line) {
+  LogClass result;
+  result.format = LogFormat::stderr_text;
+  if (!line.empty() && (line.front() == '\t' || line.front() == ' ')) {
+    result.continuation = true;  // a wrapped message or query text
+    return result;
+  }
+  auto marker = find_marker(line);
+  if (marker.at == std::string_view::npos) return result;  // not a log line
+  if (marker.continuation) {
+    result.continuation = true;
+    return result;
+  }
+  result.severity = std::string(marker.word);
+  // With %e in log_line_prefix the SQLSTATE is the token just before the marker.
+  if (marker.at >= 6 && line[marker.at - 1] == ' ') {
+    auto token_end = marker.at - 1;
+    auto token_start = line.rfind(' ', token_end - 1);
+    token_start = token_start == std::string_view::npos ? 0 : token_start + 1;
+    auto token = line.substr(token_start, token_end - token_start);
+    if (is_sqlstate(token)) result.sqlstate = std::string(token);
+  }
+  auto message = line.substr(marker.at + marker.word.size() + 3);
+  result.log_class = classify(result.severity, result.sqlstate, message);
+  return result;
+}
+
+// --- csvlog ---------------------------------------------------------------
+
+// csvlog columns (0-based) as PostgreSQL 15 writes them.
+constexpr std::size_t kCsvSeverity = 11;
+constexpr std::size_t kCsvSqlstate = 12;
+constexpr std::size_t kCsvMessage = 13;
+
+std::optional<LogClass> classify_csv(std::string_view record) {
+  auto fields = split_csv_record(record);
+  if (fields.size() <= kCsvMessage || !is_message_severity(fields[kCsvSeverity]))
+    return std::nullopt;
+  LogClass result;
+  result.format = LogFormat::csv;
+  result.severity = fields[kCsvSeverity];
+  if (is_sqlstate(fields[kCsvSqlstate])) result.sqlstate = fields[kCsvSqlstate];
+  result.log_class = classify(result.severity, result.sqlstate, fields[kCsvMessage]);
+  return result;
+}
+
+// --- jsonlog --------------------------------------------------------------
+
+void append_utf8(std::string& out, unsigned code) {
+  if (code < 0x80) {
+    out += static_cast<char>(code);
+  } else if (code < 0x800) {
+    out += static_cast<char>(0xC0 | (code >> 6));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  } else {
+    out += static_cast<char>(0xE0 | (code >> 12));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  }
+}
+
+class FlatJsonReader {
+ public:
+  explicit FlatJsonReader(std::string_view text) : text_(text) {}
+
+  // The string members of a flat JSON object (jsonlog writes one per line);
+  // nullopt when the text is not such an object.
+  std::optional<std::map<std::string, std::string, std::less<>>> read_object() {
+    std::map<std::string, std::string, std::less<>> members;
+    skip_space();
+    if (!take('{')) return std::nullopt;
+    skip_space();
+    if (take('}')) return members;
+    while (true) {
+      skip_space();
+      auto key = read_string();
+      if (!key) return std::nullopt;
+      skip_space();
+      if (!take(':')) return std::nullopt;
+      skip_space();
+      if (peek() == '"') {
+        auto value = read_string();
+        if (!value) return std::nullopt;
+        members.insert_or_assign(std::move(*key), std::move(*value));
+      } else if (!skip_scalar()) {
+        return std::nullopt;
+      }
+      skip_space();
+      if (take(',')) continue;
+      if (take('}')) return members;
+      return std::nullopt;
+    }
+  }
+
+ private:
+  char peek() const noexcept { return pos_ < text_.size() ? text_[pos_] : '\0'; }
+  bool take(char c) noexcept {
+    if (peek() != c || pos_ >= text_.size()) return false;
+    ++pos_;
+    return true;
+  }
+  void skip_space() noexcept {
+    while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
+  }
+  // Numbers, true, false, null: PostgreSQL writes no nested values.
+  bool skip_scalar() noexcept {
+    auto start = pos_;
+    while (pos_ < text_.size() && text_[pos_] != ',' && text_[pos_] != '}' &&
+           !std::isspace(static_cast<unsigned char>(text_[pos_])))
+      ++pos_;
+    return pos_ > start;
+  }
+  std::optional<std::string> read_string() {
+    if (!take('"')) return std::nullopt;
+    std::string out;
+    while (pos_ < text_.size()) {
+      char c = text_[pos_++];
+      if (c == '"') return out;
+      if (c != '\\') {
+        out += c;
+        continue;
+      }
+      if (pos_ >= text_.size()) return std::nullopt;
+      char esc = text_[pos_++];
+      switch (esc) {
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'u': {
+          if (pos_ + 4 > text_.size()) return std::nullopt;
+          unsigned code = 0;
+          for (int i = 0; i < 4; ++i) {
+            char h = text_[pos_++];
+            code <<= 4;
+            if (h >= '0' && h <= '9')
+              code |= static_cast<unsigned>(h - '0');
+            else if (h >= 'a' && h <= 'f')
+              code |= static_cast<unsigned>(h - 'a' + 10);
+            else if (h >= 'A' && h <= 'F')
+              code |= static_cast<unsigned>(h - 'A' + 10);
+            else
+              return std::nullopt;
+          }
+          append_utf8(out, code);
+          break;
+        }
+        default:
+          out += esc;
+          break;  // \" \\ \/
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::string_view text_;
+  std::size_t pos_ = 0;
+};
+
+std::optional<LogClass> classify_json(std::string_view line) {
+  auto members = FlatJsonReader(line).read_object();
+  if (!members) return std::nullopt;
+  auto severity = members->find("error_severity");
+  if (severity == members->end() || !is_message_severity(severity->second)) return std::nullopt;
+  LogClass result;
+  result.format = LogFormat::json;
+  result.severity = severity->second;
+  if (auto code = members->find("state_code"); code != members->end() && is_sqlstate(code->second))
+    result.sqlstate = code->second;
+  auto message = members->find("message");
+  result.log_class = classify(result.severity, result.sqlstate,
+                              message == members->end() ? std::string_view{} : message->second);
+  return result;
+}
+
+bool looks_like_csv(std::string_view line) noexcept {
+  // csvlog starts with the timestamp followed directly by a comma:
+  // "2026-11-22 05:42:18.356 UTC,..."; stderr has a space or bracket there.
+  auto comma = line.find(',');
+  auto space_bracket = line.find(" [");
+  auto marker = line.find(":  ");
+  return comma != std::string_view::npos && line.size() > 10 && line[4] == '-' &&
+         (space_bracket == std::string_view::npos || comma < space_bracket) &&
+         (marker == std::string_view::npos || comma < marker);
+}
+
+}  // namespace
+
+std::string_view log_class_for_sqlstate(std::string_view sqlstate) noexcept {
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 11> kCodes{{
+      {"XX001", "corruption"},        // data_corrupted
+      {"XX002", "corruption"},        // index_corrupted
+      {"53100", "disk_full"},         // disk_full
+      {"53300", "too_many_clients"},  // too_many_connections
+      {"F0001", "lock_file"},         // lock_file_exists
+      {"28P01", "auth_failed"},       // invalid_password
+      {"28000", "auth_failed"},       // invalid_authorization_specification
+      {"3D000", "database_missing"},  // invalid_catalog_name
+      {"53200", "out_of_memory"},     // out_of_memory
+      {"40P01", "deadlock"},          // deadlock_detected
+      {"XX000", ""},                  // internal_error: decided by the text
+  }};
+  for (const auto& [code, klass] : kCodes)
+    if (code == sqlstate) return klass;
+  return {};
+}
+
+std::string_view log_class_for_message(std::string_view message) noexcept {
+  struct Pattern {
+    std::string_view klass;
+    std::string_view first;
+    std::string_view second;  // must follow first when set
+  };
+  // Order matters: the more specific problem wins (a PANIC caused by a full
+  // disk is disk_full; its severity label still says PANIC).
+  static constexpr std::array<Pattern, 20> kPatterns{{
+      {"corruption", "could not read block", ""},
+      {"corruption", "invalid page in block", ""},
+      {"corruption", "checksum verification failed", ""},
+      {"corruption", "page verification failed", ""},
+      {"corruption", "index \"", "contains unexpected zero page"},
+      {"corruption", "is corrupted", ""},
+      {"disk_full", "no space left on device", ""},
+      {"disk_full", "could not extend file", ""},
+      {"too_many_clients", "sorry, too many clients already", ""},
+      {"too_many_clients", "remaining connection slots are reserved", ""},
+      {"lock_file", "lock file", "already exists"},
+      {"wrong_ownership", "has wrong ownership", ""},
+      {"auth_failed", "password authentication failed", ""},
+      {"database_missing", "database \"", "\" does not exist"},
+      {"out_of_memory", "out of memory", ""},
+      {"deadlock", "deadlock detected", ""},
+      {"replication", "terminating walreceiver", ""},
+      {"replication", "requested wal segment", "has already been removed"},
+      {"replication", "could not receive data from wal stream", ""},
+      {"replication", "could not connect to the primary server", ""},
+  }};
+  for (const auto& pattern : kPatterns) {
+    bool hit = pattern.second.empty() ? icontains(message, pattern.first)
+                                      : icontains_in_order(message, pattern.first, pattern.second);
+    if (hit) return pattern.klass;
+  }
+  return {};
+}
+
+std::vector<std::string> split_csv_record(std::string_view record) {
+  std::vector<std::string> fields;
+  std::string field;
+  bool in_quotes = false;
+  for (std::size_t i = 0; i < record.size(); ++i) {
+    char c = record[i];
+    if (in_quotes) {
+      if (c == '"') {
+        if (i + 1 < record.size() && record[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          in_quotes = false;
+        }
+      } else {
+        field += c;
+      }
+    } else if (c == '"') {
+      in_quotes = true;
+    } else if (c == ',') {
+      fields.push_back(std::move(field));
+      field.clear();
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\n') break;  // end of record; a trailing newline is not data
+    } else {
+      field += c;
+    }
+  }
+  fields.push_back(std::move(field));
+  return fields;
+}
+
+LogClass classify_log_line(std::string_view line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.empty()) return {};
+  if (line.front() == '{') {
+    if (auto json = classify_json(line)) return *json;
+  } else if (looks_like_csv(line)) {
+    if (auto csv = classify_csv(line)) return *csv;
+  }
+  return classify_stderr(line);
+}
+
+std::string mask_secrets(std::string_view line) {
+  std::string out(line);
+  // password=value, password = 'quoted value', PGPASSWORD=..., case-insensitive.
+  std::size_t from = 0;
+  while (true) {
+    auto at = ifind(out, "password", from);
+    if (at == std::string::npos) break;
+    auto pos = at + 8;
+    while (pos < out.size() && out[pos] == ' ') ++pos;
+    if (pos >= out.size() || out[pos] != '=') {
+      from = at + 8;
+      continue;
+    }
+    ++pos;
+    while (pos < out.size() && out[pos] == ' ') ++pos;
+    auto value_start = pos;
+    if (pos < out.size() && (out[pos] == '\'' || out[pos] == '"')) {
+      char quote = out[pos++];
+      while (pos < out.size() && out[pos] != quote) {
+        if (out[pos] == '\\' && pos + 1 < out.size()) ++pos;
+        ++pos;
+      }
+      if (pos < out.size()) ++pos;  // closing quote
+    } else {
+      while (pos < out.size() && !std::isspace(static_cast<unsigned char>(out[pos])) &&
+             out[pos] != ',' && out[pos] != ';' && out[pos] != '&' && out[pos] != '"')
+        ++pos;
+    }
+    out.replace(value_start, pos - value_start, "***");
+    from = value_start + 3;
+  }
+  // scheme://user:secret@host: the secret is between the first ':' after the
+  // scheme and the '@' that ends the authority's user info.
+  from = 0;
+  while (true) {
+    auto scheme = out.find("://", from);
+    if (scheme == std::string::npos) break;
+    auto start = scheme + 3;
+    auto end = start;
+    while (end < out.size() && out[end] != '/' && out[end] != '@' &&
+           !std::isspace(static_cast<unsigned char>(out[end])) && out[end] != '\'' &&
+           out[end] != '"')
+      ++end;
+    if (end < out.size() && out[end] == '@') {
+      auto colon = out.find(':', start);
+      if (colon != std::string::npos && colon < end) {
+        out.replace(colon + 1, end - colon - 1, "***");
+        end = colon + 4;
+      }
+    }
+    from = end;
+  }
+  return out;
+}
+
+std::string evidence_line(std::string_view line, std::size_t max_bytes) {
+  auto masked = mask_secrets(line);
+  if (masked.size() <= max_bytes) return masked;
+  auto cut = max_bytes;
+  // Step back over UTF-8 continuation bytes so a character is never split.
+  while (cut > 0 && (static_cast<unsigned char>(masked[cut]) & 0xC0) == 0x80) --cut;
+  masked.resize(cut);
+  return masked;
+}
+
+}  // namespace pgvigil
