@@ -1,0 +1,67 @@
+#include "daemon/loop_driver.hpp"
+
+#include <stdexcept>
+
+namespace pgvigil::daemon {
+
+LoopDriver::LoopDriver(boost::asio::io_context& io, Scheduler& scheduler, LoopDriverOptions options)
+    : scheduler_(scheduler), timer_(io), max_tick_(options.max_tick) {
+  if (max_tick_ <= Clock::duration::zero()) {
+    throw std::invalid_argument("loop driver: max_tick must be positive");
+  }
+}
+
+LoopDriver::~LoopDriver() {
+  stop();
+  alive_.reset();
+}
+
+void LoopDriver::start() {
+  if (running()) return;
+  running_.store(true, std::memory_order_relaxed);
+  ++generation_;
+  beat(Clock::now());
+  arm();
+}
+
+void LoopDriver::stop() {
+  if (!running()) return;
+  running_.store(false, std::memory_order_relaxed);
+  ++generation_;
+  timer_.cancel();
+}
+
+LoopDriver::Clock::time_point LoopDriver::last_heartbeat() const noexcept {
+  return Clock::time_point(Clock::duration(heartbeat_.load(std::memory_order_relaxed)));
+}
+
+bool LoopDriver::healthy(Clock::time_point now, Clock::duration max_stall) const noexcept {
+  return running() && now - last_heartbeat() <= max_stall;
+}
+
+void LoopDriver::beat(Clock::time_point now) noexcept {
+  heartbeat_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+}
+
+void LoopDriver::arm() {
+  auto wake_at = Clock::now() + max_tick_;
+  if (const auto due = scheduler_.next_due(); due && *due < wake_at) wake_at = *due;
+  timer_.expires_at(wake_at);
+  timer_.async_wait([this, alive = std::weak_ptr<int>(alive_),
+                     generation = generation_](const boost::system::error_code& error) {
+    if (alive.expired() || error) return;  // destroyed, or cancelled by stop()
+    on_wake(generation);
+  });
+}
+
+void LoopDriver::on_wake(std::uint64_t generation) {
+  if (!running() || generation != generation_) return;
+  const auto now = Clock::now();
+  wakes_.fetch_add(1, std::memory_order_relaxed);
+  beat(now);
+  scheduler_.advance(now);
+  // A job may have stopped the driver from inside advance().
+  if (running() && generation == generation_) arm();
+}
+
+}  // namespace pgvigil::daemon

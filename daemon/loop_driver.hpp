@@ -1,0 +1,70 @@
+#pragma once
+// LoopDriver: drives a Scheduler from a Boost.Asio io_context. It sleeps on a
+// steady_timer until the scheduler's next due time (but never longer than
+// max_tick, so the heartbeat keeps beating when nothing is due), then calls
+// advance(now) with the real steady clock.
+//
+// The heartbeat is what /health looks at: if a handler blocks the loop, the
+// heartbeat stops moving and healthy() turns false.
+//
+// start() and stop() are called on the loop's thread (or while the loop is
+// not running); last_heartbeat(), healthy() and wakes() may be read from any
+// thread.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "daemon/scheduler.hpp"
+
+namespace pgvigil::daemon {
+
+struct LoopDriverOptions {
+  // Longest sleep between two wakes, whatever the schedule says.
+  std::chrono::steady_clock::duration max_tick = std::chrono::milliseconds(250);
+};
+
+class LoopDriver {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Both references must outlive the driver. Throws std::invalid_argument for
+  // a non-positive max_tick.
+  LoopDriver(boost::asio::io_context& io, Scheduler& scheduler, LoopDriverOptions options = {});
+  ~LoopDriver();
+  LoopDriver(const LoopDriver&) = delete;
+  LoopDriver& operator=(const LoopDriver&) = delete;
+
+  void start();  // beats the heartbeat once and arms the timer; no-op if running
+  void stop();   // cancels the pending wait; no-op if stopped
+  bool running() const noexcept { return running_.load(std::memory_order_relaxed); }
+
+  Clock::time_point last_heartbeat() const noexcept;
+  // True while running and the last wake is at most max_stall before `now`.
+  bool healthy(Clock::time_point now, Clock::duration max_stall) const noexcept;
+  // How often the loop woke up since construction (diagnostics, tests).
+  std::uint64_t wakes() const noexcept { return wakes_.load(std::memory_order_relaxed); }
+
+ private:
+  void arm();
+  void on_wake(std::uint64_t generation);
+  void beat(Clock::time_point now) noexcept;
+
+  Scheduler& scheduler_;
+  boost::asio::steady_timer timer_;
+  Clock::duration max_tick_;
+  std::atomic<bool> running_{false};
+  std::atomic<Clock::rep> heartbeat_{0};  // Clock ticks since its epoch
+  std::atomic<std::uint64_t> wakes_{0};
+  // A wait armed before the latest stop()/start() belongs to an older
+  // generation and must not re-arm.
+  std::uint64_t generation_ = 0;
+  // Expires with the driver: a completion already queued when the driver is
+  // destroyed sees it expired and never touches `this`.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+}  // namespace pgvigil::daemon

@@ -1,0 +1,179 @@
+#include <doctest/doctest.h>
+#include <prometheus/registry.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "daemon/loop_driver.hpp"
+#include "daemon/scheduler.hpp"
+
+using namespace std::chrono_literals;
+using pgvigil::daemon::JobKey;
+using pgvigil::daemon::LoopDriver;
+using pgvigil::daemon::LoopDriverOptions;
+using pgvigil::daemon::Scheduler;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double counter(const prometheus::Registry& registry, const std::string& name, const JobKey& key) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& metric : family.metric) {
+      int matched = 0;
+      for (const auto& label : metric.label) {
+        if ((label.name == "target" && label.value == key.target) ||
+            (label.name == "probe" && label.value == key.probe)) {
+          ++matched;
+        }
+      }
+      if (matched == 2) return metric.counter.value;
+    }
+  }
+  return -1;
+}
+
+// A scheduler on the real clocks, as the daemon builds it.
+struct RealTime {
+  boost::asio::io_context io;
+  prometheus::Registry registry;
+  Scheduler scheduler{registry, Clock::now(), [] { return std::chrono::system_clock::now(); }};
+};
+
+}  // namespace
+
+TEST_CASE("the loop runs jobs at their interval on a real io_context") {
+  RealTime rt;
+  std::map<std::string, int> runs;
+  for (const char* target : {"a", "b", "c"}) {
+    rt.scheduler.add({target, "activity"}, 50ms, [&runs, target](const Scheduler::Done& done) {
+      ++runs[target];
+      done(true);
+    });
+  }
+  LoopDriver driver(rt.io, rt.scheduler);
+  driver.start();
+  CHECK(driver.running());
+  rt.io.run_for(500ms);
+
+  // About 10 runs each; loose bounds so a busy machine does not fail the test,
+  // and an upper bound that catches a burst or a double schedule.
+  for (const auto& [target, count] : runs) {
+    CAPTURE(target);
+    CHECK(count >= 4);
+    CHECK(count <= 11);
+    CHECK(counter(rt.registry, "pgvigil_probe_runs_total", {target, "activity"}) == count);
+  }
+  CHECK(runs.size() == 3);
+  // It slept until the next due time instead of spinning.
+  CHECK(driver.wakes() >= 10);
+  CHECK(driver.wakes() <= 60);
+  CHECK(driver.healthy(Clock::now(), 1s));
+}
+
+TEST_CASE("asynchronous runs that outlast the interval are skipped, not overlapped") {
+  RealTime rt;
+  const JobKey key{"slow", "statements"};
+  int started = 0;
+  int finished = 0;
+  int max_in_flight = 0;
+  int in_flight = 0;
+  rt.scheduler.add(key, 40ms, [&](Scheduler::Done done) {
+    ++started;
+    max_in_flight = std::max(max_in_flight, ++in_flight);
+    // Finishes 100 ms later, from the loop, like a query round would.
+    auto timer = std::make_shared<boost::asio::steady_timer>(rt.io, 100ms);
+    timer->async_wait([&, timer, done = std::move(done)](const boost::system::error_code&) {
+      --in_flight;
+      ++finished;
+      done(true);
+    });
+  });
+  LoopDriver driver(rt.io, rt.scheduler);
+  driver.start();
+  rt.io.run_for(450ms);
+  driver.stop();
+  rt.io.restart();
+  rt.io.run_for(200ms);  // let the last run finish
+
+  CHECK(max_in_flight == 1);
+  CHECK(started >= 2);
+  CHECK(started <= 5);
+  CHECK(finished == started);
+  CHECK(counter(rt.registry, "pgvigil_probe_skipped_total", key) >= 2);
+  CHECK(counter(rt.registry, "pgvigil_probe_runs_total", key) == started);
+}
+
+TEST_CASE("the heartbeat beats without jobs and healthy() sees a stall") {
+  RealTime rt;
+  LoopDriverOptions options;
+  options.max_tick = 20ms;
+  LoopDriver driver(rt.io, rt.scheduler, options);
+  CHECK_FALSE(driver.healthy(Clock::now(), 1h));  // not started
+  driver.start();
+  const auto started = driver.last_heartbeat();
+  rt.io.run_for(200ms);
+  CHECK(driver.wakes() >= 3);
+  CHECK(driver.wakes() <= 15);
+  CHECK(driver.last_heartbeat() > started);
+  CHECK(driver.healthy(Clock::now(), 500ms));
+  CHECK(rt.scheduler.last_advance() >= driver.last_heartbeat());
+
+  // Nobody runs the loop for a while: the heartbeat goes stale.
+  std::this_thread::sleep_for(150ms);
+  CHECK_FALSE(driver.healthy(Clock::now(), 100ms));
+  CHECK(driver.healthy(Clock::now(), 10s));
+}
+
+TEST_CASE("stop() ends the wake-ups and start() resumes them") {
+  RealTime rt;
+  int runs = 0;
+  rt.scheduler.add({"a", "activity"}, 20ms, [&runs](const Scheduler::Done& done) {
+    ++runs;
+    done(true);
+  });
+  LoopDriver driver(rt.io, rt.scheduler);
+  driver.start();
+  driver.start();  // idempotent: still one timer chain
+  rt.io.run_for(200ms);
+  CHECK(runs >= 3);
+  CHECK(runs <= 11);
+
+  driver.stop();
+  driver.stop();
+  CHECK_FALSE(driver.running());
+  CHECK_FALSE(driver.healthy(Clock::now(), 1h));
+  const int after_stop = runs;
+  const auto wakes_after_stop = driver.wakes();
+  rt.io.restart();
+  rt.io.run_for(200ms);
+  CHECK(runs == after_stop);
+  CHECK(driver.wakes() == wakes_after_stop);
+  CHECK(rt.io.stopped());  // nothing left to wait for
+
+  driver.start();
+  rt.io.restart();
+  rt.io.run_for(200ms);
+  CHECK(runs > after_stop);
+}
+
+TEST_CASE("a driver destroyed with a wait pending leaves the io_context safe") {
+  RealTime rt;
+  {
+    LoopDriver driver(rt.io, rt.scheduler);
+    driver.start();
+    rt.io.run_for(30ms);
+  }
+  CHECK_NOTHROW(rt.io.run_for(50ms));
+  LoopDriverOptions bad;
+  bad.max_tick = 0ms;
+  CHECK_THROWS_AS(LoopDriver(rt.io, rt.scheduler, bad), std::invalid_argument);
+}
