@@ -1,6 +1,9 @@
 // render_effective_config: the Config back as TOML, for `pgvigil config` style
 // inspection and for logs at startup. Secrets never leave as plain text.
 #include <toml++/toml.h>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 #include "config/parse.hpp"
@@ -149,6 +152,25 @@ toml::table render_target(const TargetConfig& target) {
   return table;
 }
 
+// toml++ (as packaged) prints floats with 17 significant digits, so 0.8
+// shows as 0.80000000000000004; its relaxed mode uses 6 digits, which is
+// lossy for values like 12345678901. Relax only when nothing is lost.
+bool thresholds_print_exactly_when_relaxed(const Config& config) {
+  const auto exact = [](const std::map<std::string, RuleOverride>& rules) {
+    for (const auto& [name, rule] : rules) {
+      for (const auto& [threshold, value] : rule.thresholds) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.6g", value);
+        if (std::strtod(text, nullptr) != value) return false;
+      }
+    }
+    return true;
+  };
+  if (!exact(config.alerting.rules)) return false;
+  return std::all_of(config.targets.begin(), config.targets.end(),
+                     [&](const TargetConfig& target) { return exact(target.rules); });
+}
+
 }  // namespace
 
 std::string render_effective_config(const Config& config) {
@@ -169,7 +191,11 @@ std::string render_effective_config(const Config& config) {
   out << "# Effective pgvigil configuration";
   if (!source.empty()) out << " loaded from " << source;
   out << "\n# Defaults are filled in; secrets are shown as \"" << kRedacted << "\".\n\n";
-  out << toml::toml_formatter{root} << "\n";
+  auto flags = toml::toml_formatter::default_flags;
+  if (thresholds_print_exactly_when_relaxed(config)) {
+    flags |= toml::format_flags::relaxed_float_precision;
+  }
+  out << toml::toml_formatter{root, flags} << "\n";
   return out.str();
 }
 
