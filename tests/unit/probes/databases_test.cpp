@@ -5,11 +5,114 @@
 
 using namespace pgvigil;
 
+namespace {
+
+struct Fixture {
+  ServerInfo server = recorded::server();
+  config::TargetConfig target = [] {
+    config::TargetConfig t;
+    t.expected_databases = {"appdb", "missingdb"};
+    return t;
+  }();
+  ProbeContext ctx{server, target, std::chrono::system_clock::now(), "postgres"};
+  std::unique_ptr<SqlProbe> probe = make_databases_probe();
+  std::vector<QueryResult> results = recorded::load_all("databases", probe->queries(ctx));
+  SampleSink sink;
+
+  const prometheus::ClientMetric* find(std::string_view name, const Labels& labels) {
+    return sink.find(name, labels);
+  }
+};
+
+}  // namespace
+
 TEST_CASE("databases: recorded SQL is the probe's SQL for PostgreSQL 15") {
-  auto server = recorded::server();
+  Fixture f;
+  recorded::record_or_compare("databases", f.probe->queries(f.ctx));
+}
+
+TEST_CASE("databases: pg_stat_database counters per database, templates left out") {
+  Fixture f;
+  f.probe->collect(f.ctx, f.results, f.sink);
+  const auto& stats = f.results[0];
+  const Labels appdb{{"datid", std::string(*stats.text(0, "datid"))}, {"datname", "appdb"}};
+  REQUIRE(stats.text(0, "datname") == "appdb");
+  const auto* commits = f.find("pg_stat_database_xact_commit", appdb);
+  REQUIRE(commits != nullptr);
+  CHECK(commits->counter.value == *stats.number(0, "xact_commit"));
+  CHECK(f.find("pg_stat_database_numbackends", appdb)->gauge.value ==
+        *stats.number(0, "numbackends"));
+  CHECK(f.find("pg_stat_database_tup_deleted", appdb)->counter.value >= 3333);
+  // Checksums are off on the recording server: NULL, so no sample at all.
+  CHECK(f.sink.series_count("pg_stat_database_checksum_failures") == 0);
+  CHECK(f.sink.series_count("pg_stat_database_deadlocks") == stats.rows.size());
+  for (const auto& family : f.sink.families())
+    if (family.name.starts_with("pg_stat_database_"))
+      for (const auto& metric : family.metric)
+        for (const auto& label : metric.label) CHECK(label.value.rfind("template", 0) != 0);
+  const auto& families = f.sink.families();
+  for (const auto& family : families)
+    if (family.name == "pg_stat_database_xact_commit")
+      CHECK(family.type == prometheus::MetricType::Counter);
+    else if (family.name == "pg_stat_database_numbackends")
+      CHECK(family.type == prometheus::MetricType::Gauge);
+}
+
+TEST_CASE("databases: sizes, connection limits, wraparound and expected databases") {
+  Fixture f;
+  f.probe->collect(f.ctx, f.results, f.sink);
+  CHECK(f.find("pg_database_size_bytes", {{"datname", "appdb"}})->gauge.value > 1e6);
+  // The pg_monitor role may size a database it cannot connect to.
+  CHECK(f.find("pg_database_size_bytes", {{"datname", "limited"}}) != nullptr);
+  CHECK(f.find("pg_database_size_bytes", {{"datname", "template1"}}) == nullptr);
+  CHECK(f.find("pg_database_connection_limit", {{"datname", "limited"}})->gauge.value == 5);
+  CHECK(f.find("pg_database_connection_limit", {{"datname", "appdb"}})->gauge.value == -1);
+  const auto* age =
+      f.find("pg_database_wraparound_age_datfrozenxid_seconds", {{"datname", "template0"}});
+  REQUIRE(age != nullptr);
+  CHECK(age->gauge.value > 0);
+  CHECK(f.find("pg_database_wraparound_age_datminmxid_seconds", {{"datname", "appdb"}}) != nullptr);
+  CHECK(f.find("pg_database_wraparound_fraction", {{"datname", "template0"}})->gauge.value ==
+        doctest::Approx(age->gauge.value / 2147483648.0));
+  CHECK(f.find("pg_database_exists", {{"datname", "appdb"}})->gauge.value == 1);
+  CHECK(f.find("pg_database_exists", {{"datname", "missingdb"}})->gauge.value == 0);
+  CHECK(f.sink.series_count("pg_database_exists") == 2);
+}
+
+TEST_CASE("databases: wraparound fraction takes the older of xid and multixact age") {
+  Fixture f;
+  f.results[2] = QueryResult::from_rows({"datname", "age_datfrozenxid", "age_datminmxid"},
+                                        {{"a", "1000", "1073741824"}, {"b", std::nullopt, "10"}});
+  f.probe->collect(f.ctx, f.results, f.sink);
+  CHECK(f.find("pg_database_wraparound_fraction", {{"datname", "a"}})->gauge.value == 0.5);
+  CHECK(f.find("pg_database_wraparound_age_datfrozenxid_seconds", {{"datname", "b"}}) == nullptr);
+  CHECK(f.find("pg_database_exists", {{"datname", "appdb"}})->gauge.value == 0);
+}
+
+TEST_CASE("databases: checksum_failures is asked for on every supported version") {
   config::TargetConfig target;
-  target.expected_databases = {"appdb", "missingdb"};
-  ProbeContext ctx{server, target, std::chrono::system_clock::now(), "appdb"};
-  auto probe = make_databases_probe();
-  recorded::record_or_compare("databases", probe->queries(ctx));
+  for (int version : {120000, 130000, 160000, 170000}) {
+    auto server = recorded::server(version);
+    ProbeContext ctx{server, target, std::chrono::system_clock::now(), "postgres"};
+    CHECK(make_databases_probe()->queries(ctx)[0].sql.find("s.checksum_failures") !=
+          std::string::npos);
+  }
+  auto old_server = recorded::server(110000);
+  ProbeContext ctx{old_server, target, std::chrono::system_clock::now(), "postgres"};
+  CHECK(make_databases_probe()->queries(ctx)[0].sql.find("s.checksum_failures") ==
+        std::string::npos);
+}
+
+TEST_CASE("databases: a failed statement skips only its part") {
+  Fixture f;
+  f.results[1] = QueryResult::failure("42501", "permission denied for database limited");
+  f.results[2] = QueryResult::failure("57014", "canceling statement due to statement timeout");
+  f.probe->collect(f.ctx, f.results, f.sink);
+  CHECK(f.sink.series_count("pg_database_size_bytes") == 0);
+  // Without the database list, existence is unknown rather than 0.
+  CHECK(f.sink.series_count("pg_database_exists") == 0);
+  CHECK(f.sink.series_count("pg_stat_database_xact_commit") > 0);
+  CHECK(f.find("pgvigil_probe_permission_denied", {{"probe", "databases"}})->gauge.value == 1);
+  SampleSink empty;
+  CHECK_NOTHROW(f.probe->collect(f.ctx, {}, empty));
 }
