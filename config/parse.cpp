@@ -514,7 +514,8 @@ class Parser {
   // Calls parse_item for each table of an array of tables ([[name]]).
   void each_table(const Field& field, const std::function<void(const Field&)>& parse_item) {
     const auto* array = field.node.as_array();
-    if (array == nullptr || !array->is_array_of_tables()) {
+    // toml++ does not count an empty array as an array of tables.
+    if (array == nullptr || (!array->empty() && !array->is_array_of_tables())) {
       error(field, "expected an array of tables ([[" +
                        field.path.substr(field.path.rfind('.') + 1) + "]]), got " +
                        std::string(type_name(field.node)));

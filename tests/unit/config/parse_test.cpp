@@ -545,3 +545,12 @@ TEST_CASE("truncated and mangled configs never crash") {
   }
   CHECK(parsed > 100);
 }
+
+TEST_CASE("empty arrays of tables are accepted, mixed arrays are not") {
+  const Config config = parse_valid("target = []\n");
+  CHECK(config.targets.empty());
+  const LoadResult mixed = parse_config_text("target = [{ name = \"a\" }, 1]\n", "mixed.toml");
+  CHECK(find_error(mixed, "target") != nullptr);
+  const Config inline_tables = parse_valid("target = [{ name = \"a\" }, { name = \"b\" }]\n");
+  CHECK(inline_tables.targets.size() == 2);
+}
