@@ -1,0 +1,217 @@
+#include "probes/datadir.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <spdlog/spdlog.h>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <vector>
+
+namespace pgvigil {
+
+namespace {
+
+constexpr std::size_t kMaxPidFileBytes = 16 * 1024;
+constexpr std::size_t kMaxTcpTableBytes = 16 * 1024 * 1024;
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
+    s.remove_prefix(1);
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
+  return s;
+}
+
+template <typename Int>
+std::optional<Int> to_int(std::string_view text, int base = 10) {
+  text = trim(text);
+  Int value{};
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+std::optional<std::string> read_bounded(const std::string& path, std::size_t max_bytes,
+                                        int& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = errno;
+    return std::nullopt;
+  }
+  std::string text(max_bytes, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(max_bytes));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return text;
+}
+
+struct ProcessCheck {
+  bool running = false;
+  std::string detail;
+};
+
+ProcessCheck check_process(long pid) {
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+    return {false, "no process " + std::to_string(pid)};
+  // The PID exists (EPERM also means it exists): make sure it is still a
+  // postmaster and not an unrelated program that reused the number.
+  int error = 0;
+  auto comm = read_bounded("/proc/" + std::to_string(pid) + "/comm", 256, error);
+  if (!comm) return {true, "process " + std::to_string(pid) + " exists"};
+  auto name = trim(*comm);
+  if (!is_postgres_comm(name))
+    return {false, "PID " + std::to_string(pid) + " is now '" + std::string(name) + "'"};
+  return {true, "postmaster " + std::to_string(pid) + " is running"};
+}
+
+}  // namespace
+
+std::optional<PostmasterPid> parse_postmaster_pid(std::string_view text) {
+  std::vector<std::string_view> lines;
+  while (!text.empty() && lines.size() < 8) {
+    auto nl = text.find('\n');
+    lines.push_back(text.substr(0, nl));
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+  }
+  if (lines.empty()) return std::nullopt;
+  auto pid = to_int<long>(lines[0]);
+  if (!pid || *pid == 0) return std::nullopt;
+  PostmasterPid result;
+  result.single_user = *pid < 0;  // a standalone backend writes -PID
+  result.pid = *pid < 0 ? -*pid : *pid;
+  auto line = [&](std::size_t i) { return i < lines.size() ? trim(lines[i]) : std::string_view{}; };
+  result.data_directory = std::string(line(1));
+  result.start_time = to_int<long long>(line(2));
+  if (auto port = to_int<unsigned>(line(3)); port && *port > 0 && *port <= 65535)
+    result.port = static_cast<std::uint16_t>(*port);
+  result.socket_directory = std::string(line(4));
+  result.listen_address = std::string(line(5));
+  result.shared_memory_key = std::string(line(6));
+  result.status = std::string(line(7));
+  return result;
+}
+
+bool tcp_table_has_listener(std::string_view table, std::uint16_t port) {
+  constexpr std::string_view kListen = "0A";
+  while (!table.empty()) {
+    auto nl = table.find('\n');
+    auto line = table.substr(0, nl);
+    table.remove_prefix(nl == std::string_view::npos ? table.size() : nl + 1);
+    // "  sl  local_address rem_address   st ..." : fields 1 (local) and 3 (state).
+    std::vector<std::string_view> fields;
+    std::size_t pos = 0;
+    while (pos < line.size() && fields.size() < 4) {
+      while (pos < line.size() && line[pos] == ' ') ++pos;
+      auto end = line.find(' ', pos);
+      if (end == std::string_view::npos) end = line.size();
+      if (end > pos) fields.push_back(line.substr(pos, end - pos));
+      pos = end;
+    }
+    if (fields.size() < 4 || fields[3] != kListen) continue;
+    auto colon = fields[1].rfind(':');
+    if (colon == std::string_view::npos) continue;
+    auto local_port = to_int<unsigned>(fields[1].substr(colon + 1), 16);
+    if (local_port && *local_port == port) return true;
+  }
+  return false;
+}
+
+bool datadir_mode_ok(unsigned mode) noexcept {
+  auto permissions = mode & 07777u;
+  return permissions == 0700u || permissions == 0750u;
+}
+
+bool is_postgres_comm(std::string_view comm) noexcept {
+  comm = trim(comm);
+  return comm == "postgres" || comm == "postmaster";
+}
+
+void DatadirProbe::collect(const HostContext& ctx, SampleSink& out) {
+  // Remote or unknown: nothing local to look at.
+  if (ctx.data_directory.empty()) return;
+  const std::string& dir = ctx.data_directory;
+  std::string evidence = "data directory " + dir + ": ";
+
+  struct stat dir_stat {};
+  bool exists = ::stat(dir.c_str(), &dir_stat) == 0 && S_ISDIR(dir_stat.st_mode);
+  out.gauge("pg_datadir_exists", "1 when the data directory exists and is a directory.", {},
+            exists ? 1 : 0);
+  if (!exists) {
+    out.evidence("datadir.pidfile", evidence + "missing or not a directory");
+    return;
+  }
+
+  // PG_VERSION is written by initdb as the cluster's owner.
+  struct stat version_stat {};
+  bool has_version = ::stat((dir + "/PG_VERSION").c_str(), &version_stat) == 0;
+  auto expected_uid = has_version ? version_stat.st_uid : dir_stat.st_uid;
+  bool mode_ok = datadir_mode_ok(static_cast<unsigned>(dir_stat.st_mode));
+  bool owner_ok = dir_stat.st_uid == expected_uid;
+  out.gauge("pg_datadir_ownership_ok",
+            "1 when the data directory belongs to the cluster's owner with mode 0700 or 0750.", {},
+            mode_ok && owner_ok ? 1 : 0);
+  char mode_text[8];
+  std::snprintf(mode_text, sizeof mode_text, "%04o", dir_stat.st_mode & 07777u);
+  evidence += "owner uid " + std::to_string(dir_stat.st_uid) + ", mode " + mode_text;
+  if (!owner_ok) evidence += " (PG_VERSION belongs to uid " + std::to_string(expected_uid) + ")";
+  if (!mode_ok) evidence += " (PostgreSQL requires 0700 or 0750)";
+  evidence += "; ";
+
+  auto pid_path = dir + "/postmaster.pid";
+  int error = 0;
+  auto text = read_bounded(pid_path, kMaxPidFileBytes, error);
+  if (!text) {
+    if (error == ENOENT) {
+      out.gauge("pg_datadir_pidfile_exists", "1 when postmaster.pid exists.", {}, 0);
+      out.gauge("pg_datadir_stale_pidfile",
+                "1 when postmaster.pid names a process that is not a running postmaster.", {}, 0);
+      out.evidence("datadir.pidfile", evidence + "no postmaster.pid (server not running)");
+    } else {
+      // Most often EACCES: pgvigil is not the cluster's owner. Say so, guess nothing.
+      spdlog::debug("datadir probe [{}]: cannot read {}: {}", ctx.target.name, pid_path,
+                    std::strerror(error));
+      out.evidence("datadir.pidfile",
+                   evidence + "cannot read postmaster.pid: " + std::strerror(error));
+    }
+    return;
+  }
+  out.gauge("pg_datadir_pidfile_exists", "1 when postmaster.pid exists.", {}, 1);
+  auto parsed = parse_postmaster_pid(*text);
+  if (!parsed) {
+    out.evidence("datadir.pidfile", evidence + "postmaster.pid has no PID on its first line");
+    return;
+  }
+  auto process = check_process(parsed->pid);
+  out.gauge("pg_datadir_stale_pidfile",
+            "1 when postmaster.pid names a process that is not a running postmaster.", {},
+            process.running ? 0 : 1);
+  evidence += "postmaster.pid: PID " + std::to_string(parsed->pid) + " (" + process.detail + ")";
+  if (!parsed->status.empty()) evidence += ", status " + parsed->status;
+  // An empty listen address line means listen_addresses = '': Unix sockets only.
+  if (parsed->port && !parsed->listen_address.empty()) {
+    bool listening = false;
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+      int table_error = 0;
+      auto content = read_bounded(table, kMaxTcpTableBytes, table_error);
+      if (content && tcp_table_has_listener(*content, *parsed->port)) {
+        listening = true;
+        break;
+      }
+    }
+    out.gauge("pg_datadir_pidfile_port_listening",
+              "1 when a TCP socket listens on the port named in postmaster.pid.", {},
+              listening ? 1 : 0);
+    evidence += ", port " + std::to_string(*parsed->port) +
+                (listening ? " listening" : " not listening on TCP");
+  }
+  out.evidence("datadir.pidfile", std::move(evidence));
+}
+
+std::unique_ptr<HostProbe> make_datadir_probe() {
+  return std::make_unique<DatadirProbe>();
+}
+
+}  // namespace pgvigil
