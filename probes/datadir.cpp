@@ -130,9 +130,9 @@ bool is_postgres_comm(std::string_view comm) noexcept {
 }
 
 void DatadirProbe::collect(const HostContext& ctx, SampleSink& out) {
-  // Remote or unknown: nothing local to look at.
-  if (ctx.data_directory.empty()) return;
-  const std::string& dir = ctx.data_directory;
+  // Remote or unknown: nothing local to look at. A configured path wins.
+  const std::string dir = ctx.target.data_directory.value_or(ctx.data_directory);
+  if (dir.empty()) return;
   std::string evidence = "data directory " + dir + ": ";
 
   struct stat dir_stat {};

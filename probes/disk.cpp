@@ -150,10 +150,12 @@ double used_ratio(const FilesystemUsage& usage) noexcept {
 }
 
 void DiskProbe::collect(const HostContext& ctx, SampleSink& out) {
+  // Configured overrides win over what the server reported.
+  std::string data = ctx.target.data_directory.value_or(ctx.data_directory);
+  std::string wal = ctx.target.wal_directory.value_or(ctx.wal_directory);
   std::vector<WatchedPath> watched;
-  if (!ctx.data_directory.empty()) watched.push_back({ctx.data_directory, "data"});
-  std::string wal = ctx.wal_directory;
-  if (wal.empty() && !ctx.data_directory.empty()) wal = ctx.data_directory + "/pg_wal";
+  if (!data.empty()) watched.push_back({data, "data"});
+  if (wal.empty() && !data.empty()) wal = data + "/pg_wal";
   if (!wal.empty()) watched.push_back({wal, "wal"});
   for (const auto& extra : ctx.target.extra_paths)
     if (!extra.empty()) watched.push_back({extra, "extra"});

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -305,6 +306,14 @@ TailRound LogTailer::poll() {
 
   if (fd_ < 0) {
     bool opened = false;
+    // A saved position for a file the configuration no longer names (the log
+    // path was changed) says nothing about the new file: treat it as new.
+    bool state_applies =
+        position_.inode != 0 &&
+        (position_.path == options_.path_or_glob ||
+         (has_glob_chars(options_.path_or_glob) &&
+          ::fnmatch(options_.path_or_glob.c_str(), position_.path.c_str(), FNM_PATHNAME) == 0));
+    if (!state_applies) position_ = TailPosition{};
     if (position_.inode == 0) {
       // First sight: only what is written from now on is news.
       if (current) opened = open_at(current->path, current->size, error);

@@ -152,3 +152,21 @@ TEST_CASE("disk probe's slope appears once enough rounds span enough time") {
   }
   CHECK(sink.series_count("pg_filesystem_avail_bytes_slope") == 1);
 }
+
+TEST_CASE("configured data and WAL directories override the discovered ones") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path / "wal");
+  pgvigil::config::TargetConfig target;
+  target.data_directory = dir.path.string();
+  target.wal_directory = (dir.path / "wal").string();
+  HostContext ctx{target, "/nonexistent/discovered", "", dir.path.string(),
+                  std::chrono::system_clock::now()};
+  SampleSink sink;
+  pgvigil::DiskProbe().collect(ctx, sink);
+  CHECK(sink.find("pg_filesystem_readable", {{"path", dir.path.string()}, {"role", "data"}})
+            ->gauge.value == 1);
+  CHECK(
+      sink.find("pg_filesystem_readable", {{"path", (dir.path / "wal").string()}, {"role", "wal"}})
+          ->gauge.value == 1);
+  CHECK(sink.find("pg_wal_directory_size_bytes")->gauge.value == 0);
+}

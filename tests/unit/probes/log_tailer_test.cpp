@@ -239,3 +239,22 @@ TEST_CASE("a glob follows the newest match and switches after draining the old o
   CHECK(round.records == Records{"from older", "from newer"});
   CHECK(tailer.position().path == newer);
 }
+
+TEST_CASE("a saved position for another file is ignored: the new file starts at its end") {
+  TempDir dir;
+  auto state = dir.file("tail.state");
+  auto old_log = dir.file("old.log");
+  auto new_log = dir.file("new.log");
+  rewrite(old_log, "");
+  {
+    LogTailer first(options_for(old_log, state));
+    first.poll();
+    append(old_log, "x\n");
+    first.poll();
+  }
+  rewrite(new_log, "history that predates pgvigil watching it\n");
+  LogTailer second(options_for(new_log, state));
+  CHECK(second.poll().records.empty());
+  append(new_log, "fresh\n");
+  CHECK(second.poll().records == Records{"fresh"});
+}
