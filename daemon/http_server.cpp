@@ -171,6 +171,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       spdlog::error("http: request handler failed with an exception");
       response =
           error_response(beast::http::status::internal_server_error, "Internal Server Error");
+      response.keep_alive(true);  // the connection itself is fine
     }
     response.version(request.version());
     const bool is_head = request.method() == beast::http::verb::head;
