@@ -1,3 +1,136 @@
-int main() {
+// pgvigil: watches PostgreSQL servers, serves what it sees as Prometheus
+// metrics and pages through Alertmanager when a runbook says a human must act.
+#include <spdlog/spdlog.h>
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/parse.hpp"
+#include "daemon/app.hpp"
+#include "daemon/logging.hpp"
+
+namespace {
+
+constexpr std::string_view kUsage =
+    "Usage: pgvigil COMMAND [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  run -c FILE          run the daemon with the given configuration\n"
+    "  check-config FILE    validate FILE and print the effective configuration\n"
+    "                       (secrets redacted); exit 1 on error\n"
+    "  version              print the version\n"
+    "\n"
+    "Run 'pgvigil COMMAND --help' for the options of a command.\n";
+
+constexpr std::string_view kRunUsage =
+    "Usage: pgvigil run -c FILE [--log-level LEVEL]\n"
+    "\n"
+    "Runs the daemon: probes every configured target, serves /metrics, /health,\n"
+    "/ready and / on the [server] listen addresses, and evaluates alerts.\n"
+    "SIGHUP reloads FILE (an invalid file keeps the running configuration);\n"
+    "SIGTERM or SIGINT stop it.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE      configuration file (TOML)\n"
+    "  --log-level LEVEL      override [log] level (trace|debug|info|warn|error)\n";
+
+constexpr std::string_view kCheckUsage =
+    "Usage: pgvigil check-config FILE\n"
+    "\n"
+    "Validates FILE. On success prints warnings (to stderr) and the effective\n"
+    "configuration with every default filled in and secrets redacted (to stdout),\n"
+    "and exits 0. On error prints each problem as FILE:LINE:COLUMN: KEY: MESSAGE\n"
+    "and exits 1.\n";
+
+bool wants_help(const std::vector<std::string_view>& args) {
+  for (auto arg : args)
+    if (arg == "-h" || arg == "--help") return true;
+  return false;
+}
+
+int check_config(const std::vector<std::string_view>& args) {
+  if (wants_help(args)) {
+    std::cout << kCheckUsage;
+    return 0;
+  }
+  if (args.size() != 1) {
+    std::cerr << kCheckUsage;
+    return 2;
+  }
+  auto loaded = pgvigil::config::load_config_file(std::string(args[0]));
+  for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << "\n";
+  if (!loaded.config) {
+    for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
+    return 1;
+  }
+  std::cout << pgvigil::config::render_effective_config(*loaded.config);
   return 0;
+}
+
+int run(const std::vector<std::string_view>& args) {
+  if (wants_help(args)) {
+    std::cout << kRunUsage;
+    return 0;
+  }
+  std::string path;
+  std::string level_override;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if ((args[i] == "-c" || args[i] == "--config") && i + 1 < args.size()) {
+      path = args[++i];
+    } else if (args[i] == "--log-level" && i + 1 < args.size()) {
+      level_override = args[++i];
+    } else {
+      std::cerr << "pgvigil run: unexpected argument '" << args[i] << "'\n" << kRunUsage;
+      return 2;
+    }
+  }
+  if (path.empty()) {
+    std::cerr << "pgvigil run: -c FILE is required\n" << kRunUsage;
+    return 2;
+  }
+  auto loaded = pgvigil::config::load_config_file(path);
+  if (!loaded.config) {
+    for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
+    return 1;
+  }
+  if (!level_override.empty()) loaded.config->log.level = level_override;
+  pgvigil::setup_logging(loaded.config->log);
+  for (const auto& warning : loaded.warnings) spdlog::warn("config: {}", warning);
+  try {
+    pgvigil::App app(std::move(*loaded.config));
+    app.start();
+    spdlog::info("pgvigil {} started", PGVIGIL_VERSION);
+    return app.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  const auto command = args.front();
+  const std::vector<std::string_view> rest(args.begin() + 1, args.end());
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (command == "version" || command == "--version") {
+    std::cout << "pgvigil " << PGVIGIL_VERSION << " (revision " << PGVIGIL_REVISION << ")\n";
+    return 0;
+  }
+  if (command == "check-config") return check_config(rest);
+  if (command == "run") return run(rest);
+  std::cerr << "pgvigil: unknown command '" << command << "'\n" << kUsage;
+  return 2;
 }

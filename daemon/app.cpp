@@ -1,0 +1,407 @@
+#include "daemon/app.hpp"
+
+#include <prometheus/text_serializer.h>
+#include <systemd/sd-daemon.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <csignal>
+
+#include "config/parse.hpp"
+#include "daemon/pages.hpp"
+#include "probes/checks.hpp"
+
+namespace pgvigil {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kMaxStall = 5s;  // /health turns 503 when the loop has not woken for this long
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+const config::ProbeSettings* find_settings(const std::map<std::string, config::ProbeSettings>& m,
+                                           const std::string& name) {
+  auto it = m.find(name);
+  return it == m.end() ? nullptr : &it->second;
+}
+
+// Target override, then [probes.NAME], then the probe's own default.
+template <class T, class Field>
+T resolve(const config::Config& cfg, const config::TargetConfig& target, const std::string& probe,
+          Field field, T fallback) {
+  if (const auto* s = find_settings(target.probes, probe); s && (s->*field)) return *(s->*field);
+  if (const auto* s = find_settings(cfg.probes, probe); s && (s->*field)) return *(s->*field);
+  return fallback;
+}
+
+std::vector<std::string> resolve_list(const config::Config& cfg, const config::TargetConfig& target,
+                                      const std::string& probe,
+                                      std::vector<std::string> config::ProbeSettings::*field) {
+  if (const auto* s = find_settings(target.probes, probe); s && !(s->*field).empty())
+    return s->*field;
+  if (const auto* s = find_settings(cfg.probes, probe); s) return s->*field;
+  return {};
+}
+
+}  // namespace
+
+App::App(config::Config config)
+    : config_(std::move(config)),
+      signals_(io_, SIGINT, SIGTERM, SIGHUP),
+      watchdog_timer_(io_),
+      shutdown_timer_(io_),
+      registry_(std::make_shared<prometheus::Registry>()),
+      reload_ok_family_(prometheus::BuildGauge()
+                            .Name("pgvigil_config_last_reload_successful")
+                            .Help("1 when the last configuration load succeeded.")
+                            .Register(*registry_)),
+      reload_ok_(reload_ok_family_.Add({})),
+      reload_time_(prometheus::BuildGauge()
+                       .Name("pgvigil_config_last_reload_success_timestamp_seconds")
+                       .Help("When the configuration was last loaded successfully (unix time).")
+                       .Register(*registry_)
+                       .Add({})),
+      scheduler_(*registry_, std::chrono::steady_clock::now(),
+                 [] { return std::chrono::system_clock::now(); }),
+      driver_(io_, scheduler_) {
+  reload_ok_.Set(1);
+  reload_time_.Set(now_seconds());
+  build_routes();
+}
+
+App::~App() {
+  for (auto& [name, monitor] : monitors_) monitor->stop();
+  workers_.join();
+}
+
+std::vector<asio::ip::tcp::endpoint> App::start() {
+  http::HttpServerOptions options;
+  options.max_connections = config_.server.max_connections;
+  options.body_limit = config_.server.max_request_bytes;
+  options.read_timeout = config_.server.read_timeout;
+  options.idle_timeout = config_.server.idle_timeout;
+  server_ = std::make_unique<http::HttpServer>(
+      io_, options, [this](const http::Request& request) { return router_.handle(request); });
+  auto endpoints = server_->listen(config_.server.listen);
+  for (const auto& endpoint : endpoints)
+    spdlog::info("listening on http://{}:{}/", endpoint.address().to_string(), endpoint.port());
+  apply(config_);
+  driver_.start();
+  watch_signals();
+  start_watchdog();
+  return endpoints;
+}
+
+int App::run() {
+  sd_notify(0, "READY=1");
+  sd_notifyf(0, "STATUS=%s", status_line().c_str());
+  io_.run();
+  return 0;
+}
+
+void App::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  spdlog::info("stopping");
+  sd_notify(0, "STOPPING=1");
+  driver_.stop();
+  boost::system::error_code ignored;
+  signals_.cancel(ignored);
+  watchdog_timer_.cancel();
+  for (auto& [name, monitor] : monitors_) monitor->stop();
+  if (server_) server_->stop();
+  // In-flight responses get a moment; then the loop stops regardless.
+  shutdown_timer_.expires_after(1500ms);
+  shutdown_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) io_.stop();
+  });
+}
+
+void App::watch_signals() {
+  signals_.async_wait([this](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    if (signal == SIGHUP) {
+      sd_notify(0, "RELOADING=1");
+      reload();
+      sd_notify(0, "READY=1");
+      watch_signals();
+      return;
+    }
+    stop();
+  });
+}
+
+void App::start_watchdog() {
+  std::uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return;
+  const auto period = std::chrono::microseconds(usec / 2);
+  watchdog_timer_.expires_after(period);
+  watchdog_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    // Ping only while the scheduler is really advancing: a wedged loop never
+    // gets here, and a stalled scheduler fails healthy().
+    if (healthy()) {
+      sd_notify(0, "WATCHDOG=1");
+      sd_notifyf(0, "STATUS=%s", status_line().c_str());
+    }
+    start_watchdog();
+  });
+}
+
+bool App::reload() {
+  auto loaded = config::load_config_file(config_.source_path);
+  for (const auto& warning : loaded.warnings) spdlog::warn("config: {}", warning);
+  if (!loaded.config) {
+    for (const auto& error : loaded.errors) spdlog::error("config reload: {}", error.to_string());
+    spdlog::error("config reload failed; the previous configuration keeps running");
+    reload_ok_.Set(0);
+    return false;
+  }
+  if (loaded.config->server.listen != config_.server.listen)
+    spdlog::warn("config reload: [server] listen changes take effect after a restart");
+  const bool ok = apply(std::move(*loaded.config));
+  reload_ok_.Set(ok ? 1 : 0);
+  if (ok) {
+    reload_time_.Set(now_seconds());
+    spdlog::info("configuration reloaded: {} targets", monitors_.size());
+  }
+  return ok;
+}
+
+bool App::apply(config::Config config) {
+  const auto listen = config_.server.listen;
+  config_ = std::move(config);
+  config_.server.listen = listen;
+  if (auto level = spdlog::level::from_str(config_.log.level);
+      level != spdlog::level::off || config_.log.level == "off")
+    spdlog::set_level(level);
+
+  MonitorOptions options;
+  std::map<std::string, std::shared_ptr<TargetMonitor>> next;
+  for (const auto& target : config_.targets) {
+    auto shared_target = std::make_shared<const config::TargetConfig>(target);
+    auto params = build_conn_params(target, options.statement_timeout);
+    if (!params.error.empty()) spdlog::error("{}", params.error);
+    auto existing = monitors_.find(target.name);
+    std::shared_ptr<TargetMonitor> monitor;
+    if (existing != monitors_.end() && existing->second->connection_params_equal(params)) {
+      monitor = existing->second;  // same server, same credentials: keep connection and state
+      monitor->update_target(shared_target);
+      monitors_.erase(existing);
+    } else {
+      if (existing != monitors_.end()) {
+        existing->second->stop();
+        scheduler_.remove_target(target.name);
+        store_.remove_target(target.name);
+        std::erase_if(probes_, [&](const auto& e) { return e.first.first == target.name; });
+        monitors_.erase(existing);
+      }
+      monitor =
+          std::make_shared<TargetMonitor>(io_, store_, shared_target, std::move(params), options);
+      monitor->on_state_change([this](const TargetMonitor& m) { log_state_change(m); });
+      monitor->start();
+    }
+    add_target_jobs(monitor, target);
+    next.emplace(target.name, monitor);
+  }
+  for (auto& [name, monitor] : monitors_) {  // targets no longer configured
+    monitor->stop();
+    scheduler_.remove_target(name);
+    store_.remove_target(name);
+    std::erase_if(probes_, [&](const auto& e) { return e.first.first == name; });
+  }
+  monitors_ = std::move(next);
+  return true;
+}
+
+void App::add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
+                          const config::TargetConfig& target) {
+  const std::string& name = target.name;
+  std::weak_ptr<TargetMonitor> weak = monitor;
+  std::vector<std::string> wanted{"liveness"};
+
+  const auto liveness_interval = resolve<config::Duration>(
+      config_, target, "liveness", &config::ProbeSettings::interval, 1000ms);
+  scheduler_.add({name, "liveness"}, liveness_interval, [weak](daemon::Scheduler::Done done) {
+    if (auto m = weak.lock()) return m->liveness_tick(std::move(done));
+    done(false);
+  });
+
+  for (const auto& descriptor : probe_registry()) {
+    const std::string probe(descriptor.name);
+    const bool enabled = resolve<bool>(config_, target, probe, &config::ProbeSettings::enabled,
+                                       descriptor.enabled_by_default);
+    if (!enabled) continue;
+    wanted.push_back(probe);
+    auto& slot = probes_[{name, probe}];
+    if (!slot.sql && !slot.host) {
+      if (descriptor.make_sql) slot.sql = descriptor.make_sql();
+      if (descriptor.make_host) slot.host = descriptor.make_host();
+    }
+    const auto default_interval =
+        slot.sql ? slot.sql->default_interval() : slot.host->default_interval();
+    const auto interval = resolve<config::Duration>(
+        config_, target, probe, &config::ProbeSettings::interval, default_interval);
+    const auto timeout =
+        resolve<config::Duration>(config_, target, probe, &config::ProbeSettings::timeout,
+                                  std::min<config::Duration>(interval, 10s));
+    if (slot.host) {
+      monitor->keep_when_down(probe);
+      scheduler_.add({name, probe}, interval,
+                     [weak, probe, host = slot.host, this](daemon::Scheduler::Done done) {
+                       if (auto m = weak.lock())
+                         return m->run_host_probe(probe, host, workers_, config_.state_directory,
+                                                  std::move(done));
+                       done(false);
+                     });
+      continue;
+    }
+    auto include = resolve_list(config_, target, probe, &config::ProbeSettings::include_databases);
+    auto exclude = resolve_list(config_, target, probe, &config::ProbeSettings::exclude_databases);
+    scheduler_.add(
+        {name, probe}, interval,
+        [weak, probe, sql = slot.sql, timeout, include, exclude](daemon::Scheduler::Done done) {
+          if (auto m = weak.lock())
+            return m->run_sql_probe(probe, sql, timeout, include, exclude, std::move(done));
+          done(false);
+        });
+  }
+
+  for (const auto& check : target.checks) {
+    const std::string key = "check:" + check.name;
+    wanted.push_back(key);
+    std::shared_ptr<SqlProbe> probe = make_custom_check_probe(check);
+    probes_[{name, key}] = ProbeSlot{probe, nullptr};
+    const std::string database = check.database;
+    scheduler_.add(
+        {name, key}, check.interval,
+        [weak, key, probe, database, timeout = check.timeout + 2s](daemon::Scheduler::Done done) {
+          auto m = weak.lock();
+          if (!m) return done(false);
+          if (database.empty() || database == m->server().current_database)
+            return m->run_sql_probe(key, probe, timeout, {}, {}, std::move(done));
+          m->run_sql_probe_in_database(key, probe, timeout, database, std::move(done));
+        });
+  }
+
+  // Jobs (and their series) for probes that were disabled or removed.
+  for (auto it = probes_.begin(); it != probes_.end();) {
+    if (it->first.first == name &&
+        std::find(wanted.begin(), wanted.end(), it->first.second) == wanted.end()) {
+      scheduler_.remove({name, it->first.second});
+      store_.remove(name, it->first.second);
+      it = probes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void App::log_state_change(const TargetMonitor& monitor) {
+  const auto& live = monitor.liveness();
+  if (live.up()) {
+    // Fill the target's series at once after (re)connecting instead of
+    // waiting up to a slow probe's interval.
+    for (const auto& [key, slot] : probes_)
+      if (key.first == monitor.name() && slot.sql) scheduler_.run_soon({key.first, key.second});
+    spdlog::info("target {} is up: PostgreSQL {} ({})", monitor.name(), monitor.server().version,
+                 monitor.server().in_recovery ? "standby" : "primary");
+  } else {
+    spdlog::warn("target {} is down: reason={} ({})", monitor.name(), to_string(live.reason()),
+                 live.last_error());
+  }
+  sd_notifyf(0, "STATUS=%s", status_line().c_str());
+}
+
+bool App::ready() const {
+  if (monitors_.empty()) return true;
+  for (const auto& [name, monitor] : monitors_)
+    if (!monitor->first_round_done()) return false;
+  return true;
+}
+
+bool App::healthy() const {
+  return !stopping_ && driver_.healthy(std::chrono::steady_clock::now(), kMaxStall);
+}
+
+std::string App::status_line() const {
+  std::size_t up = 0;
+  for (const auto& [name, monitor] : monitors_) up += monitor->liveness().up() ? 1U : 0U;
+  return std::to_string(monitors_.size()) + " targets, " + std::to_string(up) + " up";
+}
+
+std::string App::render_metrics() const {
+  auto families = store_.Collect();
+  auto own = registry_->Collect();
+  families.insert(families.end(), std::make_move_iterator(own.begin()),
+                  std::make_move_iterator(own.end()));
+  auto self = self_metrics_.Collect();
+  families.insert(families.end(), std::make_move_iterator(self.begin()),
+                  std::make_move_iterator(self.end()));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+void App::build_routes() {
+  router_.add("/metrics", [this](const http::Request&) {
+    http::RouteReply reply;
+    reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    reply.body = render_metrics();
+    reply.compressible = true;
+    return reply;
+  });
+  router_.add("/health", [this](const http::Request&) {
+    http::RouteReply reply;
+    reply.content_type = "text/plain; charset=utf-8";
+    const bool ok = healthy();
+    reply.status = ok ? 200 : 503;
+    reply.body = ok ? "ok\n" : "event loop or scheduler stalled\n";
+    return reply;
+  });
+  router_.add("/ready", [this](const http::Request&) {
+    http::RouteReply reply;
+    reply.content_type = "text/plain; charset=utf-8";
+    const bool ok = ready();
+    reply.status = ok ? 200 : 503;
+    reply.body = ok ? "ready\n" : "waiting for the first round of probes\n";
+    return reply;
+  });
+  router_.add("/", [this](const http::Request&) {
+    http::RouteReply reply;
+    reply.content_type = "text/html; charset=utf-8";
+    reply.body = render_landing_page(target_views());
+    reply.compressible = true;
+    return reply;
+  });
+  router_.add("/api/v1/targets", [this](const http::Request&) {
+    http::RouteReply reply;
+    reply.content_type = "application/json";
+    reply.body = render_targets_json(target_views());
+    reply.compressible = true;
+    return reply;
+  });
+}
+
+std::vector<TargetView> App::target_views() const {
+  std::vector<TargetView> views;
+  for (const auto& [name, monitor] : monitors_) {
+    TargetView view;
+    view.name = name;
+    view.up = monitor->liveness().up();
+    view.reason = std::string(to_string(monitor->liveness().reason()));
+    view.error = monitor->liveness().last_error();
+    if (monitor->server_known()) {
+      view.version = monitor->server().version;
+      view.role = monitor->server().in_recovery ? "replica" : "primary";
+    }
+    view.probes = store_.probes_of(name);
+    views.push_back(std::move(view));
+  }
+  return views;
+}
+
+}  // namespace pgvigil

@@ -1,0 +1,85 @@
+#pragma once
+// The daemon: one io_context, the scheduler driving every (target, probe)
+// job, the monitors, the metrics store and the HTTP endpoints. Config reloads
+// (SIGHUP) are applied here without touching what did not change.
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "daemon/http_routes.hpp"
+#include "daemon/http_server.hpp"
+#include "daemon/loop_driver.hpp"
+#include "daemon/metrics_store.hpp"
+#include "daemon/pages.hpp"
+#include "daemon/scheduler.hpp"
+#include "daemon/self_metrics.hpp"
+#include "daemon/target_monitor.hpp"
+
+namespace pgvigil {
+
+class App {
+ public:
+  explicit App(config::Config config);
+  ~App();
+
+  // Binds the listeners (throws std::runtime_error naming the address) and
+  // starts monitors and the scheduler. Returns the bound endpoints.
+  std::vector<boost::asio::ip::tcp::endpoint> start();
+  // Runs the loop until a stop signal or stop(); returns the exit code.
+  int run();
+  void stop();
+  // Re-reads the config file; a bad one is logged and the old config stays.
+  bool reload();
+  bool apply(config::Config config);
+
+  boost::asio::io_context& io() noexcept { return io_; }
+  const MetricsStore& store() const noexcept { return store_; }
+  bool ready() const;
+  bool healthy() const;
+  std::string status_line() const;
+
+ private:
+  struct ProbeSlot {
+    std::shared_ptr<SqlProbe> sql;
+    std::shared_ptr<HostProbe> host;
+  };
+  void add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
+                       const config::TargetConfig& target);
+  void build_routes();
+  void watch_signals();
+  void start_watchdog();
+  void log_state_change(const TargetMonitor& monitor);
+  std::string render_metrics() const;
+  std::vector<TargetView> target_views() const;
+
+  config::Config config_;
+  boost::asio::io_context io_;
+  boost::asio::thread_pool workers_{2};
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer watchdog_timer_;
+  boost::asio::steady_timer shutdown_timer_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Gauge>& reload_ok_family_;
+  prometheus::Gauge& reload_ok_;
+  prometheus::Gauge& reload_time_;
+  MetricsStore store_;
+  SelfMetrics self_metrics_;
+  daemon::Scheduler scheduler_;
+  daemon::LoopDriver driver_;
+  http::Router router_;
+  std::unique_ptr<http::HttpServer> server_;
+  std::map<std::string, std::shared_ptr<TargetMonitor>> monitors_;
+  std::map<std::pair<std::string, std::string>, ProbeSlot> probes_;
+  bool stopping_ = false;
+};
+
+}  // namespace pgvigil

@@ -1,0 +1,95 @@
+#include "daemon/metrics_store.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace pgvigil {
+
+void MetricsStore::set(const std::string& target, const std::string& probe,
+                       const Labels& target_labels, std::vector<prometheus::MetricFamily> families,
+                       Evidence evidence) {
+  for (auto& family : families) {
+    for (auto& metric : family.metric) {
+      std::vector<prometheus::ClientMetric::Label> labels;
+      labels.reserve(metric.label.size() + target_labels.size() + 1);
+      labels.push_back({"target", target});
+      for (const auto& [name, value] : target_labels) labels.push_back({name, value});
+      for (auto& label : metric.label) labels.push_back(std::move(label));
+      metric.label = std::move(labels);
+    }
+  }
+  snapshots_[{target, probe}] = Snapshot{std::move(families), std::move(evidence)};
+}
+
+void MetricsStore::remove(const std::string& target, const std::string& probe) {
+  snapshots_.erase({target, probe});
+}
+
+std::size_t MetricsStore::remove_target(const std::string& target) {
+  return std::erase_if(snapshots_, [&](const auto& entry) { return entry.first.first == target; });
+}
+
+void MetricsStore::retain_only(const std::string& target, const std::vector<std::string>& probes) {
+  std::erase_if(snapshots_, [&](const auto& entry) {
+    return entry.first.first == target &&
+           std::find(probes.begin(), probes.end(), entry.first.second) == probes.end();
+  });
+}
+
+std::vector<prometheus::MetricFamily> MetricsStore::Collect() const {
+  // The text format wants each family once: merge same-named families.
+  std::vector<prometheus::MetricFamily> merged;
+  std::unordered_map<std::string, std::size_t> index;
+  for (const auto& [key, snapshot] : snapshots_) {
+    for (const auto& family : snapshot.families) {
+      auto [it, inserted] = index.try_emplace(family.name, merged.size());
+      if (inserted) {
+        merged.push_back(family);
+      } else {
+        auto& into = merged[it->second].metric;
+        into.insert(into.end(), family.metric.begin(), family.metric.end());
+      }
+    }
+  }
+  return merged;
+}
+
+const std::vector<prometheus::MetricFamily>* MetricsStore::families(
+    const std::string& target, const std::string& probe) const {
+  auto it = snapshots_.find({target, probe});
+  return it == snapshots_.end() ? nullptr : &it->second.families;
+}
+
+const MetricsStore::Evidence* MetricsStore::evidence(const std::string& target,
+                                                     const std::string& probe) const {
+  auto it = snapshots_.find({target, probe});
+  return it == snapshots_.end() ? nullptr : &it->second.evidence;
+}
+
+std::vector<std::pair<Labels, double>> MetricsStore::samples(const std::string& target,
+                                                             std::string_view metric) const {
+  std::vector<std::pair<Labels, double>> out;
+  for (auto it = snapshots_.lower_bound({target, ""});
+       it != snapshots_.end() && it->first.first == target; ++it) {
+    for (const auto& family : it->second.families) {
+      if (family.name != metric) continue;
+      for (const auto& sample : family.metric) {
+        Labels labels;
+        for (const auto& label : sample.label)
+          if (label.name != "target") labels.emplace_back(label.name, label.value);
+        out.emplace_back(std::move(labels), sample_value(family, sample));
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> MetricsStore::probes_of(const std::string& target) const {
+  std::vector<std::string> out;
+  for (auto it = snapshots_.lower_bound({target, ""});
+       it != snapshots_.end() && it->first.first == target; ++it)
+    out.push_back(it->first.second);
+  return out;
+}
+
+}  // namespace pgvigil

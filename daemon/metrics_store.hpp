@@ -1,0 +1,51 @@
+#pragma once
+// The latest results of every (target, probe) pair. A probe round replaces its
+// pair's snapshot whole, so a series that the round did not produce (a dropped
+// database, a departed standby) is gone at once: no stale values. /metrics is
+// served from here and never touches PostgreSQL. Loop thread only.
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "probes/sample_sink.hpp"
+
+namespace pgvigil {
+
+class MetricsStore : public prometheus::Collectable {
+ public:
+  using Evidence = std::map<std::string, std::string, std::less<>>;
+
+  // Stores one round; every series gets target="NAME" and the target's labels.
+  void set(const std::string& target, const std::string& probe, const Labels& target_labels,
+           std::vector<prometheus::MetricFamily> families, Evidence evidence = {});
+  void remove(const std::string& target, const std::string& probe);
+  std::size_t remove_target(const std::string& target);
+  // Drops every snapshot of a target except the listed probes (a target going
+  // down keeps its liveness series and loses the SQL ones).
+  void retain_only(const std::string& target, const std::vector<std::string>& probes);
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+  // Lookups for the alert evaluator and the JSON API.
+  const std::vector<prometheus::MetricFamily>* families(const std::string& target,
+                                                        const std::string& probe) const;
+  const Evidence* evidence(const std::string& target, const std::string& probe) const;
+  // Every sample of a metric across a target's probes: (labels without target, value).
+  std::vector<std::pair<Labels, double>> samples(const std::string& target,
+                                                 std::string_view metric) const;
+  std::vector<std::string> probes_of(const std::string& target) const;
+
+ private:
+  struct Snapshot {
+    std::vector<prometheus::MetricFamily> families;
+    Evidence evidence;
+  };
+  std::map<std::pair<std::string, std::string>, Snapshot> snapshots_;
+};
+
+}  // namespace pgvigil

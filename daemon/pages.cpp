@@ -1,0 +1,105 @@
+#include "daemon/pages.hpp"
+
+#include <cstdio>
+
+namespace pgvigil {
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string json_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
+          out += buffer;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string render_landing_page(const std::vector<TargetView>& targets) {
+  std::string html =
+      "<!doctype html><html><head><meta charset=\"utf-8\"><title>pgvigil</title></head><body>"
+      "<h1>pgvigil</h1><p>PostgreSQL health monitor.</p><ul>"
+      "<li><a href=\"/metrics\">/metrics</a>: Prometheus metrics (latest probe results; a "
+      "scrape never queries PostgreSQL)</li>"
+      "<li><a href=\"/health\">/health</a>: 200 while the event loop and scheduler run</li>"
+      "<li><a href=\"/ready\">/ready</a>: 200 once every target finished its first round</li>"
+      "<li><a href=\"/api/v1/targets\">/api/v1/targets</a>: targets as JSON</li></ul>"
+      "<h2>Targets</h2><table border=\"1\" cellpadding=\"4\"><tr><th>target</th><th>up</th>"
+      "<th>reason</th><th>role</th><th>version</th><th>last error</th></tr>";
+  for (const auto& t : targets) {
+    html += "<tr><td>" + html_escape(t.name) + "</td><td>" + (t.up ? "up" : "DOWN") + "</td><td>" +
+            html_escape(t.reason) + "</td><td>" + html_escape(t.role) + "</td><td>" +
+            html_escape(t.version) + "</td><td>" + html_escape(t.error) + "</td></tr>";
+  }
+  html += "</table></body></html>\n";
+  return html;
+}
+
+std::string render_targets_json(const std::vector<TargetView>& targets) {
+  std::string json = "{\"targets\":[";
+  bool first = true;
+  for (const auto& t : targets) {
+    if (!first) json += ',';
+    first = false;
+    json += "{\"name\":\"" + json_escape(t.name) + "\",\"up\":" + (t.up ? "true" : "false") +
+            ",\"reason\":\"" + json_escape(t.reason) + "\",\"error\":\"" + json_escape(t.error) +
+            "\",\"role\":\"" + json_escape(t.role) + "\",\"version\":\"" + json_escape(t.version) +
+            "\",\"probes\":[";
+    for (std::size_t i = 0; i < t.probes.size(); ++i)
+      json += (i ? ",\"" : "\"") + json_escape(t.probes[i]) + "\"";
+    json += "]}";
+  }
+  json += "]}\n";
+  return json;
+}
+
+}  // namespace pgvigil

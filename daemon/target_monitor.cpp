@@ -1,0 +1,516 @@
+#include "daemon/target_monitor.hpp"
+
+#include <fnmatch.h>
+#include <libpq-fe.h>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <fstream>
+
+namespace pgvigil {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::string_view kServerFactsSql =
+    "SELECT current_setting('server_version_num')::int AS version_num, "
+    "current_setting('server_version') AS version, pg_is_in_recovery() AS in_recovery, "
+    "current_database() AS datname, current_user AS usename, "
+    "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser, "
+    "extract(epoch FROM pg_postmaster_start_time()) AS postmaster_start, "
+    "EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS has_pgss";
+constexpr std::string_view kSettingsSql = "SELECT name, setting FROM pg_settings";
+constexpr std::string_view kLivenessSql = "SELECT pg_is_in_recovery() AS in_recovery";
+constexpr std::string_view kDatabasesSql =
+    "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname";
+
+bool is_local_host(std::string_view host) {
+  return host.empty() || host.front() == '/' || host == "localhost" || host.starts_with("127.") ||
+         host == "::1";
+}
+
+bool matches_any(const std::vector<std::string>& patterns, const std::string& name) {
+  for (const auto& pattern : patterns)
+    if (fnmatch(pattern.c_str(), name.c_str(), 0) == 0) return true;
+  return false;
+}
+
+void set_param(ConnParams& params, const std::string& key, std::string value) {
+  for (auto& [k, v] : params)
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  params.emplace_back(key, std::move(value));
+}
+
+}  // namespace
+
+BuiltConnParams build_conn_params(const config::TargetConfig& target,
+                                  std::chrono::milliseconds statement_timeout) {
+  BuiltConnParams out;
+  if (!target.conninfo.empty()) {
+    char* err = nullptr;
+    PQconninfoOption* options = PQconninfoParse(target.conninfo.c_str(), &err);
+    if (!options) {
+      // libpq's parse errors name the bad keyword, never a value.
+      out.error = "target " + target.name +
+                  ": invalid conninfo: " + (err ? first_line(err) : std::string("out of memory"));
+      if (err) PQfreemem(err);
+      return out;
+    }
+    for (auto* opt = options; opt->keyword; ++opt)
+      if (opt->val && *opt->val) out.params.emplace_back(opt->keyword, opt->val);
+    PQconninfoFree(options);
+  }
+  for (const auto& [key, value] : target.conn) set_param(out.params, key, value);
+  if (!target.password_file.empty()) {
+    std::ifstream file(target.password_file);
+    std::string password;
+    if (!file || !std::getline(file, password)) {
+      out.error = "target " + target.name + ": cannot read password_file " + target.password_file;
+      return out;
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    set_param(out.params, "password", password);
+  }
+  // What every monitoring session gets: its name, keepalives, and server-side
+  // limits so a stuck monitoring query can never hold locks or a transaction.
+  set_param(out.params, "application_name", "pgvigil");
+  set_param(out.params, "keepalives", "1");
+  set_param(out.params, "keepalives_idle", "10");
+  set_param(out.params, "keepalives_interval", "5");
+  set_param(out.params, "keepalives_count", "3");
+  std::string options;
+  for (const auto& [k, v] : out.params)
+    if (k == "options") options = v;
+  options += " -c statement_timeout=" + std::to_string(statement_timeout.count()) +
+             " -c lock_timeout=1000 -c idle_in_transaction_session_timeout=60000";
+  set_param(out.params, "options", options);
+  std::string host;
+  for (const auto& [k, v] : out.params)
+    if (k == "host" || (k == "hostaddr" && host.empty())) host = v;
+  out.local = is_local_host(host);
+  return out;
+}
+
+TargetMonitor::TargetMonitor(asio::io_context& io, MetricsStore& store,
+                             std::shared_ptr<const config::TargetConfig> target,
+                             BuiltConnParams params, MonitorOptions options)
+    : io_(io),
+      store_(store),
+      target_(std::move(target)),
+      params_(std::move(params)),
+      options_(options),
+      reconnect_timer_(io),
+      jitter_(static_cast<std::minstd_rand::result_type>(std::hash<std::string>{}(target_->name))),
+      liveness_(std::chrono::system_clock::now()) {
+  for (const auto& [k, v] : target_->labels) labels_.emplace_back(k, v);
+}
+
+TargetMonitor::~TargetMonitor() {
+  stopped_ = true;
+  if (connection_) connection_->close("stopping");
+}
+
+void TargetMonitor::update_target(std::shared_ptr<const config::TargetConfig> target) {
+  target_ = std::move(target);
+  labels_.clear();
+  for (const auto& [k, v] : target_->labels) labels_.emplace_back(k, v);
+  publish_liveness();
+}
+
+void TargetMonitor::keep_when_down(std::string probe_key) {
+  keep_when_down_.push_back(std::move(probe_key));
+}
+
+void TargetMonitor::start() {
+  publish_liveness();
+  connect_now();
+}
+
+void TargetMonitor::stop() {
+  stopped_ = true;
+  reconnect_timer_.cancel();
+  if (connection_) connection_->close("stopping");
+}
+
+void TargetMonitor::connect_now() {
+  if (stopped_ || connecting_ || (connection_ && connection_->connected())) return;
+  if (!params_.error.empty()) {
+    ConnectOutcome bad;
+    bad.reason = FailureReason::other;
+    bad.ping = PingStatus::no_attempt;
+    bad.message = params_.error;
+    liveness_.on_connect(bad, std::chrono::system_clock::now());
+    first_round_done_ = true;
+    publish_liveness();
+    return;
+  }
+  connecting_ = true;
+  if (!connection_) {
+    connection_ = PgConnection::create(io_);
+    connection_->on_lost([weak = weak_from_this()](const std::string& why) {
+      if (auto self = weak.lock()) self->handle_lost(why);
+    });
+  }
+  connection_->connect(params_.params, options_.connect_timeout,
+                       [weak = weak_from_this()](const ConnectOutcome& outcome) {
+                         if (auto self = weak.lock()) self->handle_connected(outcome);
+                       });
+}
+
+void TargetMonitor::schedule_reconnect() {
+  if (stopped_) return;
+  backoff_ = backoff_.count() == 0 ? options_.backoff_initial
+                                   : std::min(options_.backoff_cap, backoff_ * 2);
+  // ±20 % jitter so a fleet that lost its network does not reconnect in step.
+  std::uniform_real_distribution<double> spread(0.8, 1.2);
+  const auto delay = std::chrono::milliseconds(
+      static_cast<long long>(static_cast<double>(backoff_.count()) * spread(jitter_)));
+  reconnect_timer_.expires_after(delay);
+  reconnect_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->connect_now();
+  });
+}
+
+void TargetMonitor::handle_connected(const ConnectOutcome& outcome) {
+  connecting_ = false;
+  if (stopped_) return;
+  const auto now = std::chrono::system_clock::now();
+  const bool was_up = liveness_.up();
+  const auto old_reason = liveness_.reason();
+  liveness_.on_connect(outcome, now);
+  if (!outcome.ok) {
+    ready_ = false;
+    first_round_done_ = true;
+    store_.retain_only(target_->name, keep_when_down_);
+    publish_liveness();
+    if (was_up || old_reason != liveness_.reason()) notify();
+    schedule_reconnect();
+    return;
+  }
+  refresh_server_info([weak = weak_from_this()](bool ok) {
+    auto self = weak.lock();
+    if (!self || !ok) return;
+    self->backoff_ = std::chrono::milliseconds(0);
+  });
+}
+
+void TargetMonitor::refresh_server_info(std::function<void(bool)> then) {
+  std::vector<Query> queries{{"server_facts", std::string(kServerFactsSql)},
+                             {"settings", std::string(kSettingsSql)}};
+  const auto started = std::chrono::steady_clock::now();
+  connection_->run(
+      std::move(queries), options_.liveness_timeout,
+      [weak = weak_from_this(), started, then = std::move(then)](RoundOutcome round) {
+        auto self = weak.lock();
+        if (!self) return;
+        if (!round.ok || round.results.size() != 2 || !round.results[0].ok ||
+            round.results[0].rows.empty()) {
+          // The facts query itself failed: treat as not usable; lost handler
+          // (if the connection died) has already marked the target down.
+          if (self->connection_ && self->connection_->connected())
+            self->connection_->close("could not read server facts");
+          if (!self->stopped_) self->schedule_reconnect();
+          then(false);
+          return;
+        }
+        const auto& facts = round.results[0];
+        ServerInfo info;
+        info.version_num = static_cast<int>(facts.number(0, "version_num").value_or(0));
+        info.version = std::string(facts.text(0, "version").value_or(""));
+        info.in_recovery = facts.boolean(0, "in_recovery").value_or(false);
+        info.current_database = std::string(facts.text(0, "datname").value_or(""));
+        info.current_user = std::string(facts.text(0, "usename").value_or(""));
+        info.is_superuser = facts.boolean(0, "superuser").value_or(false);
+        info.has_pg_stat_statements = facts.boolean(0, "has_pgss").value_or(false);
+        const auto& settings = round.results[1];
+        for (std::size_t r = 0; settings.ok && r < settings.rows.size(); ++r) {
+          auto name = settings.text(r, "name");
+          auto value = settings.text(r, "setting");
+          if (name && value) info.settings.emplace(std::string(*name), std::string(*value));
+        }
+        self->server_ = std::move(info);
+        if (self->params_.local) {
+          auto dir = self->server_.setting("data_directory");
+          if (!dir.empty()) self->known_data_directory_ = std::string(dir);
+        }
+        const bool was_up = self->liveness_.up();
+        self->liveness_.on_server_info(self->server_, facts.number(0, "postmaster_start"));
+        self->liveness_.on_ping(std::chrono::steady_clock::now() - started,
+                                self->server_.in_recovery, std::chrono::system_clock::now());
+        self->ready_ = true;
+        self->first_round_done_ = true;
+        self->publish_liveness();
+        if (!was_up) self->notify();
+        then(true);
+      });
+}
+
+void TargetMonitor::handle_lost(const std::string& why) {
+  if (stopped_) return;
+  spdlog::debug("target {}: monitoring connection lost: {}", target_->name, why);
+  ready_ = false;
+  liveness_.on_lost(std::chrono::system_clock::now());
+  store_.retain_only(target_->name, keep_when_down_);
+  publish_liveness();
+  notify();
+  // Re-probe at once rather than at the next interval: the attempt classifies
+  // the cause (refused, shutting down...) within milliseconds.
+  backoff_ = std::chrono::milliseconds(0);
+  connect_now();
+}
+
+void TargetMonitor::liveness_tick(Done done) {
+  if (!ready_ || !connection_ || !connection_->connected()) {
+    publish_liveness();
+    done(liveness_.up());
+    return;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  connection_->run(
+      {{"liveness", std::string(kLivenessSql)}}, options_.liveness_timeout,
+      [weak = weak_from_this(), started, done = std::move(done)](RoundOutcome round) {
+        auto self = weak.lock();
+        if (!self) return done(false);
+        if (!round.ok || round.results.empty() || !round.results[0].ok) {
+          // A failed trivial query on a live connection: the connection is
+          // not trustworthy; the lost handler (if fired) already marked it.
+          done(false);
+          return;
+        }
+        const bool in_recovery = round.results[0].boolean(0, "in_recovery").value_or(false);
+        const bool flipped = self->liveness_.on_ping(std::chrono::steady_clock::now() - started,
+                                                     in_recovery, std::chrono::system_clock::now());
+        if (flipped) {
+          spdlog::warn("target {}: role changed: now {}", self->name(),
+                       in_recovery ? "a standby (in recovery)" : "a primary");
+          // The old role's series go; the new role's appear at their next round.
+          self->store_.retain_only(self->name(), self->keep_when_down_);
+          self->refresh_server_info([](bool) {});
+          self->notify();
+        }
+        self->publish_liveness();
+        done(true);
+      });
+}
+
+void TargetMonitor::run_sql_probe(const std::string& key, std::shared_ptr<SqlProbe> probe,
+                                  std::chrono::milliseconds timeout,
+                                  std::vector<std::string> include,
+                                  std::vector<std::string> exclude, Done done) {
+  if (!ready_ || !connection_ || !connection_->connected()) {
+    store_.remove(target_->name, key);
+    done(false);
+    return;
+  }
+  if (probe->per_database()) {
+    connection_->run(
+        {{"databases", std::string(kDatabasesSql)}}, timeout,
+        [weak = weak_from_this(), key, probe, timeout, include = std::move(include),
+         exclude = std::move(exclude), done = std::move(done)](RoundOutcome round) mutable {
+          auto self = weak.lock();
+          if (!self || !round.ok || round.results.empty() || !round.results[0].ok)
+            return done(false);
+          std::vector<std::string> databases;
+          const auto& rows = round.results[0];
+          for (std::size_t r = 0; r < rows.rows.size(); ++r) {
+            std::string name(rows.text(r, "datname").value_or(""));
+            if (name.empty()) continue;
+            if (!include.empty() && !matches_any(include, name)) continue;
+            if (matches_any(exclude, name)) continue;
+            databases.push_back(std::move(name));
+          }
+          self->run_in_databases(key, probe, timeout, std::move(databases), std::move(done));
+        });
+    return;
+  }
+  ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), server_.current_database};
+  auto queries = probe->queries(ctx);
+  if (queries.empty()) {
+    store_.set(target_->name, key, labels_, {});
+    done(true);
+    return;
+  }
+  connection_->run(
+      std::move(queries), timeout,
+      [weak = weak_from_this(), key, probe, done = std::move(done)](RoundOutcome round) {
+        auto self = weak.lock();
+        if (!self) return done(false);
+        if (!round.ok) {
+          self->store_.remove(self->name(), key);
+          return done(false);
+        }
+        SampleSink sink;
+        ProbeContext round_ctx{self->server_, *self->target_, std::chrono::system_clock::now(),
+                               self->server_.current_database};
+        bool all_ok = true;
+        for (const auto& result : round.results) all_ok = all_ok && result.ok;
+        try {
+          probe->collect(round_ctx, round.results, sink);
+        } catch (const std::exception& e) {
+          spdlog::error("target {}: probe {} failed to read its results: {}", self->name(), key,
+                        e.what());
+          all_ok = false;
+        }
+        auto evidence = sink.take_evidence();
+        self->store_.set(self->name(), key, self->labels_, sink.take(), std::move(evidence));
+        done(all_ok);
+      });
+}
+
+namespace {
+// Visits databases one after another, one short-lived connection at a time,
+// closed after its round: per-database views need a connection to each
+// database, but never more than one extra per target.
+class DatabaseWalk : public std::enable_shared_from_this<DatabaseWalk> {
+ public:
+  using Finish = std::function<void(SampleSink&, bool all_ok)>;
+  DatabaseWalk(asio::io_context& io, ConnParams params, std::vector<std::string> databases,
+               std::shared_ptr<SqlProbe> probe, ServerInfo server,
+               std::shared_ptr<const config::TargetConfig> target,
+               std::chrono::milliseconds connect_timeout, std::chrono::milliseconds timeout,
+               Finish finish)
+      : io_(io),
+        params_(std::move(params)),
+        databases_(std::move(databases)),
+        probe_(std::move(probe)),
+        server_(std::move(server)),
+        target_(std::move(target)),
+        connect_timeout_(connect_timeout),
+        timeout_(timeout),
+        finish_(std::move(finish)) {}
+
+  void next() {
+    if (index_ >= databases_.size()) {
+      finish_(sink_, all_ok_);
+      return;
+    }
+    database_ = databases_[index_++];
+    ConnParams params = params_;
+    set_param(params, "dbname", database_);
+    connection_ = PgConnection::create(io_);
+    connection_->connect(
+        std::move(params), connect_timeout_,
+        [self = shared_from_this()](const ConnectOutcome& outcome) { self->connected(outcome); });
+  }
+
+ private:
+  void connected(const ConnectOutcome& outcome) {
+    if (!outcome.ok) {
+      all_ok_ = false;
+      asio::post(io_, [self = shared_from_this()] { self->next(); });
+      return;
+    }
+    ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), database_};
+    connection_->run(probe_->queries(ctx), timeout_,
+                     [self = shared_from_this()](RoundOutcome round) { self->answered(round); });
+  }
+  void answered(const RoundOutcome& round) {
+    if (round.ok) {
+      ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), database_};
+      try {
+        probe_->collect(ctx, round.results, sink_);
+      } catch (const std::exception&) {
+        all_ok_ = false;
+      }
+    } else {
+      all_ok_ = false;
+    }
+    connection_->close("round finished");
+    asio::post(io_, [self = shared_from_this()] { self->next(); });
+  }
+
+  asio::io_context& io_;
+  ConnParams params_;
+  std::vector<std::string> databases_;
+  std::shared_ptr<SqlProbe> probe_;
+  ServerInfo server_;
+  std::shared_ptr<const config::TargetConfig> target_;
+  std::chrono::milliseconds connect_timeout_;
+  std::chrono::milliseconds timeout_;
+  Finish finish_;
+  std::size_t index_ = 0;
+  std::string database_;
+  std::shared_ptr<PgConnection> connection_;
+  SampleSink sink_;
+  bool all_ok_ = true;
+};
+}  // namespace
+
+void TargetMonitor::run_in_databases(const std::string& key, std::shared_ptr<SqlProbe> probe,
+                                     std::chrono::milliseconds timeout,
+                                     std::vector<std::string> databases, Done done) {
+  auto walk = std::make_shared<DatabaseWalk>(
+      io_, params_.params, std::move(databases), std::move(probe), server_, target_,
+      options_.connect_timeout, timeout,
+      [weak = weak_from_this(), key, done = std::move(done)](SampleSink& sink, bool all_ok) {
+        auto self = weak.lock();
+        if (!self) return done(false);
+        auto evidence = sink.take_evidence();
+        self->store_.set(self->name(), key, self->labels_, sink.take(), std::move(evidence));
+        done(all_ok);
+      });
+  walk->next();
+}
+
+void TargetMonitor::run_sql_probe_in_database(const std::string& key,
+                                              std::shared_ptr<SqlProbe> probe,
+                                              std::chrono::milliseconds timeout,
+                                              std::string database, Done done) {
+  if (!ready_) {
+    store_.remove(target_->name, key);
+    done(false);
+    return;
+  }
+  run_in_databases(key, std::move(probe), timeout, {std::move(database)}, std::move(done));
+}
+
+void TargetMonitor::run_host_probe(const std::string& key, std::shared_ptr<HostProbe> probe,
+                                   asio::thread_pool& pool, std::string state_directory,
+                                   Done done) {
+  // The probe reads files on a worker thread; its result comes back to the loop.
+  auto target = target_;
+  std::string data_dir = data_directory();
+  std::string wal_dir =
+      target->wal_directory.value_or(data_dir.empty() ? "" : data_dir + "/pg_wal");
+  asio::post(pool, [weak = weak_from_this(), &io = io_, key, probe, target, data_dir, wal_dir,
+                    state_directory = std::move(state_directory), done = std::move(done)]() {
+    SampleSink sink;
+    bool ok = true;
+    try {
+      HostContext ctx{*target, data_dir, wal_dir, state_directory,
+                      std::chrono::system_clock::now()};
+      probe->collect(ctx, sink);
+    } catch (const std::exception& e) {
+      spdlog::error("target {}: host probe {} failed: {}", target->name, key, e.what());
+      ok = false;
+    }
+    asio::post(io, [weak, key, ok, sink = std::move(sink), done = std::move(done)]() mutable {
+      auto self = weak.lock();
+      if (!self) return done(false);
+      auto evidence = sink.take_evidence();
+      self->store_.set(self->name(), key, self->labels_, sink.take(), std::move(evidence));
+      done(ok);
+    });
+  });
+}
+
+std::string TargetMonitor::data_directory() const {
+  if (target_->data_directory) return *target_->data_directory;
+  return known_data_directory_;
+}
+
+void TargetMonitor::publish_liveness() {
+  SampleSink sink;
+  liveness_.emit(sink);
+  store_.set(target_->name, "liveness", labels_, sink.take());
+}
+
+void TargetMonitor::notify() {
+  if (listener_) listener_(*this);
+}
+
+}  // namespace pgvigil

@@ -1,0 +1,118 @@
+#pragma once
+// One monitored PostgreSQL server: its single monitoring connection
+// (reconnected with capped, jittered backoff), its liveness state, the facts
+// read once per connection, and the plumbing that runs probe rounds for it.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "daemon/metrics_store.hpp"
+#include "probes/liveness.hpp"
+#include "probes/pg_connection.hpp"
+#include "probes/probe.hpp"
+
+namespace pgvigil {
+
+// libpq keyword/values for a target: conninfo, then explicit keywords, then the
+// password from password_file, then what pgvigil always sets. Returns an error
+// message (never containing the password) on a bad conninfo or unreadable file.
+struct BuiltConnParams {
+  ConnParams params;
+  std::string error;
+  bool local = false;  // the server runs on this host (host probes may look at its files)
+};
+BuiltConnParams build_conn_params(const config::TargetConfig& target,
+                                  std::chrono::milliseconds statement_timeout);
+
+struct MonitorOptions {
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds liveness_timeout{5000};
+  std::chrono::milliseconds statement_timeout{15000};
+  std::chrono::milliseconds backoff_initial{250};
+  std::chrono::milliseconds backoff_cap{5000};
+};
+
+class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
+ public:
+  using Done = std::function<void(bool success)>;
+  using StateListener = std::function<void(const TargetMonitor&)>;
+
+  TargetMonitor(boost::asio::io_context& io, MetricsStore& store,
+                std::shared_ptr<const config::TargetConfig> target, BuiltConnParams params,
+                MonitorOptions options);
+  ~TargetMonitor();
+
+  void start();
+  void stop();
+  void on_state_change(StateListener listener) { listener_ = std::move(listener); }
+  // Probes whose snapshots survive the target going down (host probes).
+  void keep_when_down(std::string probe_key);
+
+  // Scheduler jobs. Each calls done exactly once.
+  void liveness_tick(Done done);
+  void run_sql_probe(const std::string& key, std::shared_ptr<SqlProbe> probe,
+                     std::chrono::milliseconds timeout, std::vector<std::string> include,
+                     std::vector<std::string> exclude, Done done);
+  // Runs a probe in another database of the same server over a short-lived
+  // connection (custom checks with their own database).
+  void run_sql_probe_in_database(const std::string& key, std::shared_ptr<SqlProbe> probe,
+                                 std::chrono::milliseconds timeout, std::string database,
+                                 Done done);
+  void run_host_probe(const std::string& key, std::shared_ptr<HostProbe> probe,
+                      boost::asio::thread_pool& pool, std::string state_directory, Done done);
+
+  const std::string& name() const noexcept { return target_->name; }
+  const config::TargetConfig& config() const noexcept { return *target_; }
+  const Labels& labels() const noexcept { return labels_; }
+  const LivenessState& liveness() const noexcept { return liveness_; }
+  const ServerInfo& server() const noexcept { return server_; }
+  bool server_known() const noexcept { return server_.version_num != 0; }
+  bool first_round_done() const noexcept { return first_round_done_; }
+  bool connection_params_equal(const BuiltConnParams& other) const {
+    return other.params == params_.params;
+  }
+  // Replace the non-connection parts of the target's config (labels, probes...).
+  void update_target(std::shared_ptr<const config::TargetConfig> target);
+
+ private:
+  void connect_now();
+  void schedule_reconnect();
+  void handle_connected(const ConnectOutcome& outcome);
+  void refresh_server_info(std::function<void(bool)> then);
+  void handle_lost(const std::string& why);
+  void publish_liveness();
+  void notify();
+  void run_in_databases(const std::string& key, std::shared_ptr<SqlProbe> probe,
+                        std::chrono::milliseconds timeout, std::vector<std::string> databases,
+                        Done done);
+  std::string data_directory() const;
+
+  boost::asio::io_context& io_;
+  MetricsStore& store_;
+  std::shared_ptr<const config::TargetConfig> target_;
+  BuiltConnParams params_;
+  MonitorOptions options_;
+  Labels labels_;
+  std::shared_ptr<PgConnection> connection_;
+  boost::asio::steady_timer reconnect_timer_;
+  std::chrono::milliseconds backoff_{0};
+  std::minstd_rand jitter_;
+  bool connecting_ = false;
+  bool stopped_ = false;
+  bool ready_ = false;  // connected and the server's facts are known
+  bool first_round_done_ = false;
+  LivenessState liveness_;
+  ServerInfo server_;
+  std::string known_data_directory_;
+  std::vector<std::string> keep_when_down_{"liveness"};
+  StateListener listener_;
+};
+
+}  // namespace pgvigil
