@@ -234,7 +234,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
                             [self = shared_from_this(), drained](error_code ec, std::size_t n) {
                               if (ec) return self->close();
                               self->buffer_.clear();
-                              self->drain(drained + n);
+                              self->guarded([&] { self->drain(drained + n); });
                             });
   }
 
@@ -275,7 +275,12 @@ void on_accept(const std::shared_ptr<State>& state, State::Listener& listener, e
     spdlog::warn("http: accept failed: {}", ec.message());
     listener.retry_timer.expires_after(kAcceptRetryDelay);
     listener.retry_timer.async_wait([state, &listener](error_code timer_ec) {
-      if (!timer_ec && !state->stopping) accept_next(state, listener);
+      if (timer_ec || state->stopping) return;
+      try {
+        accept_next(state, listener);
+      } catch (...) {
+        spdlog::error("http: listener stopped after an internal error");
+      }
     });
     return;
   }
