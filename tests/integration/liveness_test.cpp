@@ -1,0 +1,153 @@
+// Issue: pg_up and the classified reasons, against real PostgreSQL 15 servers.
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "support/daemon_process.hpp"
+#include "support/pg_cluster.hpp"
+
+using namespace std::chrono_literals;
+using pgvigil::test::DaemonProcess;
+using pgvigil::test::PgCluster;
+using pgvigil::test::PgClusterOptions;
+using pgvigil::test::TestConnection;
+using pgvigil::test::wait_until;
+
+namespace {
+
+std::string target_block(const std::string& name, const std::string& host, int port,
+                         const std::string& user, const std::string& password_file,
+                         const std::string& dbname = "postgres") {
+  std::string block = "[[target]]\nname = \"" + name + "\"\nhost = \"" + host +
+                      "\"\nport = " + std::to_string(port) + "\nuser = \"" + user +
+                      "\"\ndbname = \"" + dbname + "\"\n";
+  if (!password_file.empty()) block += "password_file = \"" + password_file + "\"\n";
+  return block + "[target.probes.liveness]\ninterval = \"200ms\"\n";
+}
+
+std::string config_with(const std::string& targets) {
+  return "state_directory = \"@STATE@\"\n[server]\nlisten = [\"127.0.0.1:0\"]\n[log]\nlevel = "
+         "\"debug\"\n" +
+         targets;
+}
+
+bool reason_is(const DaemonProcess& daemon, const std::string& target, const std::string& reason) {
+  return daemon.metric("pg_connection_failure", {{"target", target}, {"reason", reason}}) == 1.0;
+}
+
+// A TCP listener that completes handshakes (kernel backlog) but never answers.
+struct SilentListener {
+  int fd = -1;
+  int port = 0;
+  SilentListener() {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 16) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+  }
+  ~SilentListener() { ::close(fd); }
+};
+
+}  // namespace
+
+TEST_CASE("liveness: up, then refused after a kill -9 within 1 s, then up again after restart") {
+  PgCluster cluster;
+  DaemonProcess daemon(
+      config_with(target_block("db", "127.0.0.1", cluster.primary_port(), "pgvigil_monitor",
+                               cluster.monitor_password_file())));
+  REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "db"}}) == 1.0; }, 10s));
+  CHECK(daemon.metric("pg_isready_status", {{"target", "db"}, {"status", "ok"}}) == 1.0);
+  CHECK(daemon.metric("pg_server_info", {{"target", "db"}, {"role", "primary"}}) == 1.0);
+  CHECK(daemon.metric("pg_postmaster_start_time_seconds", {{"target", "db"}}).value_or(0) > 0);
+
+  cluster.kill_server("primary");
+  auto detected = wait_until(
+      [&] {
+        return daemon.metric("pg_up", {{"target", "db"}}) == 0.0;
+      },
+      5s, 10ms);
+  REQUIRE(detected);
+  std::cout << "kill -9 detected (pg_up 0 in /metrics) after " << detected->count() << " ms\n";
+  CHECK(detected->count() < 1000);
+  REQUIRE(wait_until([&] { return reason_is(daemon, "db", "refused"); }, 3s));
+  CHECK(daemon.metric("pg_isready_status", {{"target", "db"}, {"status", "no_response"}}) == 1.0);
+  CHECK(daemon.metric("pg_connection_failures_total", {{"target", "db"}, {"reason", "refused"}})
+            .value_or(0) >= 1);
+  CHECK(daemon.metric("pg_down_since_timestamp_seconds", {{"target", "db"}}).has_value());
+
+  std::remove((cluster.primary_data() + "/postmaster.pid").c_str());
+  cluster.start_server("primary");
+  auto back = wait_until([&] { return daemon.metric("pg_up", {{"target", "db"}}) == 1.0; }, 10s);
+  REQUIRE(back);
+  std::cout << "restart detected after " << back->count() << " ms\n";
+  CHECK(reason_is(daemon, "db", "none"));
+}
+
+TEST_CASE("liveness: each failure reason comes from a real condition") {
+  PgClusterOptions options;
+  options.settings = {"max_connections=8", "superuser_reserved_connections=2"};
+  PgCluster cluster(options);
+  const int port = cluster.primary_port();
+  {
+    TestConnection admin(cluster.conninfo(port));
+    admin.query("CREATE DATABASE app");
+  }
+  SilentListener silent;
+  const std::string wrong_password_file = pgvigil::test::make_temp_dir("pw") + "/wrong";
+  pgvigil::test::write_file(wrong_password_file, "not-the-password\n");
+
+  DaemonProcess daemon(config_with(
+      target_block("good", "127.0.0.1", port, "pgvigil_monitor", cluster.monitor_password_file()) +
+      target_block("badpw", "127.0.0.1", port, "pgvigil_monitor", wrong_password_file) +
+      target_block("nodb", "127.0.0.1", port, "pgvigil_monitor", cluster.monitor_password_file(),
+                   "does_not_exist") +
+      target_block("app", "127.0.0.1", port, "pgvigil_monitor", cluster.monitor_password_file(),
+                   "app") +
+      target_block("blackhole", "127.0.0.1", silent.port, "pgvigil_monitor", "") +
+      target_block("nohost", "no-such-host.invalid", 5432, "pgvigil_monitor", "")));
+
+  REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "good"}}) == 1.0; }, 10s));
+  CHECK(wait_until([&] { return reason_is(daemon, "badpw", "auth_failed"); }, 5s));
+  CHECK(daemon.metric("pg_isready_status", {{"target", "badpw"}, {"status", "ok"}}) == 1.0);
+  CHECK(wait_until([&] { return reason_is(daemon, "nodb", "database_missing"); }, 5s));
+  CHECK(wait_until([&] { return reason_is(daemon, "blackhole", "timeout"); }, 12s));
+  CHECK(wait_until([&] { return reason_is(daemon, "nohost", "dns"); }, 12s));
+
+  // Drop the database a target uses: its next attempt says why.
+  REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "app"}}) == 1.0; }, 10s));
+  {
+    TestConnection admin(cluster.conninfo(port));
+    admin.query("DROP DATABASE app WITH (FORCE)");
+  }
+  CHECK(wait_until([&] { return reason_is(daemon, "app", "database_missing"); }, 5s));
+
+  // Fill every non-reserved slot: the daemon keeps its own connection (and its
+  // pg_up), and a fresh attempt is refused as too_many_clients.
+  std::vector<std::unique_ptr<TestConnection>> hogs;
+  for (int i = 0; i < 10; ++i) {
+    try {
+      hogs.push_back(std::make_unique<TestConnection>(cluster.conninfo(port, "postgres", "hog")));
+    } catch (const std::exception&) {
+      break;
+    }
+  }
+  (void)hogs;
+  CHECK(daemon.metric("pg_up", {{"target", "good"}}) == 1.0);
+
+  const auto log = daemon.log();
+  CHECK(log.find("not-the-password") == std::string::npos);
+  CHECK(log.find(cluster.monitor_password()) == std::string::npos);
+  CHECK(daemon.metrics().find(cluster.monitor_password()) == std::string::npos);
+  CHECK(pgvigil::test::http_get(daemon.port(), "/").body.find(cluster.monitor_password()) ==
+        std::string::npos);
+}
