@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 #include <csignal>
+#include <cstdlib>
+#include <thread>
 
 #include "config/parse.hpp"
 #include "daemon/pages.hpp"
@@ -71,6 +73,8 @@ App::App(config::Config config)
       driver_(io_, scheduler_) {
   reload_ok_.Set(1);
   reload_time_.Set(now_seconds());
+  if (const char* faults = std::getenv("PGVIGIL_TEST_FAULTS"); faults && std::string(faults) == "1")
+    signals_.add(SIGUSR1);
   build_routes();
 }
 
@@ -125,6 +129,14 @@ void App::stop() {
 void App::watch_signals() {
   signals_.async_wait([this](boost::system::error_code ec, int signal) {
     if (ec) return;
+    if (signal == SIGUSR1) {
+      // Test-only fault hook (PGVIGIL_TEST_FAULTS=1): wedge the loop so tests
+      // can prove /health and the watchdog notice a stalled daemon.
+      spdlog::warn("test fault: stalling the event loop for 20 s");
+      std::this_thread::sleep_for(20s);
+      watch_signals();
+      return;
+    }
     if (signal == SIGHUP) {
       sd_notify(0, "RELOADING=1");
       reload();
