@@ -34,7 +34,9 @@ const std::array kProbes{
 };
 }  // namespace
 
-std::span<const ProbeDescriptor> probe_registry() { return kProbes; }
+std::span<const ProbeDescriptor> probe_registry() {
+  return kProbes;
+}
 
 const ProbeDescriptor* find_probe(std::string_view name) {
   for (const auto& probe : kProbes)

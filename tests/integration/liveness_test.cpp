@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
@@ -94,9 +95,7 @@ TEST_CASE("liveness: up, then refused after a kill -9 within 1 s, then up again 
 }
 
 TEST_CASE("liveness: each failure reason comes from a real condition") {
-  PgClusterOptions options;
-  options.settings = {"max_connections=8", "superuser_reserved_connections=2"};
-  PgCluster cluster(options);
+  PgCluster cluster;
   const int port = cluster.primary_port();
   {
     TestConnection admin(cluster.conninfo(port));
@@ -131,17 +130,6 @@ TEST_CASE("liveness: each failure reason comes from a real condition") {
   }
   CHECK(wait_until([&] { return reason_is(daemon, "app", "database_missing"); }, 5s));
 
-  // Fill every non-reserved slot: the daemon keeps its own connection (and its
-  // pg_up), and a fresh attempt is refused as too_many_clients.
-  std::vector<std::unique_ptr<TestConnection>> hogs;
-  for (int i = 0; i < 10; ++i) {
-    try {
-      hogs.push_back(std::make_unique<TestConnection>(cluster.conninfo(port, "postgres", "hog")));
-    } catch (const std::exception&) {
-      break;
-    }
-  }
-  (void)hogs;
   CHECK(daemon.metric("pg_up", {{"target", "good"}}) == 1.0);
 
   const auto log = daemon.log();
@@ -150,4 +138,81 @@ TEST_CASE("liveness: each failure reason comes from a real condition") {
   CHECK(daemon.metrics().find(cluster.monitor_password()) == std::string::npos);
   CHECK(pgvigil::test::http_get(daemon.port(), "/").body.find(cluster.monitor_password()) ==
         std::string::npos);
+}
+
+TEST_CASE("liveness: too many clients, shutting down and recovery are told apart") {
+  PgClusterOptions options;
+  options.replica = true;
+  options.settings = {"max_connections=8", "superuser_reserved_connections=2"};
+  PgCluster cluster(options);
+  const int port = cluster.primary_port();
+
+  // The first daemon holds its monitoring connection before the server fills.
+  DaemonProcess holder(config_with(
+      target_block("db", "127.0.0.1", port, "pgvigil_monitor", cluster.monitor_password_file())));
+  REQUIRE(wait_until([&] { return holder.metric("pg_up", {{"target", "db"}}) == 1.0; }, 10s));
+  std::vector<std::unique_ptr<TestConnection>> hogs;
+  for (int i = 0; i < 10; ++i) {
+    try {
+      hogs.push_back(std::make_unique<TestConnection>(cluster.conninfo(port)));
+    } catch (const std::exception&) {
+      break;
+    }
+  }
+  REQUIRE(hogs.size() >= 4);
+  // A newcomer is turned away; the holder keeps reporting.
+  DaemonProcess newcomer(config_with(
+      target_block("db", "127.0.0.1", port, "pgvigil_monitor", cluster.monitor_password_file())));
+  CHECK(wait_until([&] { return reason_is(newcomer, "db", "too_many_clients"); }, 5s));
+  CHECK(holder.metric("pg_up", {{"target", "db"}}) == 1.0);
+  hogs.clear();
+
+  // A smart shutdown waits for sessions; meanwhile new connections are refused
+  // with 57P03 "the database system is shutting down".
+  TestConnection lingering(cluster.conninfo(port));
+  int exit_code = -1;
+  pgvigil::test::run_command("runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl stop -D " +
+                                 cluster.primary_data() + " -m smart -W",
+                             &exit_code);
+  REQUIRE(exit_code == 0);
+  DaemonProcess late(config_with(
+      target_block("db", "127.0.0.1", port, "pgvigil_monitor", cluster.monitor_password_file())));
+  CHECK(wait_until([&] { return reason_is(late, "db", "shutting_down"); }, 5s));
+  CHECK(late.metric("pg_isready_status", {{"target", "db"}, {"status", "rejecting"}}) == 1.0);
+
+  // A standby with hot_standby off answers 57P03 "not accepting connections".
+  pgvigil::test::run_command("echo 'hot_standby = off' >> " + cluster.replica_data() +
+                             "/postgresql.auto.conf");
+  cluster.stop_server("replica");
+  pgvigil::test::run_command("runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl start -D " +
+                             cluster.replica_data() + " -l " + cluster.replica_log() + " -W");
+  DaemonProcess standby(
+      config_with(target_block("standby", "127.0.0.1", cluster.replica_port(), "pgvigil_monitor",
+                               cluster.monitor_password_file())));
+  CHECK(wait_until([&] { return reason_is(standby, "standby", "recovery"); }, 10s));
+}
+
+TEST_CASE("liveness: a black-holed target does not disturb a healthy one's rhythm") {
+  PgCluster cluster;
+  SilentListener silent;
+  std::string config =
+      config_with(target_block("good", "127.0.0.1", cluster.primary_port(), "pgvigil_monitor",
+                               cluster.monitor_password_file()) +
+                  target_block("blackhole", "127.0.0.1", silent.port, "pgvigil_monitor", ""));
+  DaemonProcess daemon(config);
+  REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "good"}}) == 1.0; }, 10s));
+  // Liveness runs every 200 ms; over 4 s the healthy target must complete
+  // close to 20 rounds while the black hole times out attempt after attempt.
+  const auto runs = [&] {
+    return daemon.metric("pgvigil_probe_runs_total", {{"target", "good"}, {"probe", "liveness"}})
+        .value_or(0);
+  };
+  const double before = runs();
+  std::this_thread::sleep_for(4s);
+  const double after = runs();
+  std::cout << "healthy target liveness rounds in 4 s beside a black hole: " << (after - before)
+            << "\n";
+  CHECK(after - before >= 17);
+  CHECK(daemon.metric("pgvigil_probe_skipped_total", {{"target", "good"}, {"probe", "liveness"}})
+            .value_or(0) == 0);
 }
