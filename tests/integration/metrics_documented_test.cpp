@@ -1,0 +1,81 @@
+// Every metric family the daemon really serves is listed in docs/metrics.md,
+// has HELP text, and the exposition parses line by line.
+#include <doctest/doctest.h>
+
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "support/daemon_process.hpp"
+#include "support/pg_cluster.hpp"
+
+using namespace std::chrono_literals;
+using pgvigil::test::DaemonProcess;
+using pgvigil::test::PgCluster;
+using pgvigil::test::PgClusterOptions;
+using pgvigil::test::wait_until;
+
+namespace {
+std::string target(const std::string& name, int port, const PgCluster& cluster,
+                   const std::string& extra) {
+  return "[[target]]\nname = \"" + name +
+         "\"\nhost = \"127.0.0.1\"\nport = " + std::to_string(port) +
+         "\nuser = \"pgvigil_monitor\"\ndbname = \"postgres\"\npassword_file = \"" +
+         cluster.monitor_password_file() + "\"\n" + extra;
+}
+}  // namespace
+
+TEST_CASE("metrics_documented: every served metric family is documented") {
+  PgClusterOptions options;
+  options.replica = true;
+  PgCluster cluster(options);
+  const std::string config =
+      "state_directory = \"@STATE@\"\n[server]\nlisten = [\"127.0.0.1:0\"]\n" +
+      target("primary", cluster.primary_port(), cluster,
+             "expected_replicas = 1\nexpected_databases = [\"postgres\"]\n"
+             "[[target.check]]\nname = \"one\"\nsql = \"SELECT 1\"\nexpect = \"== 1\"\n"
+             "interval = \"1s\"\n") +
+      target("replica", cluster.replica_port(), cluster, "");
+  DaemonProcess daemon(config);
+  std::string text;
+  REQUIRE(wait_until(
+      [&] {
+        text = daemon.metrics();
+        return text.find("pg_stat_replication_replicas{") != std::string::npos &&
+               text.find("pg_database_size_bytes{") != std::string::npos &&
+               text.find("pg_replication_lag_seconds{") != std::string::npos &&
+               text.find("pgvigil_check_ok{") != std::string::npos &&
+               text.find("pg_stat_user_tables_") != std::string::npos;
+      },
+      30s, 250ms));
+
+  const std::string docs =
+      pgvigil::test::read_file(std::string(PGVIGIL_SOURCE_DIR) + "/docs/metrics.md");
+  REQUIRE_FALSE(docs.empty());
+  std::set<std::string> families;
+  std::set<std::string> with_help;
+  std::istringstream lines(text);
+  std::string line;
+  const std::regex sample(
+      R"(^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? -?[0-9.eE+-]+$|^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? (NaN|\+Inf|-Inf)$)");
+  std::size_t samples = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("# TYPE ", 0) == 0) {
+      families.insert(line.substr(7, line.find(' ', 7) - 7));
+    } else if (line.rfind("# HELP ", 0) == 0) {
+      auto rest = line.substr(7);
+      auto space = rest.find(' ');
+      if (space != std::string::npos && space + 1 < rest.size())
+        with_help.insert(rest.substr(0, space));
+    } else if (!line.empty()) {
+      ++samples;
+      CHECK_MESSAGE(std::regex_match(line, sample), "unparsable sample line: " << line);
+    }
+  }
+  CHECK(samples > 200);
+  for (const auto& family : families) {
+    CHECK_MESSAGE(docs.find("`" + family + "`") != std::string::npos,
+                  "not in docs/metrics.md: " << family);
+    CHECK_MESSAGE(with_help.count(family) == 1, "no HELP text: " << family);
+  }
+}
