@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -206,4 +207,20 @@ TEST_CASE("evidence lines are masked and cut to 512 bytes on a character boundar
   CHECK(evidence.find("secret") == std::string::npos);
   CHECK((static_cast<unsigned char>(evidence.back()) & 0xC0) == 0x80);  // ends on a full é
   CHECK((static_cast<unsigned char>(evidence[evidence.size() - 2]) == 0xC3));
+}
+
+TEST_CASE("every truncation of real records classifies without crashing") {
+  std::size_t checked = 0;
+  for (const auto* fixture : {"primary_stderr.log", "primary.csv", "primary.json"}) {
+    for (const auto& record : fixture_records(fixture)) {
+      for (std::size_t cut = 0; cut < record.size(); cut += 7) {
+        auto result = classify_log_line(std::string_view(record).substr(0, cut));
+        CHECK(std::find(pgvigil::kLogClasses.begin(), pgvigil::kLogClasses.end(),
+                        result.log_class) != pgvigil::kLogClasses.end());
+        CHECK_NOTHROW(pgvigil::evidence_line(std::string_view(record).substr(cut)));
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked > 1000);
 }
