@@ -2,8 +2,11 @@
 
 #include "probes/activity.hpp"
 #include "probes/archiver.hpp"
+#include "probes/backups.hpp"
 #include "probes/connections.hpp"
 #include "probes/databases.hpp"
+#include "probes/datadir.hpp"
+#include "probes/disk.hpp"
 #include "probes/locks.hpp"
 #include "probes/logs.hpp"
 #include "probes/probe.hpp"
@@ -30,6 +33,9 @@ const std::array kProbes{
     ProbeDescriptor{"replication", true, &make_replication_probe, nullptr},
     ProbeDescriptor{"slots", true, &make_slots_probe, nullptr},
     ProbeDescriptor{"archiver", true, &make_archiver_probe, nullptr},
+    ProbeDescriptor{"disk", true, nullptr, &make_disk_probe},
+    ProbeDescriptor{"backups", true, nullptr, &make_backups_probe},
+    ProbeDescriptor{"datadir", true, nullptr, &make_datadir_probe},
     ProbeDescriptor{"logs", true, nullptr, &make_logs_probe},
 };
 }  // namespace
