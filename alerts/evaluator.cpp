@@ -1,0 +1,224 @@
+#include "alerts/evaluator.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <exception>
+
+#include "probes/sample_sink.hpp"
+
+namespace pgvigil::alerts {
+
+std::string_view to_string(AlertState state) noexcept {
+  switch (state) {
+    case AlertState::pending:
+      return "pending";
+    case AlertState::firing:
+      return "firing";
+    case AlertState::resolved:
+      return "resolved";
+  }
+  return "unknown";
+}
+
+std::string fingerprint(const Labels& labels) {
+  auto sorted = labels;
+  std::sort(sorted.begin(), sorted.end());
+  std::string key;
+  for (const auto& [name, value] : sorted) key += name + '=' + value + '\x1f';
+  return key;
+}
+
+namespace {
+
+// Later entries win: target labels, then the rule's, then the fixed ones, so
+// a target label called "severity" cannot disguise an alert.
+void set_label(Labels& labels, const std::string& name, const std::string& value) {
+  for (auto& [key, existing] : labels)
+    if (key == name) {
+      existing = value;
+      return;
+    }
+  labels.emplace_back(name, value);
+}
+
+std::string evidence_text(const AlertSource& source, const std::string& target,
+                          const Finding& finding, const RuleDefinition& rule) {
+  std::string text = finding.evidence;
+  auto add = [&](std::string_view key) {
+    auto found = source.evidence(target, key);
+    if (!found || found->empty()) return;
+    if (!text.empty() && text.back() != '\n') text += '\n';
+    text += "[" + std::string(key) + "]\n" + *found;
+  };
+  for (auto key : rule.evidence_keys) add(key);
+  for (const auto& key : finding.evidence_keys) add(key);
+  return text;
+}
+
+}  // namespace
+
+Evaluator::Evaluator(Warn warn) : warn_(std::move(warn)) {
+  if (!warn_) warn_ = [](const std::string& message) { spdlog::warn("alerts: {}", message); };
+}
+
+void Evaluator::warn_once(const std::string& message) {
+  if (warned_.insert(message).second) warn_(message);
+}
+
+void Evaluator::evaluate(const AlertSource& source, const std::vector<TargetFacts>& targets,
+                         Clock::time_point now) {
+  std::set<std::string> seen;
+  std::set<std::string> live_targets;
+  for (const auto& target : targets) {
+    live_targets.insert(target.name);
+    auto& target_memory = memory_[target.name];
+    for (const auto& rule : rule_table()) {
+      const std::string rule_name(rule.name);
+      const config::RuleOverride* override = nullptr;
+      if (target.config != nullptr) {
+        auto it = target.config->rules.find(rule_name);
+        if (it != target.config->rules.end()) override = &it->second;
+      }
+      std::vector<std::string> unknown;
+      const RuleParams params = resolve_params(rule, override, &unknown);
+      for (const auto& key : unknown) {
+        std::string known;
+        for (const auto& spec : rule.thresholds)
+          known += (known.empty() ? "" : ", ") + std::string(spec.key);
+        warn_once("target " + target.name + ": rule " + rule_name + " has no threshold \"" + key +
+                  "\" (ignored; known: " + (known.empty() ? "none" : known) + ")");
+      }
+      if (!params.enabled) continue;
+
+      std::vector<Finding> findings;
+      RuleContext ctx{source, target, params, now, target_memory.per_rule[rule_name]};
+      try {
+        findings = rule.evaluate(ctx);
+      } catch (const std::exception& e) {
+        // A rule bug must not stop the others; its alerts resolve meanwhile.
+        if (failed_rules_.insert(rule_name).second)
+          spdlog::error("alerts: rule {} failed on target {}: {}", rule_name, target.name,
+                        e.what());
+        continue;
+      }
+
+      for (auto& finding : findings) {
+        Labels labels = target.labels;
+        for (const auto& [name, value] : finding.labels)
+          if (!value.empty()) set_label(labels, name, value);
+        const std::string severity =
+            finding.severity.empty() ? std::string(rule.severity) : finding.severity;
+        set_label(labels, "alertname", rule_name);
+        set_label(labels, "severity", severity);
+        set_label(labels, "target", target.name);
+        std::sort(labels.begin(), labels.end());
+        const std::string key = fingerprint(labels);
+        if (!seen.insert(key).second) continue;  // the same instance twice in one round
+
+        auto [it, inserted] = alerts_.try_emplace(key);
+        Alert& alert = it->second;
+        if (inserted || alert.state == AlertState::resolved) {
+          alert = Alert{};
+          alert.rule = rule_name;
+          alert.target = target.name;
+          alert.severity = severity;
+          alert.labels = labels;
+          alert.runbook_url = runbook_url(rule.name);
+          alert.active_at = now;
+          alert.state = AlertState::pending;
+        }
+        alert.value = finding.value;
+        alert.for_duration = finding.for_duration.value_or(params.for_duration);
+        alert.summary =
+            render_template(substitute_thresholds(rule.summary, rule, params), labels, alert.value);
+        alert.description = render_template(substitute_thresholds(rule.description, rule, params),
+                                            labels, alert.value);
+        if (alert.state == AlertState::pending && now - alert.active_at >= alert.for_duration) {
+          alert.state = AlertState::firing;
+          alert.fired_at = now;
+          alert.evidence = evidence_text(source, target.name, finding, rule);
+        }
+      }
+    }
+  }
+
+  for (auto it = memory_.begin(); it != memory_.end();)
+    it = live_targets.contains(it->first) ? std::next(it) : memory_.erase(it);
+
+  for (auto it = alerts_.begin(); it != alerts_.end();) {
+    Alert& alert = it->second;
+    if (seen.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    if (alert.state == AlertState::pending) {
+      it = alerts_.erase(it);  // never fired: back to inactive, nothing to tell anyone
+      continue;
+    }
+    if (alert.state == AlertState::firing) {
+      alert.state = AlertState::resolved;
+      alert.resolved_at = now;
+    }
+    if (now - alert.resolved_at > kResolvedRetention)
+      it = alerts_.erase(it);
+    else
+      ++it;
+  }
+}
+
+std::vector<const Alert*> Evaluator::alerts() const {
+  std::vector<const Alert*> out;
+  for (const auto& [key, alert] : alerts_)
+    if (alert.state != AlertState::resolved) out.push_back(&alert);
+  for (const auto& [key, alert] : alerts_)
+    if (alert.state == AlertState::resolved) out.push_back(&alert);
+  return out;
+}
+
+std::size_t Evaluator::count(AlertState state) const {
+  return static_cast<std::size_t>(std::count_if(
+      alerts_.begin(), alerts_.end(), [state](const auto& e) { return e.second.state == state; }));
+}
+
+std::vector<Alert> Evaluator::take_due(Clock::time_point now,
+                                       std::chrono::milliseconds resend_interval) {
+  std::vector<Alert> due;
+  for (auto& [key, alert] : alerts_) {
+    if (alert.state == AlertState::pending) continue;
+    bool send = !alert.last_sent || now - *alert.last_sent >= resend_interval;
+    // A change of state is news: tell Alertmanager at once.
+    if (alert.last_sent && alert.state == AlertState::resolved &&
+        *alert.last_sent < alert.resolved_at)
+      send = true;
+    if (!send) continue;
+    alert.last_sent = now;
+    due.push_back(alert);
+  }
+  return due;
+}
+
+std::vector<prometheus::MetricFamily> Evaluator::collect_metrics() const {
+  SampleSink sink;
+  for (const auto& rule : rule_table()) {
+    for (auto state : {AlertState::pending, AlertState::firing}) {
+      const auto n = std::count_if(alerts_.begin(), alerts_.end(), [&](const auto& e) {
+        return e.second.rule == rule.name && e.second.state == state;
+      });
+      sink.gauge("pgvigil_alerts", "Alerts of each rule by state, as the daemon evaluates them.",
+                 {{"alertname", std::string(rule.name)}, {"state", std::string(to_string(state))}},
+                 static_cast<double>(n));
+    }
+  }
+  for (const auto& [key, alert] : alerts_) {
+    if (alert.state == AlertState::resolved) continue;
+    Labels labels = alert.labels;
+    labels.emplace_back("alertstate", std::string(to_string(alert.state)));
+    sink.gauge("pgvigil_alert_active",
+               "1 for every pending or firing alert, with the alert's labels (like ALERTS).",
+               labels, 1);
+  }
+  return sink.take();
+}
+
+}  // namespace pgvigil::alerts

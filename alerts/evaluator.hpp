@@ -1,0 +1,85 @@
+#pragma once
+// The in-daemon alert evaluator: runs every rule over every target, keeps one
+// alert per (rule, label set) through inactive -> pending -> firing ->
+// resolved, and decides which alerts are due for (re)sending to Alertmanager.
+// Time is passed in (evaluate(now)), so it is tested with a manual clock.
+// Single-threaded: the daemon calls it on its loop.
+#include <prometheus/metric_family.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "alerts/rules.hpp"
+
+namespace pgvigil::alerts {
+
+enum class AlertState { pending, firing, resolved };
+std::string_view to_string(AlertState state) noexcept;
+
+struct Alert {
+  std::string rule;  // alertname
+  std::string target;
+  std::string severity;
+  Labels labels;  // the complete, sorted label set (alertname, severity, target...)
+  std::string summary;
+  std::string description;
+  std::string runbook_url;
+  std::string evidence;  // captured when the alert started firing
+  AlertState state = AlertState::pending;
+  double value = 0;
+  std::chrono::milliseconds for_duration{0};
+  Clock::time_point active_at{};    // condition first true (pending since)
+  Clock::time_point fired_at{};     // when it turned firing
+  Clock::time_point resolved_at{};  // when the condition stopped holding
+  std::optional<Clock::time_point> last_sent;
+};
+
+// A stable identity of a label set ("name=value" pairs, sorted).
+std::string fingerprint(const Labels& labels);
+
+class Evaluator {
+ public:
+  using Warn = std::function<void(const std::string&)>;
+  // How long a resolved alert is kept (and re-sent) after resolving.
+  static constexpr std::chrono::minutes kResolvedRetention{15};
+
+  // `warn` receives configuration problems (unknown threshold keys), once
+  // each; by default they go to spdlog.
+  explicit Evaluator(Warn warn = {});
+
+  // One evaluation round at `now` over every target.
+  void evaluate(const AlertSource& source, const std::vector<TargetFacts>& targets,
+                Clock::time_point now);
+
+  // Pending and firing alerts, then resolved ones still retained; each group
+  // ordered by label set.
+  std::vector<const Alert*> alerts() const;
+  std::size_t count(AlertState state) const;
+
+  // Alerts to send now, marked as sent: firing ones not sent within
+  // `resend_interval`, and resolved ones not sent since they resolved or not
+  // within `resend_interval` (until their retention ends). Pending never.
+  std::vector<Alert> take_due(Clock::time_point now, std::chrono::milliseconds resend_interval);
+
+  // pgvigil_alerts{alertname,state} and pgvigil_alert_active{labels...,alertstate}.
+  std::vector<prometheus::MetricFamily> collect_metrics() const;
+
+ private:
+  struct TargetMemory {
+    std::map<std::string, RuleMemory> per_rule;
+  };
+  void warn_once(const std::string& message);
+
+  Warn warn_;
+  std::set<std::string> warned_;
+  std::map<std::string, Alert> alerts_;  // by fingerprint
+  std::map<std::string, TargetMemory> memory_;
+  std::set<std::string> failed_rules_;  // rule evaluations that threw (logged once)
+};
+
+}  // namespace pgvigil::alerts
