@@ -311,6 +311,19 @@ class Stack:
             raise E2EError(f"psql on port {port} failed: {result.stdout.strip()}")
         return result.stdout.strip()
 
+    def psql_session(self, port: str, dbname: str, sql: str) -> Process:
+        """A psql session left running in the background (e.g. SELECT pg_sleep(600)).
+
+        It is a client connection pgvigil sees; close() ends it, and so does
+        stopping the fixture.
+        """
+        assert self.cluster
+        argv = ["/usr/lib/postgresql/15/bin/psql", "-X", "-q", "-h", self.cluster["SOCKET_DIR"],
+                "-p", port, "-U", "postgres", "-d", dbname, "-c", sql]
+        if os.geteuid() == 0:
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        return self.spawn(f"psql-{dbname}", argv)
+
     # ------------------------------------------------------------ pgvigil
 
     def pgvigil_config(self, cluster: dict[str, str], listen_port: int | None = None,
