@@ -77,9 +77,9 @@ def substitute(expr: str) -> str:
     return expr
 
 
-def dashboard_queries(source_dir: Path) -> list[tuple[str, str]]:
+def dashboard_queries(paths: list[Path]) -> list[tuple[str, str]]:
     queries = []
-    for path in sorted((source_dir / "dashboards").glob("*.json")):
+    for path in paths:
         dashboard = json.loads(path.read_text())
         panels = list(dashboard.get("panels", []))
         for panel in list(panels):
@@ -106,10 +106,10 @@ def allowance(prom: Prometheus, expr: str) -> str | None:
     return None
 
 
-def check_dashboards(prom: Prometheus, source_dir: Path) -> list[str]:
+def check_dashboards(prom: Prometheus, paths: list[Path], timeout: float = DATA_TIMEOUT) -> list[str]:
     failures = []
     pending: dict[int, tuple[str, str]] = {}
-    queries = dashboard_queries(source_dir)
+    queries = dashboard_queries(paths)
     for index, (where, expr) in enumerate(queries):
         if not expr.strip():
             failures.append(f"{where}: no expression")
@@ -120,7 +120,7 @@ def check_dashboards(prom: Prometheus, source_dir: Path) -> list[str]:
         elif not result.has_data:
             pending[index] = (where, expr)
 
-    deadline = time.monotonic() + DATA_TIMEOUT
+    deadline = time.monotonic() + timeout
     waiting = {index for index, (_where, expr) in pending.items() if not allowance(prom, expr)}
     while waiting and time.monotonic() < deadline:
         time.sleep(1)
@@ -135,7 +135,7 @@ def check_dashboards(prom: Prometheus, source_dir: Path) -> list[str]:
             allowed += 1
             log(f"  empty by design ({reason}): {where}")
         else:
-            failures.append(f"{where}: no data after {DATA_TIMEOUT:.0f}s: {substitute(expr)}")
+            failures.append(f"{where}: no data after {timeout:.0f}s: {substitute(expr)}")
     log(f"dashboards: {len(queries)} expressions, {len(queries) - len(pending)} with data, "
         f"{allowed} allowed empty, {len(failures)} failed")
     return failures
@@ -279,7 +279,15 @@ def run(args: argparse.Namespace) -> list[str]:
         log("Prometheus has scraped pgvigil 5 times")
 
         failures += check_variables(prom)
-        failures += check_dashboards(prom, source_dir)
+        failures += check_dashboards(prom, sorted((source_dir / "dashboards").glob("*.json")))
+        # The same check must catch broken panels: the lint's broken sample has
+        # an unclosed parenthesis and an unknown function.
+        broken = source_dir / "tests" / "data" / "dashboards" / "broken.json"
+        caught = [f for f in check_dashboards(prom, [broken], timeout=2) if "query error" in f]
+        if len(caught) < 2:
+            failures.append(f"the panel check let broken queries of {broken.name} pass: {caught}")
+        else:
+            log(f"the panel check rejects the {len(caught)} broken queries of {broken.name}, as it should")
         failures += check_compat(prom, source_dir, compat_files)
 
         log("stopping the replica")
