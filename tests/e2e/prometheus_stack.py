@@ -30,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
 from stack import E2EError, Prometheus, Stack, check_promtool_rules, install_signal_exit, log, wait_until  # noqa: E402
 
