@@ -1,0 +1,541 @@
+// Issue 4: every SQL probe's metrics asserted on a real condition created on a
+// real PostgreSQL 15 server, read through the real daemon's /metrics.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/daemon_process.hpp"
+#include "support/pg_cluster.hpp"
+
+using namespace std::chrono_literals;
+using pgvigil::test::DaemonProcess;
+using pgvigil::test::PgCluster;
+using pgvigil::test::PgClusterOptions;
+using pgvigil::test::TestConnection;
+using pgvigil::test::wait_until;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using MetricLabels = std::map<std::string, std::string>;
+
+constexpr std::string_view kSqlProbes[] = {"activity",  "connections", "settings",  "locks",
+                                           "databases", "vacuum",      "statements"};
+
+struct TargetSpec {
+  std::string name = "db";
+  int port = 0;
+  std::string user = "pgvigil_monitor";
+  std::string password_file;
+  std::string dbname = "postgres";
+  std::string extra;                  // more key = value lines of the [[target]] table
+  std::vector<std::string> disabled;  // probes switched off for this test
+  std::string after;                  // e.g. [[target.check]] tables
+};
+
+// Every SQL probe every second, so a test sees several rounds in a few seconds.
+std::string target_toml(const TargetSpec& spec) {
+  std::string block = "[[target]]\nname = \"" + spec.name +
+                      "\"\nhost = \"127.0.0.1\"\nport = " + std::to_string(spec.port) +
+                      "\nuser = \"" + spec.user + "\"\ndbname = \"" + spec.dbname +
+                      "\"\npassword_file = \"" + spec.password_file + "\"\n" + spec.extra;
+  for (auto probe : kSqlProbes) {
+    block += "[target.probes." + std::string(probe) + "]\n";
+    const bool off =
+        std::find(spec.disabled.begin(), spec.disabled.end(), probe) != spec.disabled.end();
+    block += off ? "enabled = false\n" : "interval = \"1s\"\n";
+  }
+  return block + spec.after;
+}
+
+std::string config_with(const std::string& targets) {
+  return "state_directory = \"@STATE@\"\n[server]\nlisten = [\"127.0.0.1:0\"]\n[log]\nlevel = "
+         "\"info\"\n" +
+         targets;
+}
+
+TargetSpec monitor_target(const PgCluster& cluster) {
+  TargetSpec spec;
+  spec.port = cluster.primary_port();
+  spec.password_file = cluster.monitor_password_file();
+  return spec;
+}
+
+MetricLabels with_target(MetricLabels labels, const std::string& target = "db") {
+  labels.emplace("target", target);
+  return labels;
+}
+
+double value_of(const DaemonProcess& daemon, const std::string& name, const MetricLabels& labels) {
+  return daemon.metric(name, with_target(labels)).value_or(-1.0);
+}
+
+bool metric_is(const DaemonProcess& daemon, const std::string& name, const MetricLabels& labels,
+               double expected) {
+  return daemon.metric(name, with_target(labels)) == expected;
+}
+
+bool metric_at_least(const DaemonProcess& daemon, const std::string& name,
+                     const MetricLabels& labels, double minimum) {
+  auto value = daemon.metric(name, with_target(labels));
+  return value && *value >= minimum;
+}
+
+void wait_up(const DaemonProcess& daemon, const std::string& target = "db") {
+  REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", target}}) == 1.0; }, 15s));
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Metric names (without labels) of every sample carrying target="<target>".
+std::set<std::string> metric_names(const std::string& exposition, const std::string& target) {
+  std::set<std::string> names;
+  std::istringstream in(exposition);
+  std::string line;
+  const std::string target_label = "target=\"" + target + "\"";
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto end = line.find_first_of("{ ");
+    if (end == std::string::npos) continue;
+    if (line.find(target_label) == std::string::npos) continue;
+    names.insert(line.substr(0, end));
+  }
+  return names;
+}
+
+std::string pid_of(const TestConnection& connection) {
+  return std::to_string(connection.backend_pid());
+}
+
+}  // namespace
+
+TEST_CASE("activity: sessions in each state, idle in transaction, a long query, a lock wait") {
+  PgCluster cluster;
+  const int port = cluster.primary_port();
+  TestConnection admin(cluster.conninfo(port));
+  admin.query("CREATE DATABASE app");
+  {
+    TestConnection setup(cluster.conninfo(port, "app"));
+    setup.query("CREATE TABLE t (id int)");
+    setup.query("INSERT INTO t SELECT generate_series(1, 10)");
+  }
+  // The vacuum probe visits every database with short-lived sessions, which
+  // would blur the exact per-database counts below.
+  auto spec = monitor_target(cluster);
+  spec.disabled = {"vacuum"};
+  DaemonProcess daemon(config_with(target_toml(spec)));
+  wait_up(daemon);
+
+  const MetricLabels app_idle{{"datname", "app"}, {"state", "idle"}};
+  const MetricLabels app_active{{"datname", "app"}, {"state", "active"}};
+  const MetricLabels app_idle_tx{{"datname", "app"}, {"state", "idle in transaction"}};
+
+  TestConnection idle(cluster.conninfo(port, "app"));
+  TestConnection in_transaction(cluster.conninfo(port, "app"));
+  TestConnection busy(cluster.conninfo(port, "app"));
+  in_transaction.query("BEGIN");
+  in_transaction.query("SELECT 1");
+  const auto idle_since = Clock::now();
+  busy.send("SELECT pg_sleep(60)");
+  const auto busy_since = Clock::now();
+
+  {  // one session in each state, every state present
+    REQUIRE(wait_until(
+        [&] {
+          return metric_is(daemon, "pg_stat_activity_count", app_idle, 1) &&
+                 metric_is(daemon, "pg_stat_activity_count", app_active, 1) &&
+                 metric_is(daemon, "pg_stat_activity_count", app_idle_tx, 1);
+        },
+        10s));
+    for (const char* state :
+         {"idle in transaction (aborted)", "fastpath function call", "disabled"})
+      CHECK(daemon.metric("pg_stat_activity_count",
+                          with_target({{"datname", "app"}, {"state", state}})) == 0.0);
+    // A second idle session moves the count, so it is not a constant.
+    TestConnection another(cluster.conninfo(port, "app"));
+    CHECK(wait_until([&] { return metric_is(daemon, "pg_stat_activity_count", app_idle, 2); }, 5s));
+  }
+
+  {  // idle in transaction and the long query age with the clock
+    REQUIRE(wait_until(
+        [&] {
+          return metric_at_least(daemon, "pg_stat_activity_oldest_idle_in_transaction_seconds", {},
+                                 3.0);
+        },
+        10s));
+    const double idle_age =
+        value_of(daemon, "pg_stat_activity_oldest_idle_in_transaction_seconds", {});
+    const double measured = seconds_since(idle_since);
+    std::cout << "idle in transaction: metric " << idle_age << " s, measured " << measured
+              << " s\n";
+    CHECK(idle_age >= 3.0);
+    CHECK(idle_age <= measured + 0.5);
+    CHECK(value_of(daemon, "pg_stat_activity_max_tx_duration", app_idle_tx) >= 3.0);
+
+    REQUIRE(wait_until(
+        [&] { return metric_at_least(daemon, "pg_stat_activity_longest_query_seconds", {}, 3.0); },
+        10s));
+    const double query_age = value_of(daemon, "pg_stat_activity_longest_query_seconds", {});
+    CHECK(query_age <= seconds_since(busy_since) + 0.5);
+
+    // Ending the transaction takes the age back to 0.
+    in_transaction.query("COMMIT");
+    CHECK(wait_until(
+        [&] {
+          return metric_is(daemon, "pg_stat_activity_oldest_idle_in_transaction_seconds", {}, 0);
+        },
+        5s));
+  }
+
+  {  // a lock wait between two sessions
+    REQUIRE(wait_until([&] { return metric_is(daemon, "pg_stat_activity_count", app_active, 1); },
+                       10s));
+    CHECK(value_of(daemon, "pg_stat_activity_waiting_on_lock", {}) == 0.0);
+    CHECK(value_of(daemon, "pg_stat_activity_blocked_sessions", {}) == 0.0);
+    CHECK(value_of(daemon, "pg_stat_activity_longest_lock_wait_seconds", {}) == 0.0);
+
+    TestConnection holder(cluster.conninfo(port, "app"));
+    TestConnection waiter(cluster.conninfo(port, "app"));
+    holder.query("BEGIN");
+    holder.query("LOCK TABLE t IN ACCESS EXCLUSIVE MODE");
+    waiter.send("SELECT count(*) FROM t");
+    const auto waiting_since = Clock::now();
+
+    REQUIRE(wait_until(
+        [&] {
+          return metric_is(daemon, "pg_stat_activity_waiting_on_lock", {}, 1) &&
+                 metric_is(daemon, "pg_stat_activity_blocked_sessions", {}, 1);
+        },
+        10s));
+    CHECK(metric_at_least(daemon, "pg_locks_count",
+                          {{"datname", "app"}, {"mode", "accessexclusivelock"}}, 1));
+    CHECK(metric_at_least(daemon, "pg_locks_count",
+                          {{"datname", "app"}, {"mode", "accesssharelock"}}, 1));
+    // busy and waiter are active; holder is idle in transaction (in_transaction committed).
+    CHECK(metric_is(daemon, "pg_stat_activity_count", app_active, 2));
+    CHECK(metric_is(daemon, "pg_stat_activity_count", app_idle_tx, 1));
+    CHECK(metric_is(daemon, "pg_stat_activity_count", app_idle, 2));
+    REQUIRE(wait_until(
+        [&] {
+          return metric_at_least(daemon, "pg_stat_activity_longest_lock_wait_seconds", {}, 2.0);
+        },
+        10s));
+    CHECK(value_of(daemon, "pg_stat_activity_longest_lock_wait_seconds", {}) <=
+          seconds_since(waiting_since) + 0.5);
+
+    holder.query("COMMIT");
+    CHECK(wait_until(
+        [&] {
+          return metric_is(daemon, "pg_stat_activity_waiting_on_lock", {}, 0) &&
+                 metric_is(daemon, "pg_stat_activity_blocked_sessions", {}, 0) &&
+                 metric_is(daemon, "pg_stat_activity_longest_lock_wait_seconds", {}, 0) &&
+                 metric_is(daemon, "pg_locks_count",
+                           {{"datname", "app"}, {"mode", "accessexclusivelock"}}, 0);
+        },
+        5s));
+  }
+
+  admin.query("SELECT pg_cancel_backend(" + pid_of(busy) + ")");
+}
+
+TEST_CASE("connections: filled to 80 % of a small max_connections") {
+  PgClusterOptions options;
+  options.settings = {"max_connections=12", "superuser_reserved_connections=2"};
+  PgCluster cluster(options);
+  const int port = cluster.primary_port();
+  auto spec = monitor_target(cluster);
+  spec.disabled = {"vacuum"};  // its short-lived sessions would move the count
+  DaemonProcess daemon(config_with(target_toml(spec)));
+  wait_up(daemon);
+
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.metric("pg_connections_utilization_ratio", {{"target", "db"}}).has_value();
+      },
+      10s));
+  CHECK(value_of(daemon, "pg_settings_max_connections", {}) == 12.0);
+  CHECK(value_of(daemon, "pg_settings_superuser_reserved_connections", {}) == 2.0);
+  CHECK(value_of(daemon, "pg_connections_utilization_ratio", {}) < 0.8);
+
+  // 10 usable slots; the daemon holds one. Seven more make 8 of 10.
+  std::vector<std::unique_ptr<TestConnection>> sessions;
+  for (int i = 0; i < 7; ++i)
+    sessions.push_back(std::make_unique<TestConnection>(cluster.conninfo(port)));
+  REQUIRE(wait_until(
+      [&] { return metric_at_least(daemon, "pg_connections_utilization_ratio", {}, 0.8); }, 10s));
+  const double used = value_of(daemon, "pg_stat_activity_client_connections", {});
+  const double ratio = value_of(daemon, "pg_connections_utilization_ratio", {});
+  std::cout << "connections: " << used << " client backends, utilisation " << ratio << "\n";
+  CHECK(used >= 8.0);
+  CHECK(ratio == doctest::Approx(used / 10.0));
+
+  sessions.resize(2);
+  CHECK(wait_until(
+      [&] {
+        auto value = daemon.metric("pg_connections_utilization_ratio", {{"target", "db"}});
+        return value && *value < 0.8;
+      },
+      10s));
+}
+
+TEST_CASE("databases: a database created then dropped; an expected one missing") {
+  PgCluster cluster;
+  const int port = cluster.primary_port();
+  TestConnection admin(cluster.conninfo(port));
+  auto spec = monitor_target(cluster);
+  spec.extra = "expected_databases = [\"postgres\", \"shortlived\"]\n";
+  DaemonProcess daemon(config_with(target_toml(spec)));
+  wait_up(daemon);
+
+  const MetricLabels postgres_db{{"datname", "postgres"}};
+  const MetricLabels shortlived{{"datname", "shortlived"}};
+  REQUIRE(wait_until([&] { return metric_is(daemon, "pg_database_exists", shortlived, 0); }, 10s));
+  CHECK(metric_is(daemon, "pg_database_exists", postgres_db, 1));
+  CHECK(metric_at_least(daemon, "pg_database_size_bytes", postgres_db, 1e6));
+  CHECK(metric_at_least(daemon, "pg_stat_database_xact_commit", postgres_db, 1));
+  CHECK(metric_at_least(daemon, "pg_database_wraparound_age_datfrozenxid_seconds", postgres_db, 1));
+  CHECK(daemon.metric("pg_database_wraparound_fraction", with_target(postgres_db)).has_value());
+
+  admin.query("CREATE DATABASE shortlived");
+  {
+    TestConnection user(cluster.conninfo(port, "shortlived"));
+    user.query("CREATE TABLE t AS SELECT generate_series(1, 1000) AS id");
+  }
+  REQUIRE(wait_until(
+      [&] {
+        return metric_is(daemon, "pg_database_exists", shortlived, 1) &&
+               metric_at_least(daemon, "pg_database_size_bytes", shortlived, 1e6) &&
+               metric_at_least(daemon, "pg_stat_database_xact_commit", shortlived, 1) &&
+               daemon
+                   .metric("pg_stat_user_tables_n_live_tup",
+                           with_target({{"datname", "shortlived"}, {"relname", "t"}}))
+                   .has_value();
+      },
+      10s));
+
+  admin.query("DROP DATABASE shortlived WITH (FORCE)");
+  const auto dropped = Clock::now();
+  auto gone = wait_until(
+      [&] {
+        const auto text = daemon.metrics();
+        return pgvigil::test::metric_series(text, "pg_database_size_bytes", shortlived) == 0 &&
+               pgvigil::test::metric_series(text, "pg_stat_database_xact_commit", shortlived) ==
+                   0 &&
+               pgvigil::test::metric_series(text, "pg_stat_database_numbackends", shortlived) ==
+                   0 &&
+               pgvigil::test::metric_series(text, "pg_database_wraparound_fraction", shortlived) ==
+                   0 &&
+               pgvigil::test::metric_series(text, "pg_stat_user_tables_n_live_tup", shortlived) ==
+                   0 &&
+               pgvigil::test::metric_value(text, "pg_database_exists", with_target(shortlived)) ==
+                   0.0;
+      },
+      10s, 20ms);
+  REQUIRE(gone);
+  std::cout << "dropped database's series gone after " << gone->count() << " ms\n";
+  // One round of 1 s, plus the round that may have been in flight.
+  CHECK(seconds_since(dropped) < 2.5);
+  CHECK(metric_is(daemon, "pg_database_exists", postgres_db, 1));
+}
+
+TEST_CASE("vacuum: dead tuples after updates on a table with autovacuum off") {
+  PgCluster cluster;
+  const int port = cluster.primary_port();
+  TestConnection admin(cluster.conninfo(port));
+  admin.query("CREATE DATABASE app");
+  TestConnection app(cluster.conninfo(port, "app"));
+  app.query("CREATE TABLE orders (id int PRIMARY KEY, v int) WITH (autovacuum_enabled = false)");
+  app.query("INSERT INTO orders SELECT g, 0 FROM generate_series(1, 1000) AS g");
+  auto spec = monitor_target(cluster);
+  DaemonProcess daemon(config_with(target_toml(spec)));
+  wait_up(daemon);
+
+  const MetricLabels orders{{"datname", "app"}, {"schemaname", "public"}, {"relname", "orders"}};
+  REQUIRE(wait_until(
+      [&] { return metric_is(daemon, "pg_stat_user_tables_n_live_tup", orders, 1000); }, 15s));
+  CHECK(metric_is(daemon, "pg_stat_user_tables_n_dead_tup", orders, 0));
+  CHECK(metric_is(daemon, "pg_table_autovacuum_enabled", orders, 0));
+
+  app.query("UPDATE orders SET v = v + 1");
+  REQUIRE(wait_until(
+      [&] { return metric_at_least(daemon, "pg_stat_user_tables_n_dead_tup", orders, 1000); },
+      15s));
+  CHECK(value_of(daemon, "pg_stat_user_tables_dead_tuple_ratio", orders) ==
+        doctest::Approx(0.5).epsilon(0.05));
+  CHECK_FALSE(daemon.metric("pg_stat_user_tables_last_vacuum", with_target(orders)).has_value());
+
+  app.query("VACUUM orders");
+  CHECK(wait_until(
+      [&] {
+        return metric_is(daemon, "pg_stat_user_tables_n_dead_tup", orders, 0) &&
+               metric_is(daemon, "pg_stat_user_tables_vacuum_count", orders, 1) &&
+               metric_at_least(daemon, "pg_stat_user_tables_last_vacuum", orders, 1.6e9);
+      },
+      15s));
+  // Tables in the database the daemon itself connects to are visited too.
+  admin.query("CREATE TABLE in_postgres (id int)");
+  admin.query("INSERT INTO in_postgres VALUES (1), (2)");
+  CHECK(wait_until(
+      [&] {
+        return metric_is(daemon, "pg_stat_user_tables_n_live_tup",
+                         {{"datname", "postgres"}, {"relname", "in_postgres"}}, 2);
+      },
+      15s));
+}
+
+TEST_CASE(
+    "statements and custom checks: pg_stat_statements entries; a check passing then failing") {
+  PgCluster cluster;
+  const int port = cluster.primary_port();
+  TestConnection admin(cluster.conninfo(port));
+  admin.query("CREATE DATABASE app");
+  TestConnection app(cluster.conninfo(port, "app"));
+  app.query("CREATE TABLE \"User\" (id int)");
+  app.query("INSERT INTO \"User\" VALUES (1), (2), (3)");
+  app.query("GRANT SELECT, INSERT ON \"User\" TO pgvigil_monitor");
+  app.query("SELECT pg_stat_statements_reset()");
+  for (int i = 0; i < 5; ++i) app.query("SELECT pg_sleep(0.05) AS pgvigil_marker");
+
+  auto spec = monitor_target(cluster);
+  spec.after =
+      "[[target.check]]\nname = \"users_present\"\ndatabase = \"app\"\nsql = 'SELECT count(*) "
+      "FROM \"User\"'\nexpect = \"> 0\"\ninterval = \"1s\"\n"
+      // A check that tries to write: the read-only transaction must stop it.
+      "[[target.check]]\nname = \"writer\"\ndatabase = \"app\"\nsql = 'WITH w AS (INSERT INTO "
+      "\"User\" VALUES (99) RETURNING 1) SELECT count(*) FROM w'\nexpect = \"> 0\"\ninterval = "
+      "\"1s\"\n";
+  DaemonProcess daemon(config_with(target_toml(spec)));
+  wait_up(daemon);
+
+  {  // pg_stat_statements entries
+    const auto rows = admin.query(
+        "SELECT queryid::text, calls::text FROM pg_stat_statements "
+        "WHERE query LIKE '%pgvigil_marker%' AND query NOT LIKE '%pg_stat_statements%'");
+    REQUIRE(rows.size() == 1);
+    const std::string queryid = *rows[0][0];
+    CHECK(*rows[0][1] == "5");
+    const MetricLabels marker{{"queryid", queryid}, {"datname", "app"}, {"user", "postgres"}};
+    REQUIRE(wait_until(
+        [&] { return metric_is(daemon, "pg_stat_statements_calls_total", marker, 5); }, 10s));
+    CHECK(metric_at_least(daemon, "pg_stat_statements_mean_seconds", marker, 0.05));
+    CHECK(metric_at_least(daemon, "pg_stat_statements_seconds_total", marker, 0.25));
+    CHECK(metric_is(daemon, "pg_stat_statements_rows_total", marker, 5));
+    for (int i = 0; i < 3; ++i) app.query("SELECT pg_sleep(0.05) AS pgvigil_marker");
+    CHECK(wait_until([&] { return metric_is(daemon, "pg_stat_statements_calls_total", marker, 8); },
+                     10s));
+    // Bounded: top 10 by total plus top 10 by mean, at most.
+    CHECK(pgvigil::test::metric_series(daemon.metrics(), "pg_stat_statements_calls_total") <= 20);
+    CHECK(daemon.metrics().find("pgvigil_marker") == std::string::npos);  // no text in labels
+  }
+
+  {  // a custom check passing, then failing after TRUNCATE
+    const MetricLabels users{{"check", "users_present"}};
+    REQUIRE(wait_until([&] { return metric_is(daemon, "pgvigil_check_ok", users, 1); }, 10s));
+    CHECK(metric_is(daemon, "pgvigil_check_value", users, 3));
+    CHECK(metric_is(daemon, "pgvigil_check_error", users, 0));
+    app.query("TRUNCATE \"User\"");
+    CHECK(wait_until(
+        [&] {
+          return metric_is(daemon, "pgvigil_check_ok", users, 0) &&
+                 metric_is(daemon, "pgvigil_check_value", users, 0);
+        },
+        10s));
+    CHECK(metric_is(daemon, "pgvigil_check_error", users, 0));
+    app.query("INSERT INTO \"User\" VALUES (7)");
+    CHECK(wait_until([&] { return metric_is(daemon, "pgvigil_check_ok", users, 1); }, 10s));
+  }
+
+  {  // a check runs read-only
+    const MetricLabels writer{{"check", "writer"}};
+    REQUIRE(wait_until([&] { return metric_is(daemon, "pgvigil_check_error", writer, 1); }, 10s));
+    CHECK(metric_is(daemon, "pgvigil_check_ok", writer, 0));
+    CHECK(metric_is(daemon, "pgvigil_probe_permission_denied",
+                    {{"probe", "check"}, {"check", "writer"}}, 0));
+    CHECK(app.query("SELECT count(*) FROM \"User\" WHERE id = 99")[0][0] == "0");
+  }
+}
+
+TEST_CASE("least privilege: a pg_monitor-only role gets the same metric names as a superuser") {
+  PgCluster cluster;
+  const int port = cluster.primary_port();
+  TestConnection admin(cluster.conninfo(port));
+  // Give every probe something to report: a table with autovacuum off, an
+  // inactive slot, statements.
+  admin.query("CREATE TABLE quiet (id int) WITH (autovacuum_enabled = false)");
+  admin.query("INSERT INTO quiet VALUES (1)");
+  admin.query("SELECT pg_create_physical_replication_slot('idle', true)");
+
+  TargetSpec monitor = monitor_target(cluster);
+  monitor.name = "monitor";
+  monitor.extra = "expected_databases = [\"postgres\"]\n";
+  TargetSpec super = monitor;
+  super.name = "super";
+  super.user = "postgres";
+  super.password_file = cluster.password_file();
+  DaemonProcess daemon(config_with(target_toml(monitor) + target_toml(super)));
+  wait_up(daemon, "monitor");
+  wait_up(daemon, "super");
+
+  // One sample per probe, on both targets, before comparing.
+  const std::vector<std::string> one_per_probe{"pg_stat_activity_count",
+                                               "pg_connections_utilization_ratio",
+                                               "pg_settings_max_wal_size_bytes",
+                                               "pg_locks_count",
+                                               "pg_database_size_bytes",
+                                               "pg_stat_user_tables_n_dead_tup",
+                                               "pg_table_autovacuum_enabled",
+                                               "pg_stat_statements_calls_total",
+                                               "pg_replication_slots_pg_wal_lsn_diff",
+                                               "pg_stat_archiver_archived_count",
+                                               "pg_stat_replication_replicas"};
+  std::string text;
+  REQUIRE(wait_until(
+      [&] {
+        text = daemon.metrics();
+        for (const auto& name : one_per_probe)
+          for (const char* target : {"monitor", "super"})
+            if (pgvigil::test::metric_series(text, name, {{"target", target}}) == 0) return false;
+        return true;
+      },
+      20s, 200ms));
+  const auto monitor_names = metric_names(text, "monitor");
+  const auto super_names = metric_names(text, "super");
+  std::vector<std::string> only_super;
+  std::vector<std::string> only_monitor;
+  std::set_difference(super_names.begin(), super_names.end(), monitor_names.begin(),
+                      monitor_names.end(), std::back_inserter(only_super));
+  std::set_difference(monitor_names.begin(), monitor_names.end(), super_names.begin(),
+                      super_names.end(), std::back_inserter(only_monitor));
+  std::cout << "metric names: " << monitor_names.size() << " as pgvigil_monitor, "
+            << super_names.size() << " as postgres\n";
+  for (const auto& name : only_super) std::cout << "  only as superuser: " << name << "\n";
+  for (const auto& name : only_monitor) std::cout << "  only as pg_monitor: " << name << "\n";
+  CHECK(only_super.empty());
+  CHECK(only_monitor.empty());
+  CHECK(monitor_names.size() > 50);
+  // No probe lacked a privilege.
+  CHECK(pgvigil::test::metric_series(text, "pgvigil_probe_permission_denied",
+                                     {{"target", "monitor"}}) > 0);
+  for (std::string_view probe : kSqlProbes) {
+    if (probe == "vacuum") continue;  // labelled by database as well
+    CAPTURE(probe);
+    CHECK(pgvigil::test::metric_value(text, "pgvigil_probe_permission_denied",
+                                      {{"target", "monitor"}, {"probe", std::string(probe)}}) ==
+          0.0);
+  }
+  CHECK(pgvigil::test::metric_value(
+            text, "pgvigil_probe_permission_denied",
+            {{"target", "monitor"}, {"probe", "vacuum"}, {"datname", "postgres"}}) == 0.0);
+}
