@@ -327,8 +327,8 @@ std::vector<RuleDefinition> build_table() {
        {{"warning", 5, Unit::seconds, "replay lag for the warning alert"},
         {"critical", 300, Unit::seconds, "replay lag for the critical alert"}},
        "Replication lag on {{ $labels.target }} is {{ $value | humanizeDuration }}",
-       "Replay lag on {{ $labels.target }} {{ $labels.application_name }} is "
-       "{{ $value | humanizeDuration }} (warning above ${warning}, critical above ${critical}).",
+       "Replay lag on {{ $labels.target }} is {{ $value | humanizeDuration }} (warning above "
+       "${warning}, critical above ${critical}).",
        "standby: pg_replication_lag_seconds; primary: pg_stat_replication_replay_lag_seconds; "
        "> warning (warning), > critical (critical)",
        "application_name, client_addr, slot_name, state (primary side)",

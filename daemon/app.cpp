@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <thread>
@@ -24,6 +26,84 @@ constexpr auto kMaxStall = 5s;  // /health turns 503 when the loop has not woken
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The alert rules' view of the daemon: the store's latest samples with the
+// target's own labels taken off (the evaluator adds them back), evidence from
+// any of the target's probes, and the scheduler's per-probe success times.
+class StoreAlertSource final : public alerts::AlertSource {
+ public:
+  StoreAlertSource(const MetricsStore& store,
+                   const std::map<std::string, std::shared_ptr<TargetMonitor>>& monitors,
+                   std::vector<prometheus::MetricFamily> own_families)
+      : store_(store), monitors_(monitors), own_(std::move(own_families)) {}
+
+  std::vector<std::pair<Labels, double>> samples(const std::string& target,
+                                                 std::string_view metric) const override {
+    std::vector<std::pair<Labels, double>> out;
+    if (metric.starts_with("pgvigil_probe_")) {  // kept by the scheduler, not the store
+      for (const auto& family : own_) {
+        if (family.name != metric) continue;
+        for (const auto& sample : family.metric) {
+          Labels labels;
+          bool ours = false;
+          for (const auto& label : sample.label) {
+            if (label.name == "target")
+              ours = label.value == target;
+            else
+              labels.emplace_back(label.name, label.value);
+          }
+          if (ours) out.emplace_back(std::move(labels), sample_value(family, sample));
+        }
+      }
+      return out;
+    }
+    out = store_.samples(target, metric);
+    auto monitor = monitors_.find(target);
+    if (monitor == monitors_.end() || monitor->second->labels().empty()) return out;
+    const auto& target_labels = monitor->second->labels();
+    for (auto& [labels, value] : out)
+      std::erase_if(labels, [&](const auto& label) {
+        return std::find(target_labels.begin(), target_labels.end(), label) != target_labels.end();
+      });
+    return out;
+  }
+
+  std::optional<std::string> evidence(const std::string& target,
+                                      std::string_view key) const override {
+    for (const auto& probe : store_.probes_of(target)) {
+      const auto* evidence = store_.evidence(target, probe);
+      if (evidence == nullptr) continue;
+      if (auto it = evidence->find(key); it != evidence->end()) return it->second;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  const MetricsStore& store_;
+  const std::map<std::string, std::shared_ptr<TargetMonitor>>& monitors_;
+  std::vector<prometheus::MetricFamily> own_;
+};
+
+std::string rfc3339_or_empty(alerts::Clock::time_point time) {
+  return time == alerts::Clock::time_point{} ? std::string() : rfc3339(time);
+}
+
+// The value of ?name=... in a request target (no percent-decoding needed for
+// alert and target names).
+std::string query_parameter(std::string_view target, std::string_view name) {
+  auto query = target.find('?');
+  if (query == std::string_view::npos) return {};
+  std::string_view rest = target.substr(query + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    auto pair = rest.substr(0, amp);
+    if (pair.starts_with(name) && pair.size() > name.size() && pair[name.size()] == '=')
+      return std::string(pair.substr(name.size() + 1));
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return {};
 }
 
 const config::ProbeSettings* find_settings(const std::map<std::string, config::ProbeSettings>& m,
@@ -70,7 +150,9 @@ App::App(config::Config config)
                        .Add({})),
       scheduler_(*registry_, std::chrono::steady_clock::now(),
                  [] { return std::chrono::system_clock::now(); }),
-      driver_(io_, scheduler_) {
+      driver_(io_, scheduler_),
+      alert_timer_(io_) {
+  alertmanager_ = std::make_unique<AlertmanagerClient>(io_, *registry_);
   reload_ok_.Set(1);
   reload_time_.Set(now_seconds());
   if (const char* faults = std::getenv("PGVIGIL_TEST_FAULTS"); faults && std::string(faults) == "1")
@@ -94,7 +176,19 @@ std::vector<asio::ip::tcp::endpoint> App::start() {
   auto endpoints = server_->listen(config_.server.listen);
   for (const auto& endpoint : endpoints)
     spdlog::info("listening on http://{}:{}/", endpoint.address().to_string(), endpoint.port());
+  if (!endpoints.empty()) {
+    // generatorURL base when [alerting] external_url is not set.
+    std::string host = endpoints.front().address().to_string();
+    if (endpoints.front().address().is_unspecified()) {
+      char name[256] = {};
+      host = ::gethostname(name, sizeof name - 1) == 0 ? name : "localhost";
+    } else if (endpoints.front().address().is_v6()) {
+      host = "[" + host + "]";
+    }
+    generator_base_ = "http://" + host + ":" + std::to_string(endpoints.front().port());
+  }
   apply(config_);
+  schedule_alert_evaluation();
   driver_.start();
   watch_signals();
   start_watchdog();
@@ -117,6 +211,8 @@ void App::stop() {
   boost::system::error_code ignored;
   signals_.cancel(ignored);
   watchdog_timer_.cancel();
+  alert_timer_.cancel();
+  alertmanager_->stop();
   for (auto& [name, monitor] : monitors_) monitor->stop();
   if (server_) server_->stop();
   // In-flight responses get a moment; then the loop stops regardless.
@@ -228,6 +324,7 @@ bool App::apply(config::Config config) {
     std::erase_if(probes_, [&](const auto& e) { return e.first.first == name; });
   }
   monitors_ = std::move(next);
+  configure_alerting();
   return true;
 }
 
@@ -352,6 +449,9 @@ std::string App::render_metrics() const {
   auto own = registry_->Collect();
   families.insert(families.end(), std::make_move_iterator(own.begin()),
                   std::make_move_iterator(own.end()));
+  auto alert_families = evaluator_.collect_metrics();
+  families.insert(families.end(), std::make_move_iterator(alert_families.begin()),
+                  std::make_move_iterator(alert_families.end()));
   auto self = self_metrics_.Collect();
   families.insert(families.end(), std::make_move_iterator(self.begin()),
                   std::make_move_iterator(self.end()));
@@ -382,10 +482,17 @@ void App::build_routes() {
     reply.body = ok ? "ready\n" : "waiting for the first round of probes\n";
     return reply;
   });
-  router_.add("/", [this](const http::Request&) {
+  router_.add("/", [this](const http::Request& request) {
     http::RouteReply reply;
     reply.content_type = "text/html; charset=utf-8";
-    reply.body = render_landing_page(target_views());
+    reply.body = render_landing_page(target_views(), alert_views(request));
+    reply.compressible = true;
+    return reply;
+  });
+  router_.add("/api/v1/alerts", [this](const http::Request& request) {
+    http::RouteReply reply;
+    reply.content_type = "application/json";
+    reply.body = render_alerts_json(alert_views(request));
     reply.compressible = true;
     return reply;
   });
@@ -411,6 +518,92 @@ std::vector<TargetView> App::target_views() const {
       view.role = monitor->server().in_recovery ? "replica" : "primary";
     }
     view.probes = store_.probes_of(name);
+    views.push_back(std::move(view));
+  }
+  return views;
+}
+
+void App::configure_alerting() {
+  AlertmanagerClientOptions options;
+  options.urls = config_.alerting.alertmanagers;
+  options.timeout = config_.alerting.send_timeout;
+  std::string error;
+  options.authorization = alertmanager_authorization(config_.alerting, &error);
+  if (!error.empty()) spdlog::error("alerting: {}", error);
+  alertmanager_->configure(std::move(options));
+}
+
+void App::schedule_alert_evaluation() {
+  if (stopping_) return;
+  alert_timer_.expires_after(
+      std::max<config::Duration>(config_.alerting.evaluation_interval, 100ms));
+  alert_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    evaluate_alerts();
+    schedule_alert_evaluation();
+  });
+}
+
+void App::evaluate_alerts() {
+  const auto now = std::chrono::system_clock::now();
+  std::vector<alerts::TargetFacts> targets;
+  for (const auto& [name, monitor] : monitors_) {
+    alerts::TargetFacts facts;
+    facts.name = name;
+    facts.labels = monitor->labels();
+    facts.up = monitor->liveness().up();
+    facts.reason = std::string(to_string(monitor->liveness().reason()));
+    facts.last_error = monitor->liveness().last_error();
+    facts.config = &monitor->config();
+    targets.push_back(std::move(facts));
+  }
+  try {
+    StoreAlertSource source(store_, monitors_, registry_->Collect());
+    evaluator_.evaluate(source, targets, now);
+  } catch (const std::exception& e) {
+    spdlog::error("alerts: evaluation failed: {}", e.what());
+    return;
+  }
+  if (alertmanager_->alertmanager_count() == 0) return;
+  const auto& alerting = config_.alerting;
+  const auto due = evaluator_.take_due(now, alerting.resend_interval);
+  if (due.empty()) return;
+  // Like Prometheus: a firing alert lasts until 4 evaluation or resend
+  // intervals pass without news, so one lost send does not resolve it.
+  const auto ends_at = now + 4 * std::max(alerting.evaluation_interval, alerting.resend_interval);
+  const std::string base = alerting.external_url.empty() ? generator_base_ : alerting.external_url;
+  std::vector<std::pair<std::string, std::string>> batch;
+  for (const auto& alert : due) {
+    const std::string generator = (base.ends_with('/') ? base.substr(0, base.size() - 1) : base) +
+                                  "/api/v1/alerts?alertname=" + alert.rule +
+                                  "&target=" + alert.target;
+    batch.emplace_back(alerts::fingerprint(alert.labels), alert_json(alert, ends_at, generator));
+  }
+  alertmanager_->send(batch);
+}
+
+std::vector<AlertView> App::alert_views(const http::Request& request) const {
+  const std::string_view target(request.target().data(), request.target().size());
+  const auto only_alert = query_parameter(target, "alertname");
+  const auto only_target = query_parameter(target, "target");
+  std::vector<AlertView> views;
+  for (const auto* alert : evaluator_.alerts()) {
+    if (!only_alert.empty() && alert->rule != only_alert) continue;
+    if (!only_target.empty() && alert->target != only_target) continue;
+    AlertView view;
+    view.alertname = alert->rule;
+    view.state = std::string(alerts::to_string(alert->state));
+    view.severity = alert->severity;
+    view.target = alert->target;
+    view.labels = alert->labels;
+    view.summary = alert->summary;
+    view.description = alert->description;
+    view.runbook_url = alert->runbook_url;
+    view.evidence = alert->evidence;
+    view.active_at = rfc3339_or_empty(alert->active_at);
+    view.fired_at = rfc3339_or_empty(alert->fired_at);
+    view.resolved_at = rfc3339_or_empty(alert->resolved_at);
+    view.value = alert->value;
     views.push_back(std::move(view));
   }
   return views;

@@ -14,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "alerts/evaluator.hpp"
 #include "config/config.hpp"
+#include "daemon/alertmanager_client.hpp"
 #include "daemon/http_routes.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/loop_driver.hpp"
@@ -60,6 +62,11 @@ class App {
   void log_state_change(const TargetMonitor& monitor);
   std::string render_metrics() const;
   std::vector<TargetView> target_views() const;
+  // Alerts: evaluated on the loop every [alerting] evaluation_interval.
+  void schedule_alert_evaluation();
+  void evaluate_alerts();
+  void configure_alerting();
+  std::vector<AlertView> alert_views(const http::Request& request) const;
 
   config::Config config_;
   boost::asio::io_context io_;
@@ -80,6 +87,10 @@ class App {
   std::map<std::string, std::shared_ptr<TargetMonitor>> monitors_;
   std::map<std::pair<std::string, std::string>, ProbeSlot> probes_;
   bool stopping_ = false;
+  alerts::Evaluator evaluator_;
+  std::unique_ptr<AlertmanagerClient> alertmanager_;
+  boost::asio::steady_timer alert_timer_;
+  std::string generator_base_;  // external_url, or http://HOST:PORT of the first listener
 };
 
 }  // namespace pgvigil

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "alerts/prometheus_rules.hpp"
 #include "config/parse.hpp"
 #include "daemon/app.hpp"
 #include "daemon/logging.hpp"
@@ -22,6 +23,7 @@ constexpr std::string_view kUsage =
     "  run -c FILE          run the daemon with the given configuration\n"
     "  check-config FILE    validate FILE and print the effective configuration\n"
     "                       (secrets redacted); exit 1 on error\n"
+    "  rules [-c FILE]      print the alert rules as a Prometheus rule file\n"
     "  version              print the version\n"
     "\n"
     "Run 'pgvigil COMMAND --help' for the options of a command.\n";
@@ -37,6 +39,17 @@ constexpr std::string_view kRunUsage =
     "Options:\n"
     "  -c, --config FILE      configuration file (TOML)\n"
     "  --log-level LEVEL      override [log] level (trace|debug|info|warn|error)\n";
+
+constexpr std::string_view kRulesUsage =
+    "Usage: pgvigil rules [-c FILE]\n"
+    "\n"
+    "Prints a Prometheus rule file (groups pgvigil.rules and pgvigil.selfmonitoring)\n"
+    "with the alerts the daemon evaluates itself, over pgvigil's metrics, with the\n"
+    "thresholds and `for` durations of FILE's [alerting.rules] and [target.rules]\n"
+    "(the defaults without -c). Check it with `promtool check rules`.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE      configuration file (TOML)\n";
 
 constexpr std::string_view kCheckUsage =
     "Usage: pgvigil check-config FILE\n"
@@ -68,6 +81,35 @@ int check_config(const std::vector<std::string_view>& args) {
     return 1;
   }
   std::cout << pgvigil::config::render_effective_config(*loaded.config);
+  return 0;
+}
+
+int print_rules(const std::vector<std::string_view>& args) {
+  if (wants_help(args)) {
+    std::cout << kRulesUsage;
+    return 0;
+  }
+  std::string path;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if ((args[i] == "-c" || args[i] == "--config") && i + 1 < args.size()) {
+      path = args[++i];
+    } else {
+      std::cerr << "pgvigil rules: unexpected argument '" << args[i] << "'\n" << kRulesUsage;
+      return 2;
+    }
+  }
+  if (path.empty()) {
+    std::cout << pgvigil::alerts::render_prometheus_rules(pgvigil::config::Config{},
+                                                          "the default configuration");
+    return 0;
+  }
+  auto loaded = pgvigil::config::load_config_file(path);
+  for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << "\n";
+  if (!loaded.config) {
+    for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
+    return 1;
+  }
+  std::cout << pgvigil::alerts::render_prometheus_rules(*loaded.config, path);
   return 0;
 }
 
@@ -131,6 +173,7 @@ int main(int argc, char** argv) {
   }
   if (command == "check-config") return check_config(rest);
   if (command == "run") return run(rest);
+  if (command == "rules") return print_rules(rest);
   std::cerr << "pgvigil: unknown command '" << command << "'\n" << kUsage;
   return 2;
 }

@@ -4,6 +4,7 @@
 // without a server.
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace pgvigil {
@@ -18,9 +19,32 @@ struct TargetView {
   std::vector<std::string> probes;
 };
 
+// One alert as the API and the landing page show it (times are RFC 3339;
+// empty when not reached yet).
+struct AlertView {
+  std::string alertname;
+  std::string state;  // pending | firing | resolved
+  std::string severity;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::string summary;
+  std::string description;
+  std::string runbook_url;
+  std::string evidence;
+  std::string active_at;  // condition true since
+  std::string fired_at;
+  std::string resolved_at;
+  double value = 0;
+};
+
 std::string html_escape(std::string_view text);
 std::string json_escape(std::string_view text);  // without the surrounding quotes
 std::string render_landing_page(const std::vector<TargetView>& targets);
 std::string render_targets_json(const std::vector<TargetView>& targets);
+// The landing page with an alerts section after the targets.
+std::string render_landing_page(const std::vector<TargetView>& targets,
+                                const std::vector<AlertView>& alerts);
+// GET /api/v1/alerts: {"alerts":[{labels, annotations, state, activeAt...}]}.
+std::string render_alerts_json(const std::vector<AlertView>& alerts);
 
 }  // namespace pgvigil

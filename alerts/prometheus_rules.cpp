@@ -1,0 +1,182 @@
+#include "alerts/prometheus_rules.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "alerts/rules.hpp"
+
+namespace pgvigil::alerts {
+
+namespace {
+
+// YAML single-quoted scalar: only the quote itself needs escaping, so PromQL
+// and Go templates stay readable.
+std::string quoted(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+// Target names are [A-Za-z0-9_.:-]+; only the dot is special in a regex, and
+// the backslash is doubled for the PromQL string.
+std::string target_regex(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) {
+    if (!out.empty()) out += '|';
+    for (char c : name) {
+      if (c == '.' || c == '\\' || c == '|' || c == '*' || c == '+' || c == '?' || c == '(' ||
+          c == ')' || c == '[' || c == ']' || c == '{' || c == '}' || c == '^' || c == '$')
+        out += "\\\\";
+      if (c == '"') out += '\\';
+      out += c;
+    }
+  }
+  return out;
+}
+
+// The inside of a PromQL double-quoted string.
+std::string promql_string(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+struct RuleText {
+  std::string name;
+  std::string expr;
+  std::chrono::milliseconds for_duration{0};
+  std::string severity;
+  std::string summary;
+  std::string description;
+};
+
+void write_rule(std::string& out, const RuleText& rule) {
+  out += "      - alert: " + rule.name + "\n";
+  out += "        expr: " + quoted(rule.expr) + "\n";
+  if (rule.for_duration > std::chrono::milliseconds::zero())
+    out +=
+        "        for: " +
+        format_threshold(std::chrono::duration<double>(rule.for_duration).count(), Unit::seconds) +
+        "\n";
+  out += "        labels:\n          severity: " + rule.severity + "\n";
+  out += "        annotations:\n";
+  out += "          summary: " + quoted(rule.summary) + "\n";
+  out += "          description: " + quoted(rule.description) + "\n";
+  out += "          runbook_url: " + quoted(runbook_url(rule.name)) + "\n";
+}
+
+const config::RuleOverride* find_override(const std::map<std::string, config::RuleOverride>& rules,
+                                          std::string_view name) {
+  auto it = rules.find(std::string(name));
+  return it == rules.end() ? nullptr : &it->second;
+}
+
+// The rules of one table entry for one group of targets.
+void emit(std::vector<RuleText>& out, const RuleDefinition& rule, const RuleParams& params,
+          const std::string& matcher) {
+  if (!params.enabled) return;
+  PromContext ctx{params, matcher};
+  for (const auto& alert : rule.prometheus(ctx)) {
+    RuleText text;
+    text.name = std::string(rule.name);
+    text.expr = alert.expr;
+    text.for_duration = alert.for_duration.value_or(params.for_duration);
+    text.severity = alert.severity.empty() ? std::string(rule.severity) : alert.severity;
+    text.summary = substitute_thresholds(rule.summary, rule, params);
+    text.description = substitute_thresholds(rule.description, rule, params);
+    out.push_back(std::move(text));
+  }
+}
+
+std::vector<RuleText> rules_for(const RuleDefinition& rule, const config::Config& config) {
+  std::vector<RuleText> out;
+  const RuleParams global = resolve_params(rule, find_override(config.alerting.rules, rule.name));
+
+  // Targets with their own parameters, grouped by identical parameters.
+  std::vector<std::pair<RuleParams, std::vector<std::string>>> groups;
+  std::vector<std::string> special;
+  for (const auto& target : config.targets) {
+    const RuleParams own = resolve_params(rule, find_override(target.rules, rule.name));
+    if (own == global) continue;
+    special.push_back(target.name);
+    auto group =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == own; });
+    if (group == groups.end())
+      groups.emplace_back(own, std::vector<std::string>{target.name});
+    else
+      group->second.push_back(target.name);
+  }
+
+  // Custom checks carry their own `for` and severity: one rule per check.
+  std::vector<std::string> with_checks;
+  if (rule.name == "PostgresCustomCheckFailed") {
+    for (const auto& target : config.targets) {
+      if (target.checks.empty()) continue;
+      const RuleParams own = resolve_params(rule, find_override(target.rules, rule.name));
+      with_checks.push_back(target.name);
+      if (!own.enabled) continue;
+      for (const auto& check : target.checks) {
+        RuleText text;
+        text.name = std::string(rule.name);
+        text.expr = "pgvigil_check_ok{check=\"" + promql_string(check.name) + "\",target=\"" +
+                    promql_string(target.name) + "\"} == 0";
+        text.for_duration =
+            check.for_duration > config::Duration::zero() ? check.for_duration : own.for_duration;
+        text.severity = check.severity;
+        text.summary = std::string(rule.summary);
+        text.description = std::string(rule.description);
+        out.push_back(std::move(text));
+      }
+    }
+    special = with_checks;
+    groups.clear();
+  }
+
+  emit(out, rule, global, special.empty() ? "" : "target!~\"" + target_regex(special) + "\"");
+  for (const auto& [params, names] : groups)
+    emit(out, rule, params, "target=~\"" + target_regex(names) + "\"");
+  return out;
+}
+
+}  // namespace
+
+std::string render_prometheus_rules(const config::Config& config, const std::string& source) {
+  std::string out = "# Prometheus alerting rules generated by `pgvigil rules` from " + source +
+                    ".\n"
+                    "# The same conditions and thresholds the pgvigil daemon evaluates itself.\n"
+                    "# Do not edit: change the configuration and run `pgvigil rules` again.\n"
+                    "groups:\n";
+  std::vector<RuleText> main_rules;
+  std::vector<RuleText> self_rules;
+  for (const auto& rule : rule_table()) {
+    auto texts = rules_for(rule, config);
+    auto& into = rule.name.starts_with("Pgvigil") ? self_rules : main_rules;
+    into.insert(into.end(), texts.begin(), texts.end());
+  }
+  // Prometheus watching pgvigil: a daemon that is not scraped evaluates
+  // nothing anyone can see. Assumes the scrape job's name starts with pgvigil.
+  self_rules.insert(
+      self_rules.begin(),
+      RuleText{std::string(kNotScrapedAlert), "up{job=~\"pgvigil.*\"} == 0",
+               std::chrono::minutes(5), "critical",
+               "pgvigil {{ $labels.instance }} is not being scraped",
+               "Prometheus cannot scrape pgvigil at {{ $labels.instance }} (job "
+               "{{ $labels.job }}): the PostgreSQL servers it watches are unmonitored from "
+               "Prometheus' side."});
+
+  out += "  - name: pgvigil.rules\n    rules:\n";
+  for (const auto& rule : main_rules) write_rule(out, rule);
+  out += "  - name: pgvigil.selfmonitoring\n    rules:\n";
+  for (const auto& rule : self_rules) write_rule(out, rule);
+  return out;
+}
+
+}  // namespace pgvigil::alerts

@@ -1,0 +1,20 @@
+#pragma once
+// `pgvigil rules`: the rule table as a Prometheus rule file, so teams that
+// alert from Prometheus get the same conditions and thresholds as the daemon.
+// Targets whose overrides differ from the global ones get their own rules
+// (selected by target=~"..."); the global rule excludes them.
+#include <string>
+
+#include "config/config.hpp"
+
+namespace pgvigil::alerts {
+
+// Rule groups pgvigil.rules and pgvigil.selfmonitoring, as YAML. `source`
+// names the configuration in the header comment.
+std::string render_prometheus_rules(const config::Config& config, const std::string& source);
+
+// Alert names that exist only in the Prometheus export (Prometheus watching
+// pgvigil itself); every other alert comes from rule_table().
+inline constexpr std::string_view kNotScrapedAlert = "PgvigilNotScraped";
+
+}  // namespace pgvigil::alerts
