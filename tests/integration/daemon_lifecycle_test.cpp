@@ -141,8 +141,8 @@ TEST_CASE("ready waits for the first round; health follows the loop; SIGTERM sto
   CHECK(landing.status == 200);
   CHECK(landing.body.find("hole") != std::string::npos);
   const auto gz = http_get(daemon.port(), "/metrics", 3000ms, "Accept-Encoding: gzip\r\n");
-  CHECK(gz.headers["content-encoding"] == "gzip");
-  CHECK(gz.headers["content-type"].find("version=0.0.4") != std::string::npos);
+  CHECK(gz.headers.at("content-encoding") == "gzip");
+  CHECK(gz.headers.at("content-type").find("version=0.0.4") != std::string::npos);
 
   // Wedge the loop (test-only hook): /health cannot answer 200 while stalled,
   // and afterwards it reports the stall until the loop has caught up.

@@ -29,6 +29,11 @@ TEST_CASE("metrics_documented: every served metric family is documented") {
   PgClusterOptions options;
   options.replica = true;
   PgCluster cluster(options);
+  {
+    pgvigil::test::TestConnection admin(cluster.conninfo(cluster.primary_port()));
+    admin.query("CREATE TABLE t AS SELECT generate_series(1, 100) AS id");
+    admin.query("DELETE FROM t WHERE id < 50");
+  }
   const std::string config =
       "state_directory = \"@STATE@\"\n[server]\nlisten = [\"127.0.0.1:0\"]\n" +
       target("primary", cluster.primary_port(), cluster,
@@ -38,16 +43,20 @@ TEST_CASE("metrics_documented: every served metric family is documented") {
       target("replica", cluster.replica_port(), cluster, "");
   DaemonProcess daemon(config);
   std::string text;
-  REQUIRE(wait_until(
-      [&] {
-        text = daemon.metrics();
-        return text.find("pg_stat_replication_replicas{") != std::string::npos &&
-               text.find("pg_database_size_bytes{") != std::string::npos &&
-               text.find("pg_replication_lag_seconds{") != std::string::npos &&
-               text.find("pgvigil_check_ok{") != std::string::npos &&
-               text.find("pg_stat_user_tables_") != std::string::npos;
-      },
-      30s, 250ms));
+  const bool complete =
+      wait_until(
+          [&] {
+            text = daemon.metrics();
+            return text.find("pg_stat_replication_replicas{") != std::string::npos &&
+                   text.find("pg_database_size_bytes{") != std::string::npos &&
+                   text.find("pg_replication_lag_seconds{") != std::string::npos &&
+                   text.find("pgvigil_check_ok{") != std::string::npos &&
+                   text.find("pg_stat_user_tables_") != std::string::npos;
+          },
+          30s, 250ms)
+          .has_value();
+  INFO("last /metrics:\n" << text.substr(0, 20000));
+  REQUIRE(complete);
 
   const std::string docs =
       pgvigil::test::read_file(std::string(PGVIGIL_SOURCE_DIR) + "/docs/metrics.md");
