@@ -4,8 +4,8 @@
 #include <systemd/sd-daemon.h>
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/post.hpp>
 #include <unistd.h>
+#include <boost/asio/post.hpp>
 
 #include <csignal>
 #include <cstdlib>
@@ -171,11 +171,15 @@ std::vector<asio::ip::tcp::endpoint> App::start() {
   options.body_limit = config_.server.max_request_bytes;
   options.read_timeout = config_.server.read_timeout;
   options.idle_timeout = config_.server.idle_timeout;
+  options.tls = config_.server.tls;
+  options.basic_auth_users = config_.server.basic_auth_users;
+  options.auth_exempt_health = config_.server.auth_exempt_health;
   server_ = std::make_unique<http::HttpServer>(
       io_, options, [this](const http::Request& request) { return router_.handle(request); });
   auto endpoints = server_->listen(config_.server.listen);
   for (const auto& endpoint : endpoints)
-    spdlog::info("listening on http://{}:{}/", endpoint.address().to_string(), endpoint.port());
+    spdlog::info("listening on {}://{}:{}/", config_.server.tls ? "https" : "http",
+                 endpoint.address().to_string(), endpoint.port());
   if (!endpoints.empty()) {
     // generatorURL base when [alerting] external_url is not set.
     std::string host = endpoints.front().address().to_string();
@@ -185,7 +189,8 @@ std::vector<asio::ip::tcp::endpoint> App::start() {
     } else if (endpoints.front().address().is_v6()) {
       host = "[" + host + "]";
     }
-    generator_base_ = "http://" + host + ":" + std::to_string(endpoints.front().port());
+    generator_base_ = std::string(config_.server.tls ? "https://" : "http://") + host + ":" +
+                      std::to_string(endpoints.front().port());
   }
   apply(config_);
   schedule_alert_evaluation();
@@ -285,6 +290,10 @@ bool App::apply(config::Config config) {
   const auto listen = config_.server.listen;
   config_ = std::move(config);
   config_.server.listen = listen;
+  // Users and the health exemption apply at once; TLS settings need a restart
+  // (renewed certificate files are picked up without one).
+  if (server_)
+    server_->update_auth(config_.server.basic_auth_users, config_.server.auth_exempt_health);
   if (auto level = spdlog::level::from_str(config_.log.level);
       level != spdlog::level::off || config_.log.level == "off")
     spdlog::set_level(level);
@@ -306,6 +315,7 @@ bool App::apply(config::Config config) {
         existing->second->stop();
         scheduler_.remove_target(target.name);
         store_.remove_target(target.name);
+        std::erase_if(completed_, [&](const auto& key) { return key.target == target.name; });
         std::erase_if(probes_, [&](const auto& e) { return e.first.first == target.name; });
         monitors_.erase(existing);
       }
@@ -321,11 +331,26 @@ bool App::apply(config::Config config) {
     monitor->stop();
     scheduler_.remove_target(name);
     store_.remove_target(name);
+    std::erase_if(completed_, [&](const auto& key) { return key.target == name; });
     std::erase_if(probes_, [&](const auto& e) { return e.first.first == name; });
   }
   monitors_ = std::move(next);
   configure_alerting();
   return true;
+}
+
+void App::add_job(const daemon::JobKey& key, config::Duration interval,
+                  daemon::Scheduler::Job job) {
+  const bool is_new = !scheduler_.has_job(key);
+  // Record that the job finished a run (success or not): /ready needs every
+  // job's first round.
+  scheduler_.add(key, interval, [this, key, job = std::move(job)](daemon::Scheduler::Done done) {
+    job([this, key, done = std::move(done)](bool ok) {
+      completed_.insert(key);
+      done(ok);
+    });
+  });
+  if (is_new) scheduler_.run_soon(key);  // a new job's first round runs now, not at its phase
 }
 
 void App::add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
@@ -336,7 +361,7 @@ void App::add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
 
   const auto liveness_interval = resolve<config::Duration>(
       config_, target, "liveness", &config::ProbeSettings::interval, 1000ms);
-  scheduler_.add({name, "liveness"}, liveness_interval, [weak](daemon::Scheduler::Done done) {
+  add_job({name, "liveness"}, liveness_interval, [weak](daemon::Scheduler::Done done) {
     if (auto m = weak.lock()) return m->liveness_tick(std::move(done));
     done(false);
   });
@@ -361,24 +386,23 @@ void App::add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
                                   std::min<config::Duration>(interval, 10s));
     if (slot.host) {
       monitor->keep_when_down(probe);
-      scheduler_.add({name, probe}, interval,
-                     [weak, probe, host = slot.host, this](daemon::Scheduler::Done done) {
-                       if (auto m = weak.lock())
-                         return m->run_host_probe(probe, host, workers_, config_.state_directory,
-                                                  std::move(done));
-                       done(false);
-                     });
+      add_job({name, probe}, interval,
+              [weak, probe, host = slot.host, this](daemon::Scheduler::Done done) {
+                if (auto m = weak.lock())
+                  return m->run_host_probe(probe, host, workers_, config_.state_directory,
+                                           std::move(done));
+                done(false);
+              });
       continue;
     }
     auto include = resolve_list(config_, target, probe, &config::ProbeSettings::include_databases);
     auto exclude = resolve_list(config_, target, probe, &config::ProbeSettings::exclude_databases);
-    scheduler_.add(
-        {name, probe}, interval,
-        [weak, probe, sql = slot.sql, timeout, include, exclude](daemon::Scheduler::Done done) {
-          if (auto m = weak.lock())
-            return m->run_sql_probe(probe, sql, timeout, include, exclude, std::move(done));
-          done(false);
-        });
+    add_job({name, probe}, interval,
+            [weak, probe, sql = slot.sql, timeout, include, exclude](daemon::Scheduler::Done done) {
+              if (auto m = weak.lock())
+                return m->run_sql_probe(probe, sql, timeout, include, exclude, std::move(done));
+              done(false);
+            });
   }
 
   for (const auto& check : target.checks) {
@@ -387,7 +411,7 @@ void App::add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
     std::shared_ptr<SqlProbe> probe = make_custom_check_probe(check);
     probes_[{name, key}] = ProbeSlot{probe, nullptr};
     const std::string database = check.database;
-    scheduler_.add(
+    add_job(
         {name, key}, check.interval,
         [weak, key, probe, database, timeout = check.timeout + 2s](daemon::Scheduler::Done done) {
           auto m = weak.lock();
@@ -403,6 +427,7 @@ void App::add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
     if (it->first.first == name &&
         std::find(wanted.begin(), wanted.end(), it->first.second) == wanted.end()) {
       scheduler_.remove({name, it->first.second});
+      completed_.erase({name, it->first.second});
       store_.remove(name, it->first.second);
       it = probes_.erase(it);
     } else {
@@ -428,9 +453,11 @@ void App::log_state_change(const TargetMonitor& monitor) {
 }
 
 bool App::ready() const {
-  if (monitors_.empty()) return true;
-  for (const auto& [name, monitor] : monitors_)
-    if (!monitor->first_round_done()) return false;
+  for (const auto& [name, monitor] : monitors_) {
+    if (!monitor->first_round_done() || !completed_.contains({name, "liveness"})) return false;
+  }
+  for (const auto& [key, slot] : probes_)
+    if (!completed_.contains({key.first, key.second})) return false;
   return true;
 }
 

@@ -11,6 +11,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,7 @@ class App {
   };
   void add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
                        const config::TargetConfig& target);
+  void add_job(const daemon::JobKey& key, config::Duration interval, daemon::Scheduler::Job job);
   void build_routes();
   void watch_signals();
   void start_watchdog();
@@ -86,6 +88,7 @@ class App {
   std::unique_ptr<http::HttpServer> server_;
   std::map<std::string, std::shared_ptr<TargetMonitor>> monitors_;
   std::map<std::pair<std::string, std::string>, ProbeSlot> probes_;
+  std::set<daemon::JobKey> completed_;  // jobs that finished at least one run
   bool stopping_ = false;
   alerts::Evaluator evaluator_;
   std::unique_ptr<AlertmanagerClient> alertmanager_;
