@@ -82,9 +82,14 @@ TEST_CASE("replication: lag grows while replay is paused, returns to 0, stays 0 
   TestConnection primary(cluster.conninfo(cluster.primary_port()));
   TestConnection standby(cluster.conninfo(cluster.replica_port()));
 
+  // A committed transaction replayed on the standby gives it a replay
+  // timestamp (a fresh standby has none: pg_last_xact_replay_timestamp() is
+  // NULL and pg_replication_last_replay_seconds is then absent, not 0).
+  write_some_wal(primary);
   REQUIRE(wait_until(
       [&] {
-        return daemon.metric("pg_stat_replication_replay_lag_bytes", kStandby) == 0.0 &&
+        return on(daemon, "standby", "pg_replication_last_replay_seconds").has_value() &&
+               daemon.metric("pg_stat_replication_replay_lag_bytes", kStandby) == 0.0 &&
                on(daemon, "standby", "pg_replication_lag_seconds") == 0.0 &&
                on(daemon, "standby", "pg_stat_wal_receiver_status", {{"status", "streaming"}}) ==
                    1.0;
@@ -117,10 +122,21 @@ TEST_CASE("replication: lag grows while replay is paused, returns to 0, stays 0 
     CHECK(on(daemon, "standby", "pg_replication_last_replay_seconds").value_or(0) > 15.0);
   }
 
+  auto lag_values = [&] {
+    return "primary replay_lag_bytes " +
+           std::to_string(
+               daemon.metric("pg_stat_replication_replay_lag_bytes", kStandby).value_or(-1)) +
+           ", standby pending " +
+           std::to_string(
+               on(daemon, "standby", "pg_replication_replay_pending_bytes").value_or(-1)) +
+           " bytes, lag " +
+           std::to_string(on(daemon, "standby", "pg_replication_lag_seconds").value_or(-1)) + " s";
+  };
   standby.query("SELECT pg_wal_replay_pause()");
   REQUIRE(wait_until([&] { return on(daemon, "standby", "pg_replication_replay_paused") == 1.0; },
                      10s));
   write_some_wal(primary);
+  INFO("while paused: " << lag_values());
   REQUIRE(wait_until(
       [&] {
         return daemon.metric("pg_stat_replication_replay_lag_bytes", kStandby).value_or(0) > 0 &&

@@ -405,7 +405,7 @@ TEST_CASE(
   app.query("CREATE TABLE \"User\" (id int)");
   app.query("INSERT INTO \"User\" VALUES (1), (2), (3)");
   app.query("GRANT SELECT, INSERT ON \"User\" TO pgvigil_monitor");
-  app.query("SELECT pg_stat_statements_reset()");
+  admin.query("SELECT pg_stat_statements_reset()");
   for (int i = 0; i < 5; ++i) app.query("SELECT pg_sleep(0.05) AS pgvigil_marker");
 
   auto spec = monitor_target(cluster);
