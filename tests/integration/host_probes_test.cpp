@@ -107,8 +107,10 @@ class TmpfsMount {
 
 // One local target named "db" (loopback, so the daemon discovers the data
 // directory from the server) plus the given [target.*] tables.
-std::string daemon_config(const PgCluster& cluster, const std::string& target_tables) {
-  return "state_directory = \"@STATE@\"\n[server]\nlisten = [\"127.0.0.1:0\"]\n[log]\n"
+std::string daemon_config(const PgCluster& cluster, const std::string& target_tables,
+                          const std::string& state_directory = "@STATE@") {
+  return "state_directory = \"" + state_directory +
+         "\"\n[server]\nlisten = [\"127.0.0.1:0\"]\n[log]\n"
          "level = \"info\"\n[[target]]\nname = \"db\"\nhost = \"127.0.0.1\"\nport = " +
          std::to_string(cluster.primary_port()) +
          "\nuser = \"pgvigil_monitor\"\ndbname = \"postgres\"\npassword_file = \"" +
@@ -529,4 +531,32 @@ TEST_CASE(
   std::cout << "log rotation: " << expected
             << " classified lines over rename and copytruncate, counted "
             << missing_database_fatals(daemon) << "\n";
+}
+
+TEST_CASE(
+    "host logs: a restarted daemon resumes at its saved position, re-reading and missing nothing") {
+  PgCluster cluster;
+  TempDir state("pgvigil-state");
+  const auto config =
+      daemon_config(cluster, probe_interval("logs", "250ms") + log_table(cluster), state.path());
+  auto settles_at = [](const DaemonProcess& daemon, int count) {
+    bool reached =
+        wait_until([&] { return missing_database_fatals(daemon) == count; }, 10s).has_value();
+    std::this_thread::sleep_for(1500ms);
+    return reached && missing_database_fatals(daemon) == count;
+  };
+  {
+    DaemonProcess first(config);
+    REQUIRE(wait_until([&] { return missing_database_fatals(first) == 0; }, 10s));
+    connect_to_missing_databases(cluster, 3, "first");
+    CHECK(settles_at(first, 3));
+    REQUIRE(first.terminate(5s) == 0);
+  }
+  CHECK(std::filesystem::exists(state.path() + "/logs-db.state"));
+  // Written while no daemon runs: news to the next one, unlike the three above.
+  connect_to_missing_databases(cluster, 2, "down");
+  DaemonProcess second(config);
+  CHECK(settles_at(second, 2));
+  connect_to_missing_databases(cluster, 1, "second");
+  CHECK(settles_at(second, 3));
 }
