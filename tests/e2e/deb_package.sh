@@ -47,8 +47,10 @@ for tool in cmake cpack dpkg dpkg-deb dpkg-shlibdeps flock readelf runuser; do
 done
 
 # Two runs at once would fight over dpkg and the pgvigil user.
-exec 9>/tmp/pgvigil-deb-package.lock
-flock -w 900 9 || fail "another deb_package run holds /tmp/pgvigil-deb-package.lock"
+# The lock lives in the (git-ignored) build directory, not in /tmp.
+mkdir -p "$build_dir"
+exec 9>"$build_dir/.deb-package.lock"
+flock -w 900 9 || fail "another deb_package run holds $build_dir/.deb-package.lock"
 
 # Never touch a real installation.
 if dpkg-query -W -f='${db:Status-Status}' pgvigil 2>/dev/null | grep -qv '^not-installed$'; then
