@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
@@ -29,12 +32,10 @@ std::optional<AlertmanagerUrl> parse_alertmanager_url(const std::string& url, st
     return std::nullopt;
   };
   std::string_view rest(url);
-  if (rest.starts_with("https://"))
-    return fail(
-        "https Alertmanager URLs are not supported by this build (no TLS client); use "
-        "http:// or a local TLS proxy");
-  if (!rest.starts_with("http://")) return fail("Alertmanager URL must start with http://");
-  rest.remove_prefix(7);
+  const bool tls = rest.starts_with("https://");
+  if (!tls && !rest.starts_with("http://"))
+    return fail("Alertmanager URL must start with http:// or https://");
+  rest.remove_prefix(tls ? 8 : 7);
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   std::string path(slash == std::string_view::npos ? "" : rest.substr(slash));
@@ -46,7 +47,8 @@ std::optional<AlertmanagerUrl> parse_alertmanager_url(const std::string& url, st
   if (path.find_first_of("?#") != std::string::npos)
     return fail("Alertmanager URL must not have a query or fragment");
   AlertmanagerUrl out;
-  out.port = "80";
+  out.tls = tls;
+  out.port = tls ? "443" : "80";
   if (authority.starts_with('[')) {  // [v6]:port
     const auto close = authority.find(']');
     if (close == std::string_view::npos) return fail("unterminated [IPv6] host");
@@ -63,7 +65,7 @@ std::optional<AlertmanagerUrl> parse_alertmanager_url(const std::string& url, st
       !std::all_of(out.port.begin(), out.port.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return fail("Alertmanager URL has an invalid port");
   out.path = path;
-  out.display = "http://" + std::string(authority) + path;
+  out.display = (tls ? "https://" : "http://") + std::string(authority) + path;
   return out;
 }
 
@@ -168,6 +170,7 @@ struct AlertmanagerClient::Endpoint : std::enable_shared_from_this<Endpoint> {
   struct Exchange {
     explicit Exchange(asio::io_context& io) : socket(io), deadline(io) {}
     tcp::socket socket;
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // set for https
     asio::steady_timer deadline;
     beast::flat_buffer buffer;
     bhttp::request<bhttp::string_body> request;
@@ -223,7 +226,8 @@ struct AlertmanagerClient::Endpoint : std::enable_shared_from_this<Endpoint> {
     request.method(bhttp::verb::post);
     request.target(url.path + "/api/v2/alerts");
     request.version(11);
-    request.set(bhttp::field::host, url.host + ":" + url.port);
+    const bool v6 = url.host.find(':') != std::string::npos;
+    request.set(bhttp::field::host, (v6 ? "[" + url.host + "]" : url.host) + ":" + url.port);
     request.set(bhttp::field::user_agent, "pgvigil/" PGVIGIL_VERSION);
     request.set(bhttp::field::content_type, "application/json");
     request.set(bhttp::field::connection, "close");
@@ -254,27 +258,59 @@ struct AlertmanagerClient::Endpoint : std::enable_shared_from_this<Endpoint> {
                 if (exchange->finished) return;
                 if (connect_ec)
                   return self->finish(exchange, false, "connect: " + connect_ec.message());
-                bhttp::async_write(
-                    exchange->socket, exchange->request,
-                    [self, exchange](boost::system::error_code write_ec, std::size_t) {
-                      if (exchange->finished) return;
-                      if (write_ec)
-                        return self->finish(exchange, false, "write: " + write_ec.message());
-                      bhttp::async_read(
-                          exchange->socket, exchange->buffer, exchange->parser,
-                          [self, exchange](boost::system::error_code read_ec, std::size_t) {
-                            if (exchange->finished) return;
-                            if (read_ec)
-                              return self->finish(exchange, false, "read: " + read_ec.message());
-                            const auto status = exchange->parser.get().result_int();
-                            if (status >= 200 && status < 300)
-                              return self->finish(exchange, true, {});
-                            self->finish(exchange, false, "HTTP " + std::to_string(status),
-                                         status >= 400 && status < 500);
-                          });
-                    });
+                if (!self->url.tls) return self->exchange_http(exchange, exchange->socket);
+                self->start_tls(exchange);
               });
         });
+  }
+
+  void start_tls(const std::shared_ptr<Exchange>& exchange) {
+    if (!ssl) {
+      ssl = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+      ssl->set_default_verify_paths();
+      ssl->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                       asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    }
+    exchange->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(exchange->socket, *ssl);
+    auto& stream = *exchange->tls;
+    stream.set_verify_mode(asio::ssl::verify_peer);
+    stream.set_verify_callback(asio::ssl::host_name_verification(url.host));
+    boost::system::error_code address_ec;
+    asio::ip::make_address(url.host, address_ec);
+    if (address_ec)  // SNI is for names only
+      SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str());
+    auto self = shared_from_this();
+    stream.async_handshake(asio::ssl::stream_base::client,
+                           [self, exchange](boost::system::error_code ec) {
+                             if (exchange->finished) return;
+                             if (ec) return self->finish(exchange, false, "TLS: " + ec.message());
+                             self->exchange_http(exchange, *exchange->tls);
+                           });
+  }
+
+  // Writes the request and reads the answer over a plain or TLS stream (the
+  // exchange owns both, so the reference stays valid).
+  template <class Stream>
+  void exchange_http(const std::shared_ptr<Exchange>& exchange, Stream& stream) {
+    auto self = shared_from_this();
+    bhttp::async_write(stream, exchange->request,
+                       [self, exchange, &stream](boost::system::error_code write_ec, std::size_t) {
+                         if (exchange->finished) return;
+                         if (write_ec)
+                           return self->finish(exchange, false, "write: " + write_ec.message());
+                         bhttp::async_read(
+                             stream, exchange->buffer, exchange->parser,
+                             [self, exchange](boost::system::error_code read_ec, std::size_t) {
+                               if (exchange->finished) return;
+                               if (read_ec)
+                                 return self->finish(exchange, false, "read: " + read_ec.message());
+                               const auto status = exchange->parser.get().result_int();
+                               if (status >= 200 && status < 300)
+                                 return self->finish(exchange, true, {});
+                               self->finish(exchange, false, "HTTP " + std::to_string(status),
+                                            status >= 400 && status < 500);
+                             });
+                       });
   }
 
   void finish(const std::shared_ptr<Exchange>& exchange, bool ok, const std::string& why,
@@ -346,6 +382,7 @@ struct AlertmanagerClient::Endpoint : std::enable_shared_from_this<Endpoint> {
   AlertmanagerUrl url;
   AlertmanagerClientOptions options;
   tcp::resolver resolver;
+  std::unique_ptr<asio::ssl::context> ssl;  // made on first use, for https only
   asio::steady_timer retry_timer;
   prometheus::Counter* success;
   prometheus::Counter* failure;

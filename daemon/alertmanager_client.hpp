@@ -21,10 +21,12 @@
 
 namespace pgvigil {
 
-// An Alertmanager base URL split up. Only http:// is supported (the daemon is
-// built without TLS client support); user:password@ in the URL is refused so
-// a secret never ends up in a metric label or a log line.
+// An Alertmanager base URL split up: http:// or https:// (the server's
+// certificate is verified against the system's trust store, which OpenSSL's
+// SSL_CERT_FILE / SSL_CERT_DIR can replace). user:password@ in the URL is
+// refused so a secret never ends up in a metric label or a log line.
 struct AlertmanagerUrl {
+  bool tls = false;
   std::string host;
   std::string port;
   std::string path;     // base path, no trailing slash ("" or "/alertmanager")

@@ -145,8 +145,13 @@ int free_port() {
 // at once to the webhook.
 class AlertmanagerProcess {
  public:
-  AlertmanagerProcess(int webhook_port) : port_(free_port()) {
+  // web_config: the YAML of --web.config.file (TLS), or empty for plain HTTP.
+  explicit AlertmanagerProcess(int webhook_port, std::string web_config = {}) : port_(free_port()) {
     dir_ = pgvigil::test::make_temp_dir("pgvigil-am");
+    if (!web_config.empty()) {
+      pgvigil::test::write_file(dir_ + "/web.yml", web_config);
+      web_config_ = dir_ + "/web.yml";
+    }
     pgvigil::test::write_file(dir_ + "/alertmanager.yml",
                               "route:\n"
                               "  receiver: webhook\n"
@@ -174,10 +179,11 @@ class AlertmanagerProcess {
     REQUIRE(pid_ < 0);
     const std::string storage = dir_ + "/data-" + std::to_string(++starts_);
     std::filesystem::create_directories(storage);
-    const std::vector<std::string> args{
+    std::vector<std::string> args{
         "prometheus-alertmanager",   "--config.file=" + dir_ + "/alertmanager.yml",
         "--storage.path=" + storage, "--web.listen-address=127.0.0.1:" + std::to_string(port_),
         "--cluster.listen-address=", "--log.level=debug"};
+    if (!web_config_.empty()) args.push_back("--web.config.file=" + web_config_);
     const std::string log = dir_ + "/alertmanager.log";
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
@@ -191,9 +197,13 @@ class AlertmanagerProcess {
       ::execvp("prometheus-alertmanager", argv.data());
       ::_exit(127);
     }
-    const auto ready =
-        wait_until([&] { return pgvigil::test::http_get(port_, "/-/ready", 500ms).status == 200; },
-                   20s, 100ms);
+    // Over TLS the plain probe gets a 400 (an HTTP request to an HTTPS port).
+    const auto ready = wait_until(
+        [&] {
+          const auto status = pgvigil::test::http_get(port_, "/-/ready", 500ms).status;
+          return status == 200 || (!web_config_.empty() && status == 400);
+        },
+        20s, 100ms);
     if (!ready) std::cerr << pgvigil::test::read_file(log);
     REQUIRE_MESSAGE(ready, "Alertmanager did not become ready");
   }
@@ -220,6 +230,7 @@ class AlertmanagerProcess {
  private:
   int port_;
   std::string dir_;
+  std::string web_config_;
   pid_t pid_ = -1;
   int starts_ = 0;
 };
@@ -294,8 +305,11 @@ TEST_CASE("alertmanager client: URL parsing, base64, timestamps and the alert JS
   CHECK(url->port == "9093");
   CHECK_FALSE(pgvigil::parse_alertmanager_url("http://user:secret@am:9093", &error));
   CHECK(error.find("secret") == std::string::npos);
-  CHECK_FALSE(pgvigil::parse_alertmanager_url("https://am:9093", &error));
-  CHECK(error.find("https") != std::string::npos);
+  url = pgvigil::parse_alertmanager_url("https://am.example/", &error);
+  REQUIRE(url);
+  CHECK(url->tls);
+  CHECK(url->port == "443");
+  CHECK(url->display == "https://am.example");
   CHECK_FALSE(pgvigil::parse_alertmanager_url("http://am:99x", &error));
   CHECK_FALSE(pgvigil::parse_alertmanager_url("ftp://am", &error));
 
@@ -408,6 +422,70 @@ TEST_CASE("alertmanager client: a silent Alertmanager times out instead of hangi
   CHECK(client.queued(0) == 1);
   client.stop();
   ::close(fd);
+}
+
+TEST_CASE("alertmanager client: https to a real Alertmanager, certificate verified") {
+  int code = 0;
+  pgvigil::test::run_command("command -v openssl", &code);
+  if (!has_alertmanager() || code != 0) {
+    MESSAGE("prometheus-alertmanager or openssl is not installed; skipping");
+    return;
+  }
+  const auto dir = pgvigil::test::make_temp_dir("pgvigil-am-tls");
+  const auto out = pgvigil::test::run_command(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+          dir + "/key.pem -out " + dir + "/cert.pem 2>&1",
+      &code);
+  REQUIRE_MESSAGE(code == 0, out);
+  HttpRecorder hook;
+  AlertmanagerProcess alertmanager(hook.port(), "tls_server_config:\n  cert_file: " + dir +
+                                                    "/cert.pem\n  key_file: " + dir + "/key.pem\n");
+  alertmanager.start();
+
+  auto alert = sample_alert();
+  alert.fired_at = pgvigil::alerts::Clock::now();
+  const auto json = pgvigil::alert_json(alert, alert.fired_at + 4min, "http://h/");
+  const auto deliver = [&](prometheus::Registry& registry) {
+    boost::asio::io_context io;
+    pgvigil::AlertmanagerClient client(io, registry);
+    pgvigil::AlertmanagerClientOptions options;
+    options.urls = {"https://127.0.0.1:" + std::to_string(alertmanager.port())};
+    options.timeout = 3s;
+    options.backoff_initial = 10s;
+    client.configure(options);
+    client.send({{"fp", json}});
+    const auto until = Steady::now() + 5s;
+    while (Steady::now() < until &&
+           counter(registry, "pgvigil_alertmanager_notifications_total", "success") +
+                   counter(registry, "pgvigil_alertmanager_notifications_total", "failure") +
+                   counter(registry, "pgvigil_alertmanager_notifications_total", "rejected") ==
+               0)
+      io.run_for(50ms);
+    client.stop();
+  };
+
+  // Trusted through OpenSSL's SSL_CERT_FILE: delivered.
+  const char* previous = std::getenv("SSL_CERT_FILE");
+  const std::string saved = previous ? previous : "";
+  ::setenv("SSL_CERT_FILE", (dir + "/cert.pem").c_str(), 1);
+  prometheus::Registry trusted;
+  deliver(trusted);
+  if (previous)
+    ::setenv("SSL_CERT_FILE", saved.c_str(), 1);
+  else
+    ::unsetenv("SSL_CERT_FILE");
+  CHECK(counter(trusted, "pgvigil_alertmanager_notifications_total", "success") == 1);
+  const auto api = pgvigil::test::run_command(
+      "curl -sk https://127.0.0.1:" + std::to_string(alertmanager.port()) + "/api/v2/alerts");
+  CHECK(api.find("PostgresDown") != std::string::npos);
+
+  // A self-signed certificate the system does not trust: refused.
+  prometheus::Registry untrusted;
+  deliver(untrusted);
+  CHECK(counter(untrusted, "pgvigil_alertmanager_notifications_total", "success") == 0);
+  CHECK(counter(untrusted, "pgvigil_alertmanager_notifications_total", "failure") == 1);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("alerting: PostgresDown, LongRunningQuery and an Alertmanager outage, end to end") {
