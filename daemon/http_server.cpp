@@ -1,5 +1,5 @@
 // The only translation unit that instantiates Beast's parser, serializer and
-// stream code, to keep the daemon's compile time down.
+// stream code (plain and TLS), to keep the daemon's compile time down.
 #include "daemon/http_server.hpp"
 
 #include <spdlog/spdlog.h>
@@ -7,14 +7,19 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -22,18 +27,23 @@
 #include <list>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
+#include <type_traits>
 #include <utility>
+
+#include "daemon/http_auth.hpp"
+#include "daemon/tls_context.hpp"
 
 namespace pgvigil::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
+using steady_clock = std::chrono::steady_clock;
 
 namespace {
-
-class Connection;
 
 constexpr std::size_t kReadChunk = 4096;
 // After an error response, unread request bytes are drained for a while so
@@ -41,6 +51,38 @@ constexpr std::size_t kReadChunk = 4096;
 constexpr std::chrono::milliseconds kMaxLinger{2000};
 constexpr std::size_t kMaxLingerBytes = 1 << 20;
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+// A keep-alive connection that was answered less than this ago is likely in
+// the middle of a burst of requests: it is not closed to admit a newcomer.
+constexpr std::chrono::milliseconds kIdleEvictionGrace{1000};
+
+// What the accept path needs to know about every open connection.
+class ConnectionBase {
+ public:
+  enum class Phase { handshake, idle, reading, authorizing, writing, lingering, closed };
+
+  ConnectionBase() = default;
+  virtual ~ConnectionBase() = default;
+  ConnectionBase(const ConnectionBase&) = delete;
+  ConnectionBase& operator=(const ConnectionBase&) = delete;
+
+  virtual void on_stop() = 0;
+  virtual void close() = 0;
+
+  // Has not yet completed a request: a silent or trickling newcomer.
+  bool fresh() const noexcept {
+    return completed_requests_ == 0 &&
+           (phase_ == Phase::handshake || phase_ == Phase::idle || phase_ == Phase::reading);
+  }
+  bool idle_keep_alive() const noexcept { return completed_requests_ > 0 && phase_ == Phase::idle; }
+  steady_clock::time_point accepted_at() const noexcept { return accepted_at_; }
+  steady_clock::time_point idle_since() const noexcept { return idle_since_; }
+
+ protected:
+  Phase phase_ = Phase::idle;
+  std::uint64_t completed_requests_ = 0;
+  steady_clock::time_point accepted_at_ = steady_clock::now();
+  steady_clock::time_point idle_since_ = accepted_at_;
+};
 
 }  // namespace
 
@@ -52,26 +94,46 @@ struct HttpServer::State {
   };
 
   State(asio::io_context& io_context, HttpServerOptions server_options, Handler request_handler)
-      : io(io_context), options(server_options), handler(std::move(request_handler)) {}
+      : io(io_context),
+        options(std::move(server_options)),
+        handler(std::move(request_handler)),
+        auth(options.basic_auth_users, options.auth_exempt_health) {
+    if (options.tls) {
+      tls = std::make_unique<TlsContextSource>(*options.tls, options.tls_check_interval);
+    }
+  }
 
   asio::io_context& io;
   HttpServerOptions options;
   Handler handler;
   bool stopping = false;
   std::vector<std::unique_ptr<Listener>> listeners;  // unique_ptr: handlers keep references
-  // Live connections, so stop() can reach them; each removes itself when destroyed.
-  std::list<Connection*> connections;
+  // Open connections, so stop() and the accept path can reach them; each
+  // removes itself when it closes or is destroyed.
+  std::list<ConnectionBase*> connections;
+  std::unique_ptr<TlsContextSource> tls;  // null: plain HTTP
+  BasicAuthenticator auth;
+  // The bcrypt worker; null once the server is being destroyed.
+  asio::thread_pool* verifier = nullptr;
+  std::size_t pending_verifications = 0;
+  std::uint64_t evicted = 0;
+};
+
+struct HttpServer::Verifier {
+  asio::thread_pool pool{1};
 };
 
 namespace {
 
 using State = HttpServer::State;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 bool is_quiet_end(const error_code& ec) {
   return ec == beast::http::error::end_of_stream || ec == beast::http::error::partial_message ||
          ec == asio::error::eof || ec == asio::error::connection_reset ||
          ec == asio::error::broken_pipe || ec == asio::error::operation_aborted ||
-         ec == beast::error::timeout;
+         ec == beast::error::timeout || ec == ssl::error::stream_truncated;
 }
 
 Response error_response(beast::http::status status, std::string_view text) {
@@ -83,43 +145,101 @@ Response error_response(beast::http::status status, std::string_view text) {
   return response;
 }
 
-class Connection : public std::enable_shared_from_this<Connection> {
+Response unauthorized_response() {
+  Response response = error_response(beast::http::status::unauthorized, "Unauthorized");
+  response.set(beast::http::field::www_authenticate, "Basic realm=\"pgvigil\"");
+  response.keep_alive(true);  // the client may retry with credentials on this connection
+  return response;
+}
+
+std::string_view view(boost::beast::string_view text) {
+  return {text.data(), text.size()};
+}
+
+template <class Stream>
+class Connection final : public ConnectionBase,
+                         public std::enable_shared_from_this<Connection<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
  public:
-  Connection(std::shared_ptr<State> state, tcp::socket socket)
-      : state_(std::move(state)), stream_(std::move(socket)) {
+  Connection(std::shared_ptr<State> state, tcp::socket socket,
+             std::shared_ptr<ssl::context> tls_context)
+      : state_(std::move(state)),
+        tls_context_(std::move(tls_context)),
+        stream_(make_stream(std::move(socket), tls_context_.get())) {
     registration_ = state_->connections.insert(state_->connections.end(), this);
+    const auto& options = state_->options;
+    first_request_deadline_ =
+        accepted_at_ + std::min(options.read_timeout, options.first_request_timeout);
   }
-  ~Connection() { state_->connections.erase(registration_); }
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
+  ~Connection() override { unregister(); }
 
-  void start() { wait_for_request(state_->options.read_timeout); }
-
-  // Graceful stop: only a connection waiting for its next request is closed
-  // now; one reading or answering a request finishes it first.
-  void on_stop() {
-    if (phase_ == Phase::idle) stream_.cancel();
+  void start() {
+    if constexpr (kTls) {
+      phase_ = Phase::handshake;
+      tcp_layer().expires_at(first_request_deadline_);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](error_code ec) {
+                                if (ec) {
+                                  // Wrong version, no or untrusted client certificate,
+                                  // not TLS at all, or too slow.
+                                  spdlog::debug("http: TLS handshake failed: {}", ec.message());
+                                  return self->close();
+                                }
+                                self->guarded([&] { self->wait_for_request(); });
+                              });
+    } else {
+      wait_for_request();
+    }
   }
 
-  void close() {
+  // Graceful stop: only a connection waiting for its next request (or still
+  // in its handshake) is closed now; one reading or answering a request
+  // finishes it first.
+  void on_stop() override {
+    if (phase_ == Phase::idle || phase_ == Phase::handshake) tcp_layer().cancel();
+  }
+
+  void close() override {
     phase_ = Phase::closed;
+    unregister();
     error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    tcp_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp_layer().close();
   }
 
  private:
-  enum class Phase { idle, reading, writing, lingering, closed };
+  static Stream make_stream(tcp::socket&& socket, ssl::context* context) {
+    if constexpr (kTls) {
+      return Stream(std::move(socket), *context);
+    } else {
+      (void)context;
+      return Stream(std::move(socket));
+    }
+  }
+
+  beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(stream_); }
+
+  void unregister() {
+    if (!registered_) return;
+    registered_ = false;
+    state_->connections.erase(registration_);
+  }
 
   // Waits for the first byte of the next request with its own timeout, so an
   // idle keep-alive connection is told apart from a request in progress.
-  void wait_for_request(std::chrono::milliseconds wait) {
+  void wait_for_request() {
     if (state_->stopping) return linger_close();
     if (buffer_.size() > 0) return read_request();  // pipelined bytes already here
     phase_ = Phase::idle;
-    stream_.expires_after(wait);
+    idle_since_ = steady_clock::now();
+    if (completed_requests_ == 0) {
+      tcp_layer().expires_at(first_request_deadline_);
+    } else {
+      tcp_layer().expires_after(state_->options.idle_timeout);
+    }
     stream_.async_read_some(buffer_.prepare(kReadChunk),
-                            [self = shared_from_this()](error_code ec, std::size_t bytes) {
+                            [self = this->shared_from_this()](error_code ec, std::size_t bytes) {
                               self->buffer_.commit(bytes);
                               if (ec || bytes == 0) {
                                 self->log_end(ec);
@@ -136,9 +256,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(options.header_limit, std::numeric_limits<std::uint32_t>::max())));
     parser_->body_limit(static_cast<std::uint64_t>(options.body_limit));
-    stream_.expires_after(options.read_timeout);
+    if (completed_requests_ == 0) {
+      tcp_layer().expires_at(first_request_deadline_);
+    } else {
+      tcp_layer().expires_after(options.read_timeout);
+    }
     beast::http::async_read(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](error_code ec, std::size_t) {
+                            [self = this->shared_from_this()](error_code ec, std::size_t) {
                               self->guarded([&] { self->on_request(ec); });
                             });
   }
@@ -160,12 +284,74 @@ class Connection : public std::enable_shared_from_this<Connection> {
       log_end(ec);
       return close();
     }
-
-    const Request request = parser_->release();
+    ++completed_requests_;
+    request_.emplace(parser_->release());
     parser_.reset();
+    authorize();
+  }
+
+  void authorize() {
+    if (!state_->auth.enabled()) return answer();
+    auto decision = state_->auth.check(view(request_->target()),
+                                       view((*request_)[beast::http::field::authorization]),
+                                       steady_clock::now());
+    switch (decision.kind) {
+      case AuthDecision::Kind::allow:
+        return answer();
+      case AuthDecision::Kind::deny:
+        return refuse_credentials();
+      case AuthDecision::Kind::verify:
+        return verify_off_loop(std::move(decision));
+    }
+  }
+
+  // bcrypt runs on the worker thread; the answer comes back to the loop.
+  void verify_off_loop(AuthDecision decision) {
+    if (state_->verifier == nullptr ||
+        state_->pending_verifications >= state_->options.max_pending_verifications) {
+      wipe(decision.password);
+      spdlog::warn("http: too many password checks at once; answering 503");
+      Response busy =
+          error_response(beast::http::status::service_unavailable, "Service Unavailable");
+      busy.set(beast::http::field::retry_after, "1");
+      return respond(std::move(busy));
+    }
+    phase_ = Phase::authorizing;
+    ++state_->pending_verifications;
+    std::string password = std::move(decision.password);
+    std::string hash = decision.hash;
+    decision_.emplace(std::move(decision));
+    asio::post(*state_->verifier,
+               [self = this->shared_from_this(), password = std::move(password),
+                hash = std::move(hash), loop = state_->io.get_executor()]() mutable {
+                 const bool matches = verify_bcrypt(password, hash);
+                 wipe(password);
+                 // `self` moves to the loop: the connection is only ever touched there.
+                 asio::post(loop, [self = std::move(self), matches] {
+                   self->guarded([&] { self->on_verified(matches); });
+                 });
+               });
+  }
+
+  void on_verified(bool matches) {
+    --state_->pending_verifications;
+    if (phase_ == Phase::closed || !decision_) return;
+    const bool allowed = state_->auth.finish(*decision_, matches, steady_clock::now());
+    decision_.reset();
+    if (allowed) return answer();
+    refuse_credentials();
+  }
+
+  void refuse_credentials() {
+    // Neither the header nor the password is logged: they are secrets.
+    spdlog::debug("http: request refused: missing or wrong credentials");
+    respond(unauthorized_response());
+  }
+
+  void answer() {
     Response response;
     try {
-      response = state_->handler(request);
+      response = state_->handler(*request_);
     } catch (...) {
       // The text may hold a secret, so it is not logged.
       spdlog::error("http: request handler failed with an exception");
@@ -173,6 +359,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
           error_response(beast::http::status::internal_server_error, "Internal Server Error");
       response.keep_alive(true);  // the connection itself is fine
     }
+    respond(std::move(response));
+  }
+
+  // Fits the response to the request (version, HEAD, keep-alive) and sends it.
+  void respond(Response response) {
+    const Request request = std::move(*request_);
+    request_.reset();
     response.version(request.version());
     const bool is_head = request.method() == beast::http::verb::head;
     if (!response.has_content_length() && !response.chunked()) {
@@ -199,43 +392,49 @@ class Connection : public std::enable_shared_from_this<Connection> {
     response_ = std::move(response);
     const bool keep_alive = response_->keep_alive();
     // A client that stops reading is dropped after the idle timeout.
-    stream_.expires_after(std::max(state_->options.read_timeout, state_->options.idle_timeout));
-    beast::http::async_write(stream_, *response_,
-                             [self = shared_from_this(), keep_alive](error_code ec, std::size_t) {
-                               self->response_.reset();
-                               if (ec) {
-                                 self->log_end(ec);
-                                 return self->close();
-                               }
-                               self->guarded([&] {
-                                 if (keep_alive) {
-                                   self->wait_for_request(self->state_->options.idle_timeout);
-                                 } else {
-                                   self->linger_close();
-                                 }
-                               });
-                             });
+    tcp_layer().expires_after(std::max(state_->options.read_timeout, state_->options.idle_timeout));
+    beast::http::async_write(
+        stream_, *response_,
+        [self = this->shared_from_this(), keep_alive](error_code ec, std::size_t) {
+          self->response_.reset();
+          if (ec) {
+            self->log_end(ec);
+            return self->close();
+          }
+          self->guarded([&] {
+            if (keep_alive) {
+              self->wait_for_request();
+            } else {
+              self->linger_close();
+            }
+          });
+        });
   }
 
-  // Half-closes, then reads and discards until the client closes too (bounded
-  // in time and bytes), so our last response is not lost to a reset.
+  // Ends the connection without losing our last response: plain TCP
+  // half-closes and reads until the client closes too; TLS sends close_notify
+  // and waits for the client's. Both bounded in time (and bytes).
   void linger_close() {
     phase_ = Phase::lingering;
-    error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     buffer_.clear();
-    stream_.expires_after(std::min(state_->options.read_timeout, kMaxLinger));
-    drain(0);
+    tcp_layer().expires_after(std::min(state_->options.read_timeout, kMaxLinger));
+    if constexpr (kTls) {
+      stream_.async_shutdown([self = this->shared_from_this()](error_code) { self->close(); });
+    } else {
+      error_code ignored;
+      tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ignored);
+      drain(0);
+    }
   }
 
   void drain(std::size_t drained) {
     if (drained > kMaxLingerBytes) return close();
-    stream_.async_read_some(buffer_.prepare(kReadChunk),
-                            [self = shared_from_this(), drained](error_code ec, std::size_t n) {
-                              if (ec) return self->close();
-                              self->buffer_.clear();
-                              self->guarded([&] { self->drain(drained + n); });
-                            });
+    stream_.async_read_some(buffer_.prepare(kReadChunk), [self = this->shared_from_this(), drained](
+                                                             error_code ec, std::size_t n) {
+      if (ec) return self->close();
+      self->buffer_.clear();
+      self->guarded([&] { self->drain(drained + n); });
+    });
   }
 
   void log_end(const error_code& ec) {
@@ -257,13 +456,46 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   std::shared_ptr<State> state_;
-  beast::tcp_stream stream_;
+  std::shared_ptr<ssl::context> tls_context_;  // outlives stream_, which uses it
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
-  std::optional<Response> response_;  // alive until its async_write completes
-  Phase phase_ = Phase::idle;
-  std::list<Connection*>::iterator registration_;
+  std::optional<Request> request_;        // being authorized or answered
+  std::optional<AuthDecision> decision_;  // while bcrypt runs (no password in it)
+  std::optional<Response> response_;      // alive until its async_write completes
+  steady_clock::time_point first_request_deadline_;
+  std::list<ConnectionBase*>::iterator registration_;
+  bool registered_ = true;
 };
+
+// At the connection limit: closes the connection least likely to be a real
+// client so a new one can be admitted. Newcomers that never completed a
+// request go first (oldest first), then keep-alive connections idle past the
+// grace period. Returns false when every connection is busy.
+bool evict_for_newcomer(State& state) {
+  const auto now = steady_clock::now();
+  ConnectionBase* victim = nullptr;
+  bool victim_fresh = false;
+  steady_clock::time_point victim_since = steady_clock::time_point::max();
+  for (ConnectionBase* connection : state.connections) {
+    if (connection->fresh()) {
+      if (!victim_fresh || connection->accepted_at() < victim_since) {
+        victim = connection;
+        victim_fresh = true;
+        victim_since = connection->accepted_at();
+      }
+    } else if (!victim_fresh && connection->idle_keep_alive() &&
+               now - connection->idle_since() >= kIdleEvictionGrace &&
+               connection->idle_since() < victim_since) {
+      victim = connection;
+      victim_since = connection->idle_since();
+    }
+  }
+  if (victim == nullptr) return false;
+  victim->close();
+  ++state.evicted;
+  return true;
+}
 
 void accept_next(const std::shared_ptr<State>& state, State::Listener& listener);
 
@@ -285,8 +517,9 @@ void on_accept(const std::shared_ptr<State>& state, State::Listener& listener, e
     return;
   }
   try {
-    if (state->connections.size() >= state->options.max_connections) {
-      // Refused at once, so a flood of connections cannot hold slots.
+    if (state->connections.size() >= state->options.max_connections &&
+        !evict_for_newcomer(*state)) {
+      // Every slot is answering a request: refused at once.
       spdlog::debug("http: connection limit {} reached, closing a new connection",
                     state->options.max_connections);
       error_code ignored;
@@ -294,7 +527,12 @@ void on_accept(const std::shared_ptr<State>& state, State::Listener& listener, e
     } else {
       error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      std::make_shared<Connection>(state, std::move(socket))->start();
+      if (state->tls) {
+        std::make_shared<Connection<TlsStream>>(state, std::move(socket), state->tls->current())
+            ->start();
+      } else {
+        std::make_shared<Connection<PlainStream>>(state, std::move(socket), nullptr)->start();
+      }
     }
   } catch (const std::exception& e) {
     spdlog::warn("http: could not start a connection: {}", e.what());
@@ -376,13 +614,21 @@ void open_listener(tcp::acceptor& acceptor, const tcp::endpoint& endpoint) {
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& io, HttpServerOptions options, Handler handler)
-    : state_(std::make_shared<State>(io, options, std::move(handler))) {}
+    : state_(std::make_shared<State>(io, std::move(options), std::move(handler))),
+      verifier_(std::make_unique<Verifier>()) {
+  state_->verifier = &verifier_->pool;
+}
 
 HttpServer::~HttpServer() {
   stop();
   // Connections still answering are cut as well: the owner is going away.
-  std::vector<Connection*> open(state_->connections.begin(), state_->connections.end());
-  for (Connection* connection : open) connection->close();
+  std::vector<ConnectionBase*> open(state_->connections.begin(), state_->connections.end());
+  for (ConnectionBase* connection : open) connection->close();
+  // A check already running finishes (bcrypt cannot be interrupted); queued
+  // ones are dropped. Their answers find their connections closed.
+  state_->verifier = nullptr;
+  verifier_->pool.stop();
+  verifier_->pool.join();
 }
 
 std::vector<tcp::endpoint> HttpServer::listen(const std::vector<std::string>& addresses) {
@@ -419,12 +665,34 @@ void HttpServer::stop() {
     listener->acceptor.close(ignored);
     listener->retry_timer.cancel();
   }
-  std::vector<Connection*> open(state_->connections.begin(), state_->connections.end());
-  for (Connection* connection : open) connection->on_stop();
+  std::vector<ConnectionBase*> open(state_->connections.begin(), state_->connections.end());
+  for (ConnectionBase* connection : open) connection->on_stop();
+}
+
+void HttpServer::update_auth(std::map<std::string, std::string> users, bool exempt_health) {
+  if (users == state_->options.basic_auth_users &&
+      exempt_health == state_->options.auth_exempt_health) {
+    return;  // keep the cache
+  }
+  state_->options.basic_auth_users = users;
+  state_->options.auth_exempt_health = exempt_health;
+  state_->auth = BasicAuthenticator(std::move(users), exempt_health);
 }
 
 std::size_t HttpServer::active_connections() const {
   return state_->connections.size();
+}
+
+bool HttpServer::tls_enabled() const {
+  return state_->tls != nullptr;
+}
+
+std::uint64_t HttpServer::tls_reloads() const {
+  return state_->tls ? state_->tls->reloads() : 0;
+}
+
+std::uint64_t HttpServer::evicted_connections() const {
+  return state_->evicted;
 }
 
 }  // namespace pgvigil::http
