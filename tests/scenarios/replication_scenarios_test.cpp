@@ -1,6 +1,7 @@
 // Runbook scenarios 8-11: standbys, failover and WAL archiving.
 #include <doctest/doctest.h>
 
+#include <iostream>
 #include <thread>
 
 #include "scenarios/scenario.hpp"
@@ -32,8 +33,11 @@ PgClusterOptions with_replica() {
   return options;
 }
 
+void create_orders(TestConnection& primary) {
+  primary.query("CREATE TABLE orders (id bigserial, pad text)");
+}
+
 void write_some_wal(TestConnection& primary) {
-  primary.query("CREATE TABLE IF NOT EXISTS orders (id bigserial, pad text)");
   primary.query("INSERT INTO orders (pad) SELECT repeat('o', 200) FROM generate_series(1, 500)");
 }
 
@@ -88,6 +92,7 @@ TEST_CASE("scenario 8: paused replay under writes pages PostgresReplicationLag w
   wait_up(daemon, "standby");
   TestConnection primary(cluster.conninfo(cluster.primary_port()));
   TestConnection standby(cluster.conninfo(cluster.replica_port()));
+  create_orders(primary);
   write_some_wal(primary);
   REQUIRE(wait_until(
       [&] {
@@ -204,6 +209,7 @@ TEST_CASE("scenario 11: a failing archive_command pages PostgresWalArchivingFail
       target_toml("db", cluster, cluster.primary_port(), "rpo = \"15s\"\n")));
   wait_up(daemon, "db");
   TestConnection primary(cluster.conninfo(cluster.primary_port()));
+  create_orders(primary);
   write_some_wal(primary);
   primary.query("SELECT pg_switch_wal()");
   REQUIRE(wait_until(
