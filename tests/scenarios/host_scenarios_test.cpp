@@ -1,12 +1,17 @@
 // Runbook scenarios 12-16: data on disk (space, corruption, backups, vacuum)
 // and the runbook's own verification query.
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <thread>
 
 #include "scenarios/scenario.hpp"
 #include "support/daemon_process.hpp"
@@ -204,6 +209,207 @@ TEST_CASE(
                  {{"target", "db"}, {"datname", "postgres"}, {"severity", "critical"}}, 30s, 0,
                  daemon.log());
   CHECK(since(frozen) < 30s);
+  scenario.check_no_unrelated_critical();
+  scenario.passed();
+}
+
+namespace {
+
+// A tmpfs of a fixed size on a fresh directory (needs root); unmounted lazily
+// if the server still holds a file there.
+class SmallDisk {
+ public:
+  explicit SmallDisk(const std::string& size) : dir_(pgvigil::test::make_temp_dir("pgvigil-disk")) {
+    int exit_code = 0;
+    const auto output = run_command(
+        "mount -t tmpfs -o size=" + size + ",mode=0755 pgvigil-scen " + shell_quote(dir_) + " 2>&1",
+        &exit_code);
+    mounted_ = exit_code == 0;
+    if (!mounted_) error_ = output;
+  }
+  ~SmallDisk() {
+    if (mounted_) {
+      int exit_code = 0;
+      run_command("umount " + shell_quote(dir_) + " 2>&1", &exit_code);
+      if (exit_code != 0) run_command("umount -l " + shell_quote(dir_) + " 2>&1");
+    }
+    std::error_code ignored;
+    std::filesystem::remove(dir_, ignored);
+  }
+  SmallDisk(const SmallDisk&) = delete;
+  SmallDisk& operator=(const SmallDisk&) = delete;
+
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+  const std::string& path() const { return dir_; }
+  double avail_bytes() const {
+    struct statvfs vfs {};
+    if (::statvfs(dir_.c_str(), &vfs) != 0) return 0;
+    return static_cast<double>(vfs.f_bavail) * static_cast<double>(vfs.f_frsize);
+  }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
+}  // namespace
+
+TEST_CASE("scenario 12: a filling data disk pages PostgresDiskWillFill, then DiskSpaceLow") {
+  SmallDisk disk("96M");
+  if (!disk.mounted()) {
+    MESSAGE("cannot mount a tmpfs (needs root): " << disk.error());
+    return;
+  }
+  Scenario scenario({12,
+                     "Disk filling and full: the data directory on a 96 MiB tmpfs filled by a "
+                     "table until ENOSPC, then the table dropped",
+                     "000 Scenario D (out of disk space); 002 scenario 3; 004 if disk is full",
+                     "PostgresDiskWillFill (role=data, mountpoint), then PostgresDiskSpaceLow "
+                     "critical; disk_full log class",
+                     "DiskWillFill threshold 4h → 4m, for 10m → 2s; DiskSpaceLow 70 % / 90 % "
+                     "(unchanged), critical_bytes 10GiB → 10MiB, for 5m → 2s",
+                     {"PostgresDiskSpaceLow"}});
+  pgvigil::test::PgClusterOptions options;
+  options.data_parent = disk.path();
+  options.settings = {"min_wal_size=32MB", "max_wal_size=32MB"};  // the table takes the room
+  PgCluster cluster(options);
+  DaemonProcess daemon(scenario.daemon_config(
+      rule_toml("PostgresDiskWillFill", {{"threshold", "\"4m\""}, {"for", "\"2s\""}}) +
+          rule_toml("PostgresDiskSpaceLow", {{"for", "\"2s\""}, {"critical_bytes", "\"10MiB\""}}),
+      target_toml("db", cluster, cluster.primary_port(),
+                  "[target.log]\npath = \"" + cluster.primary_log() + "\"\n")));
+  wait_up(daemon);
+  const pgvigil::scenarios::Labels data_fs{
+      {"target", "db"}, {"role", "data"}, {"mountpoint", disk.path()}};
+  REQUIRE(wait_until(
+      [&] { return daemon.metric("pg_filesystem_used_ratio", data_fs).value_or(1) < 0.7; }, 20s));
+
+  // A steady fill that runs out of space ~80 s from now: the forecast needs
+  // a minute of samples, and must come before the disk is full.
+  TestConnection db(cluster.conninfo(cluster.primary_port()));
+  db.query("CREATE TABLE fill (id bigint, pad text) WITH (autovacuum_enabled = false)");
+  constexpr double kFillSeconds = 80;
+  const double start_avail = disk.avail_bytes();
+  const auto filling = SteadyClock::now();
+  std::string fill_error;
+  for (int inserts = 0; since(filling) < 150s && inserts < 5000;) {
+    const double elapsed = std::chrono::duration<double>(since(filling)).count();
+    if (disk.avail_bytes() <= start_avail * std::max(0.0, 1.0 - elapsed / kFillSeconds)) {
+      std::this_thread::sleep_for(100ms);
+      continue;
+    }
+    try {
+      db.query(
+          "INSERT INTO fill SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 1000) g");
+      ++inserts;
+    } catch (const std::exception& e) {
+      fill_error = e.what();
+      break;
+    }
+  }
+  INFO("fill error: " << fill_error);
+  REQUIRE_FALSE(fill_error.empty());
+  const auto will_fill =
+      scenario.detect("PostgresDiskWillFill", data_fs, filling, 10s, daemon.log());
+  CHECK(will_fill.label("severity") == "warning");
+  const auto low = scenario.await("PostgresDiskSpaceLow", "firing",
+                                  {{"target", "db"}, {"role", "data"}, {"severity", "critical"}},
+                                  30s, 0, daemon.log());
+  CHECK(low.label("mountpoint") == disk.path());
+  CHECK(will_fill.received_at < low.received_at);
+  CHECK(wait_until(
+      [&] {
+        return daemon.metric("pg_log_messages_total", {{"target", "db"}, {"class", "disk_full"}})
+                   .value_or(0) >= 1;
+      },
+      10s));
+  scenario.note("DiskWillFill " +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                   low.received_at - will_fill.received_at)
+                                   .count()) +
+                " s before DiskSpaceLow critical");
+
+  const auto dropped = SteadyClock::now();
+  db.query("DROP TABLE fill");
+  db.query("CHECKPOINT");
+  scenario.resolve("PostgresDiskSpaceLow",
+                   {{"target", "db"}, {"role", "data"}, {"severity", "critical"}}, dropped, 30s,
+                   daemon.log());
+  scenario.check_no_unrelated_critical();
+  scenario.passed();
+}
+
+TEST_CASE("scenario 13: a corrupted heap page read pages PostgresCorruption with the log line") {
+  Scenario scenario({13,
+                     "Corruption: checksums on, a heap page overwritten while stopped, read",
+                     "000 Scenario C; 001 scenario 2; 003 scenario 2 (crash/corruption)",
+                     "PostgresCorruption (severity=critical; server log line in evidence)",
+                     "PostgresCorruption window 15m → 15s",
+                     {"PostgresCorruption"}});
+  pgvigil::test::PgClusterOptions options;
+  options.checksums = true;
+  PgCluster cluster(options);
+  std::string relation_path;
+  {
+    TestConnection db(cluster.conninfo(cluster.primary_port()));
+    db.query(
+        "CREATE TABLE victim WITH (autovacuum_enabled = false) AS "
+        "SELECT g AS id, repeat('v', 200) AS pad FROM generate_series(1, 2000) g");
+    db.query("CHECKPOINT");
+    relation_path = cluster.primary_data() + "/" +
+                    db.query("SELECT pg_relation_filepath('victim')").at(0).at(0).value();
+  }
+  DaemonProcess daemon(scenario.daemon_config(
+      rule_toml("PostgresCorruption", {{"window", "\"15s\""}}),
+      target_toml("db", cluster, cluster.primary_port(),
+                  "[target.log]\npath = \"" + cluster.primary_log() + "\"\n")));
+  wait_up(daemon);
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.metric("pg_stat_database_checksum_failures",
+                             {{"target", "db"}, {"datname", "postgres"}}) == 0.0;
+      },
+      20s));
+  std::this_thread::sleep_for(2s);  // the change rules take their baseline
+
+  cluster.stop_server("primary");
+  {
+    const int fd = ::open(relation_path.c_str(), O_WRONLY);
+    REQUIRE(fd >= 0);
+    const std::string garbage(64, '\x5a');
+    const auto written = ::pwrite(fd, garbage.data(), garbage.size(), 8192 + 4000);
+    ::close(fd);
+    REQUIRE(written == static_cast<ssize_t>(garbage.size()));
+  }
+  cluster.start_server("primary");
+  const auto read_at = SteadyClock::now();
+  std::string query_error;
+  try {
+    TestConnection db(cluster.conninfo(cluster.primary_port()));
+    db.query("SELECT count(*) FROM victim");
+  } catch (const std::exception& e) {
+    query_error = e.what();
+  }
+  REQUIRE_FALSE(query_error.empty());
+  const auto alert =
+      scenario.detect("PostgresCorruption", {{"target", "db"}}, read_at, 30s, daemon.log());
+  CHECK(alert.label("severity") == "critical");
+  const auto evidence = alert.annotation("evidence");
+  INFO("evidence: " << evidence);
+  CHECK((contains(evidence, "invalid page in block") ||
+         contains(evidence, "checksum verification failed")));
+
+  // The runbook restores the table from a backup: here, the damaged table is
+  // dropped and recreated. With no new corruption the alert ages out.
+  const auto restored = SteadyClock::now();
+  {
+    TestConnection db(cluster.conninfo(cluster.primary_port()));
+    db.query("DROP TABLE victim");
+    db.query("CREATE TABLE victim AS SELECT g AS id FROM generate_series(1, 10) g");
+  }
+  scenario.resolve("PostgresCorruption", {{"target", "db"}}, restored, 60s, daemon.log());
   scenario.check_no_unrelated_critical();
   scenario.passed();
 }
