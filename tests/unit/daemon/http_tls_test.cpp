@@ -360,7 +360,7 @@ TEST_CASE("without the exemption /health needs credentials too") {
   CHECK(curl("-u prometheus:new-pw", live.url("/metrics", false)).http_code == 200);
 }
 
-TEST_CASE("TLS 1.1 is refused; min_version TLS1.3 refuses TLS 1.2") {
+TEST_CASE("TLS 1.1 is refused, and min_version TLS1.3 refuses TLS 1.2") {
   {
     LiveServer live(tls_options());
     CHECK(curl(ca_option() + " --tls-max 1.2", live.url("/health")).http_code == 200);
@@ -414,7 +414,7 @@ TEST_CASE("client_auth require_and_verify: only certificates from client_ca_file
             .http_code == 200);
 }
 
-TEST_CASE("a renewed certificate is served without a restart; a broken one is not") {
+TEST_CASE("a renewed certificate is served without a restart, a broken one is not") {
   // The server reads its own copy so the shared PKI stays untouched.
   pki().install_server_cert("server", "live.crt", "live.key");
   HttpServerOptions options = tls_options("live");
