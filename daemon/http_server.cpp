@@ -310,7 +310,7 @@ class Connection final : public ConnectionBase,
     if (state_->verifier == nullptr ||
         state_->pending_verifications >= state_->options.max_pending_verifications) {
       wipe(decision.password);
-      spdlog::warn("http: too many password checks at once; answering 503");
+      spdlog::debug("http: too many password checks at once; answering 503");
       Response busy =
           error_response(beast::http::status::service_unavailable, "Service Unavailable");
       busy.set(beast::http::field::retry_after, "1");

@@ -546,3 +546,20 @@ TEST_CASE("slowloris: max_connections idle sockets cannot lock a scrape out") {
     CHECK(waited < 2s);  // read_timeout is 10 s
   }
 }
+
+TEST_CASE("password checks beyond max_pending_verifications get 503 with Retry-After") {
+  HttpServerOptions options;
+  options.basic_auth_users = {{"prometheus", bcrypt_hash("pw", 13)}};  // ~0.5-1 s each
+  options.max_pending_verifications = 1;
+  LiveServer live(options);
+  auto first = std::async(std::launch::async, [&] {
+    return curl("-u prometheus:wrong-1", live.url("/metrics", false));
+  });
+  std::this_thread::sleep_for(100ms);  // the first check is running now
+  const auto second = curl("-u prometheus:wrong-2", live.url("/metrics", false));
+  CHECK(second.http_code == 503);
+  CHECK(second.headers.find("Retry-After: 1") != std::string::npos);
+  CHECK(first.get().http_code == 401);
+  // With the worker free again, checks are accepted.
+  CHECK(curl("-u prometheus:pw", live.url("/metrics", false)).http_code == 200);
+}
