@@ -92,7 +92,7 @@ TEST_CASE("scenario 16: the runbook's verification query failing pages PostgresC
   scenario.passed();
 }
 
-TEST_CASE("scenario 14: an old newest backup pages PostgresBackupStale; a pg_dump resolves it") {
+TEST_CASE("scenario 14: an old newest backup pages PostgresBackupStale, a pg_dump resolves it") {
   Scenario scenario({14,
                      "Backup stale: the newest backup is older than max_age; a fresh pg_dump",
                      "000 check available backups / restore; 002 trigger a manual backup",

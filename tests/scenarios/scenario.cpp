@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -216,3 +217,18 @@ void upsert_results_row(const std::string& path, const TableRow& row) {
 }
 
 }  // namespace pgvigil::scenarios
+
+TEST_CASE("scenario table: a row is replaced by id, other rows and order are kept") {
+  using pgvigil::scenarios::upsert_results_row;
+  const auto dir = pgvigil::test::make_temp_dir("pgvigil-scenario-table");
+  const std::string path = dir + "/scenarios.md";
+  upsert_results_row(path, {10, "ten | old"});
+  upsert_results_row(path, {2, "two"});
+  upsert_results_row(path, {10, "ten | new"});
+  const auto text = pgvigil::test::read_file(path);
+  CHECK(text.find("| 10 | ten | new |") != std::string::npos);
+  CHECK(text.find("ten | old") == std::string::npos);
+  CHECK(text.find("| 2 | two |") < text.find("| 10 | ten | new |"));
+  CHECK(text.find("| # | scenario |") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}

@@ -26,7 +26,7 @@ void wait_up(const DaemonProcess& daemon, const std::string& target = "db") {
 
 }  // namespace
 
-TEST_CASE("scenario 1: a crashed server pages PostgresDown reason=refused; a restart resolves it") {
+TEST_CASE("scenario 1: a crashed server pages PostgresDown reason=refused, a restart resolves it") {
   Scenario scenario({1,
                      "Server stopped: postmaster killed with SIGKILL, then restarted",
                      "000 Step 2 / Scenario A (container stopped); 001 scenario 1; 002 scenario 1",
@@ -57,7 +57,7 @@ TEST_CASE("scenario 1: a crashed server pages PostgresDown reason=refused; a res
   scenario.passed();
 }
 
-TEST_CASE("scenario 2: a stale postmaster.pid pages PostgresStaleLockFile; removing it resolves") {
+TEST_CASE("scenario 2: a stale postmaster.pid pages PostgresStaleLockFile, removing it resolves") {
   Scenario scenario({2,
                      "Stale lock file: postmaster killed, postmaster.pid left behind",
                      "000 Step 3 / Scenario B (database locked, stale PID)",
