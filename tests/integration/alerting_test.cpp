@@ -356,7 +356,7 @@ TEST_CASE("alertmanager client: authorization from files, secrets stay out of er
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("alertmanager client: posts to every Alertmanager; dead ones only count failures") {
+TEST_CASE("alertmanager client: posts to every Alertmanager, dead ones only count failures") {
   HttpRecorder good;
   HttpRecorder rejecting(400);
   const int closed_port = free_port();

@@ -78,7 +78,7 @@ TEST_CASE("check-config never prints a password") {
   run_command("rm -rf " + dir);
 }
 
-TEST_CASE("reload: a bad file keeps the old config; a good one adds a target and keeps the rest") {
+TEST_CASE("reload: a bad file keeps the old config, a good one adds a target and keeps the rest") {
   PgCluster cluster;
   const std::string first =
       kHeader + target("one", cluster.primary_port(), cluster.monitor_password_file());
@@ -116,7 +116,7 @@ TEST_CASE("reload: a bad file keeps the old config; a good one adds a target and
   CHECK(wait_until([&] { return !daemon.metric("pg_up", {{"target", "one"}}).has_value(); }, 5s));
 }
 
-TEST_CASE("ready waits for the first round; health follows the loop; SIGTERM stops in 2 s") {
+TEST_CASE("ready waits for the first round, health follows the loop, SIGTERM stops in 2 s") {
   // A listener that never answers keeps the first connection attempt pending
   // until its 5 s deadline: /ready must be 503 meanwhile.
   int silent = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -372,7 +372,7 @@ TEST_CASE(
       10s));
 }
 
-TEST_CASE("host backups: a backup 25 h old is stale; touching it clears the state") {
+TEST_CASE("host backups: a backup 25 h old is stale, touching it clears the state") {
   PgCluster cluster;
   TempDir backups("pgvigil-backups");
   const std::string backup = backups.path() + "/base-1.sql.gz";

@@ -181,7 +181,7 @@ TEST_CASE("replication: lag grows while replay is paused, returns to 0, stays 0 
       15s));
 }
 
-TEST_CASE("replication: a stopped standby's series go within a round; missing replicas 1") {
+TEST_CASE("replication: a stopped standby's series go within a round, missing replicas 1") {
   PgClusterOptions options;
   options.replica = true;
   PgCluster cluster(options);

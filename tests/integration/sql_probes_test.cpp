@@ -290,7 +290,7 @@ TEST_CASE("connections: filled to 80 % of a small max_connections") {
       10s));
 }
 
-TEST_CASE("databases: a database created then dropped; an expected one missing") {
+TEST_CASE("databases: a database created then dropped, an expected one missing") {
   PgCluster cluster;
   const int port = cluster.primary_port();
   TestConnection admin(cluster.conninfo(port));

@@ -145,7 +145,7 @@ TEST_CASE("sending: firing at once and every resend interval, resolved at once t
   CHECK(f.evaluator.take_due(kStart + 121s, 60s).size() == 1);  // re-sent while retained
 }
 
-TEST_CASE("a firing alert below its threshold does not exist; at the threshold neither") {
+TEST_CASE("a firing alert below its threshold does not exist, at the threshold neither") {
   Fixture f;
   f.source.set("db1", "pg_stat_activity_longest_query_seconds", {}, 300);
   f.run(kStart);

@@ -69,7 +69,7 @@ TEST_CASE("global overrides change the exported thresholds and `for`") {
   CHECK(text.find("- alert: PostgresDeadTuples") == std::string::npos);
 }
 
-TEST_CASE("per-target overrides get their own rules; the global rule excludes them") {
+TEST_CASE("per-target overrides get their own rules, the global rule excludes them") {
   config::Config cfg;
   auto special = target("big.db");
   special.rules["PostgresLongRunningQuery"].thresholds["threshold"] = 3600;

@@ -314,7 +314,7 @@ TEST_CASE("1000 scheduled targets do not fire together") {
   CHECK(*std::max_element(per_10ms.begin(), per_10ms.end()) <= 30);
 }
 
-TEST_CASE("remove drops the job and its series; a late Done is ignored") {
+TEST_CASE("remove drops the job and its series, a late Done is ignored") {
   Harness h;
   std::optional<Scheduler::Done> pending;
   h.scheduler.add(kKey, 1s, [&](Scheduler::Done done) { pending = std::move(done); });

@@ -50,7 +50,7 @@ pgvigil::config::BackupConfig limits(double max_age_seconds, std::uint64_t min_s
 
 }  // namespace
 
-TEST_CASE("the newest file decides; stale when missing, old or small") {
+TEST_CASE("the newest file decides, stale when missing, old or small") {
   std::vector<BackupFile> files{
       {"/x/a", 100, kNow - 7200}, {"/x/b", 50, kNow - 600}, {"/x/c", 900, kNow - 90000}};
   auto fresh = pgvigil::evaluate_backups(files, limits(3600, 10), kNow);

@@ -93,7 +93,7 @@ TEST_CASE("too few samples or too short a span predicts nothing") {
   CHECK(short_span.forecast().has_value());
 }
 
-TEST_CASE("the window and ring bound the samples; a clock going back starts over") {
+TEST_CASE("the window and ring bound the samples, a clock going back starts over") {
   pgvigil::ForecastOptions options;
   options.window = std::chrono::seconds(600);
   options.max_samples = 30;

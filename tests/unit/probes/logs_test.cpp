@@ -149,7 +149,7 @@ TEST_CASE("csvlog records spanning lines are counted once each") {
   CHECK(sink.find("pg_log_unparsed_lines_total")->counter.value == 0);
 }
 
-TEST_CASE("rotation and copytruncate lose and repeat nothing; a restart resumes") {
+TEST_CASE("rotation and copytruncate lose and repeat nothing, a restart resumes") {
   Harness h("pg.log");
   const auto& path = h.target.log->path;
   append(path, "");

@@ -261,7 +261,7 @@ TEST_CASE("replication: missing replicas against the configured expectation") {
   }
 }
 
-TEST_CASE("replication: logical walsenders are not replicas; duplicate label sets are dropped") {
+TEST_CASE("replication: logical walsenders are not replicas, duplicate label sets are dropped") {
   Setup setup(false);
   setup.target.expected_replicas = 1;
   auto rows = repl_fixture::load("primary_idle", "replication_standbys");

@@ -69,7 +69,7 @@ TEST_CASE("settings: unit conversion") {
   CHECK_FALSE(setting_sample("x", "abc", "", "string").has_value());
 }
 
-TEST_CASE("settings: a failed statement skips only its part; NULLs give nothing") {
+TEST_CASE("settings: a failed statement skips only its part, NULLs give nothing") {
   Fixture f;
   f.results[1] = QueryResult::failure("42501", "permission denied for view pg_settings");
   f.results[0] = QueryResult::from_rows({"name", "setting", "unit", "vartype"},

@@ -132,7 +132,7 @@ TEST_CASE("slots: on a standby retained WAL is measured from the received LSN") 
   CHECK(none.evidence().at("slots.inactive") == "no inactive replication slots\n");
 }
 
-TEST_CASE("slots: logical slots carry their database; 17's inactive_since") {
+TEST_CASE("slots: logical slots carry their database, 17's inactive_since") {
   Setup setup(false, 170000);
   auto rows = repl_fixture::load("primary_inactive_slot", "replication_slots");
   auto logical = rows.rows.at(2);  // stale1

@@ -84,7 +84,7 @@ TEST_CASE("vacuum: one round over two databases keeps both in the evidence") {
                     {{"probe", "vacuum"}, {"datname", "postgres"}}) != nullptr);
 }
 
-TEST_CASE("vacuum: failures skip their part; permission denied is flagged per database") {
+TEST_CASE("vacuum: failures skip their part, permission denied is flagged per database") {
   Fixture f;
   f.results[0] = QueryResult::failure("42501", "permission denied for view pg_stat_user_tables");
   f.probe->collect(f.ctx, f.results, f.sink);
