@@ -99,6 +99,22 @@ bool rose_within(const RuleContext& ctx, const std::string& series, double value
   return rose != memory.end() && now - rose->second <= window;
 }
 
+// A rule that fires while one metric is above one threshold: its evaluation in
+// the daemon and its PromQL, from the same metric and threshold key.
+std::function<Findings(const RuleContext&)> eval_above(std::string metric, std::string key) {
+  return [metric = std::move(metric), key = std::move(key)](const RuleContext& ctx) {
+    return above(ctx, metric, ctx.params.get(key));
+  };
+}
+
+std::function<std::vector<PromAlert>(const PromContext&)> prom_above(std::string metric,
+                                                                     std::string key) {
+  return [metric = std::move(metric), key = std::move(key)](const PromContext& p) {
+    return std::vector<PromAlert>{
+        {p.select(metric) + " > " + number(p.params.get(key)), {}, {}, {}}};
+  };
+}
+
 Findings severities(const RuleContext& ctx, std::string_view metric) {
   auto out = above(ctx, metric, ctx.params.get("warning"), "warning");
   auto critical = above(ctx, metric, ctx.params.get("critical"), "critical");
@@ -206,16 +222,8 @@ std::vector<RuleDefinition> build_table() {
        "pg_connections_utilization_ratio > warning",
        "-",
        {"activity.top_sessions"},
-       [](const RuleContext& ctx) {
-         return above(ctx, "pg_connections_utilization_ratio", ctx.params.get("warning"));
-       },
-       [](const PromContext& p) {
-         return std::vector<PromAlert>{{p.select("pg_connections_utilization_ratio") + " > " +
-                                            number(p.params.get("warning")),
-                                        {},
-                                        {},
-                                        {}}};
-       }});
+       eval_above("pg_connections_utilization_ratio", "warning"),
+       prom_above("pg_connections_utilization_ratio", "warning")});
 
   rules.push_back(
       {"PostgresConnectionsExhausted",
@@ -262,40 +270,21 @@ std::vector<RuleDefinition> build_table() {
        "pg_stat_activity_oldest_idle_in_transaction_seconds > threshold",
        "-",
        {"activity.idle_in_transaction"},
-       [](const RuleContext& ctx) {
-         return above(ctx, "pg_stat_activity_oldest_idle_in_transaction_seconds",
-                      ctx.params.get("threshold"));
-       },
-       [](const PromContext& p) {
-         return std::vector<PromAlert>{
-             {p.select("pg_stat_activity_oldest_idle_in_transaction_seconds") + " > " +
-                  number(p.params.get("threshold")),
-              {},
-              {},
-              {}}};
-       }});
+       eval_above("pg_stat_activity_oldest_idle_in_transaction_seconds", "threshold"),
+       prom_above("pg_stat_activity_oldest_idle_in_transaction_seconds", "threshold")});
 
-  rules.push_back(
-      {"PostgresLongRunningQuery",
-       "warning",
-       0s,
-       {{"threshold", 300, Unit::seconds, "run time of the longest active statement"}},
-       "A query on {{ $labels.target }} runs for {{ $value | humanizeDuration }}",
-       "The longest active statement on {{ $labels.target }} has run for "
-       "{{ $value | humanizeDuration }} (limit ${threshold}).",
-       "pg_stat_activity_longest_query_seconds > threshold",
-       "-",
-       {"activity.top_sessions"},
-       [](const RuleContext& ctx) {
-         return above(ctx, "pg_stat_activity_longest_query_seconds", ctx.params.get("threshold"));
-       },
-       [](const PromContext& p) {
-         return std::vector<PromAlert>{{p.select("pg_stat_activity_longest_query_seconds") + " > " +
-                                            number(p.params.get("threshold")),
-                                        {},
-                                        {},
-                                        {}}};
-       }});
+  rules.push_back({"PostgresLongRunningQuery",
+                   "warning",
+                   0s,
+                   {{"threshold", 300, Unit::seconds, "run time of the longest active statement"}},
+                   "A query on {{ $labels.target }} runs for {{ $value | humanizeDuration }}",
+                   "The longest active statement on {{ $labels.target }} has run for "
+                   "{{ $value | humanizeDuration }} (limit ${threshold}).",
+                   "pg_stat_activity_longest_query_seconds > threshold",
+                   "-",
+                   {"activity.top_sessions"},
+                   eval_above("pg_stat_activity_longest_query_seconds", "threshold"),
+                   prom_above("pg_stat_activity_longest_query_seconds", "threshold")});
 
   rules.push_back(
       {"PostgresLockContention",
@@ -308,17 +297,8 @@ std::vector<RuleDefinition> build_table() {
        "pg_stat_activity_longest_lock_wait_seconds > threshold",
        "-",
        {"activity.blocking_chain"},
-       [](const RuleContext& ctx) {
-         return above(ctx, "pg_stat_activity_longest_lock_wait_seconds",
-                      ctx.params.get("threshold"));
-       },
-       [](const PromContext& p) {
-         return std::vector<PromAlert>{{p.select("pg_stat_activity_longest_lock_wait_seconds") +
-                                            " > " + number(p.params.get("threshold")),
-                                        {},
-                                        {},
-                                        {}}};
-       }});
+       eval_above("pg_stat_activity_longest_lock_wait_seconds", "threshold"),
+       prom_above("pg_stat_activity_longest_lock_wait_seconds", "threshold")});
 
   rules.push_back(
       {"PostgresReplicationLag",
