@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "daemon/alertmanager_client.hpp"
+#include "support/alert_harness.hpp"
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
 
@@ -33,207 +34,18 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-// Stands in for Alertmanager's webhook receiver (and, in the client tests,
-// for Alertmanager itself): answers every request with `status` and keeps
-// what it received.
-class HttpRecorder {
- public:
-  struct Request {
-    std::string head;
-    std::string body;
-    Steady::time_point at;
-  };
+using pgvigil::test::AlertmanagerOptions;
+using pgvigil::test::AlertmanagerProcess;
+using pgvigil::test::has_alertmanager;
+using pgvigil::test::HttpRecorder;
 
-  explicit HttpRecorder(int status = 200) : status_(status) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd_ >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(fd_, 16) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~HttpRecorder() {
-    stop_ = true;
-    thread_.join();
-    ::close(fd_);
-  }
-  HttpRecorder(const HttpRecorder&) = delete;
-  HttpRecorder& operator=(const HttpRecorder&) = delete;
-
-  int port() const { return port_; }
-  std::vector<Request> requests() const {
-    std::lock_guard lock(mutex_);
-    return requests_;
-  }
-  std::size_t count() const {
-    std::lock_guard lock(mutex_);
-    return requests_.size();
-  }
-
- private:
-  void serve() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      const int client = ::accept(fd_, nullptr, nullptr);
-      if (client < 0) continue;
-      handle(client);
-      ::close(client);
-    }
-  }
-
-  void handle(int client) {
-    std::string data;
-    std::size_t header_end = std::string::npos;
-    std::size_t want = 0;
-    const auto deadline = Steady::now() + 3s;
-    char buffer[8192];
-    while (Steady::now() < deadline) {
-      pollfd p{client, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      const auto n = ::recv(client, buffer, sizeof buffer, 0);
-      if (n <= 0) break;
-      data.append(buffer, static_cast<std::size_t>(n));
-      if (header_end == std::string::npos) {
-        header_end = data.find("\r\n\r\n");
-        if (header_end == std::string::npos) continue;
-        std::string lower = data.substr(0, header_end);
-        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        const auto at = lower.find("content-length:");
-        if (at != std::string::npos) want = std::stoul(lower.substr(at + 15));
-      }
-      if (data.size() >= header_end + 4 + want) break;
-    }
-    if (header_end == std::string::npos) return;
-    {
-      std::lock_guard lock(mutex_);
-      requests_.push_back(
-          {data.substr(0, header_end), data.substr(header_end + 4, want), Steady::now()});
-    }
-    const std::string reply = "HTTP/1.1 " + std::to_string(status_) +
-                              " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL);
-  }
-
-  int status_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  mutable std::mutex mutex_;
-  std::vector<Request> requests_;
-};
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+// An Alertmanager that groups by alertname and target and notifies `hook`.
+AlertmanagerOptions alertmanager_for(const HttpRecorder& hook, std::string web_config = {}) {
+  AlertmanagerOptions options;
+  options.webhook_port = hook.port();
+  options.web_config = std::move(web_config);
+  return options;
 }
-
-// A real Alertmanager on 127.0.0.1:port, clustering off, sending every group
-// at once to the webhook.
-class AlertmanagerProcess {
- public:
-  // web_config: the YAML of --web.config.file (TLS), or empty for plain HTTP.
-  explicit AlertmanagerProcess(int webhook_port, std::string web_config = {}) : port_(free_port()) {
-    dir_ = pgvigil::test::make_temp_dir("pgvigil-am");
-    if (!web_config.empty()) {
-      pgvigil::test::write_file(dir_ + "/web.yml", web_config);
-      web_config_ = dir_ + "/web.yml";
-    }
-    pgvigil::test::write_file(dir_ + "/alertmanager.yml",
-                              "route:\n"
-                              "  receiver: webhook\n"
-                              "  group_by: ['alertname', 'target']\n"
-                              "  group_wait: 100ms\n"
-                              "  group_interval: 1s\n"
-                              "  repeat_interval: 1h\n"
-                              "receivers:\n"
-                              "  - name: webhook\n"
-                              "    webhook_configs:\n"
-                              "      - url: 'http://127.0.0.1:" +
-                                  std::to_string(webhook_port) +
-                                  "/hook'\n"
-                                  "        send_resolved: true\n");
-  }
-  ~AlertmanagerProcess() {
-    stop();
-    std::error_code ignored;
-    std::filesystem::remove_all(dir_, ignored);
-  }
-  AlertmanagerProcess(const AlertmanagerProcess&) = delete;
-  AlertmanagerProcess& operator=(const AlertmanagerProcess&) = delete;
-
-  void start() {
-    REQUIRE(pid_ < 0);
-    const std::string storage = dir_ + "/data-" + std::to_string(++starts_);
-    std::filesystem::create_directories(storage);
-    std::vector<std::string> args{
-        "prometheus-alertmanager",   "--config.file=" + dir_ + "/alertmanager.yml",
-        "--storage.path=" + storage, "--web.listen-address=127.0.0.1:" + std::to_string(port_),
-        "--cluster.listen-address=", "--log.level=debug"};
-    if (!web_config_.empty()) args.push_back("--web.config.file=" + web_config_);
-    const std::string log = dir_ + "/alertmanager.log";
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(out, 1);
-      ::dup2(out, 2);
-      std::vector<char*> argv;
-      for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-      argv.push_back(nullptr);
-      ::execvp("prometheus-alertmanager", argv.data());
-      ::_exit(127);
-    }
-    // Over TLS the plain probe gets a 400 (an HTTP request to an HTTPS port).
-    const auto ready = wait_until(
-        [&] {
-          const auto status = pgvigil::test::http_get(port_, "/-/ready", 500ms).status;
-          return status == 200 || (!web_config_.empty() && status == 400);
-        },
-        20s, 100ms);
-    if (!ready) std::cerr << pgvigil::test::read_file(log);
-    REQUIRE_MESSAGE(ready, "Alertmanager did not become ready");
-  }
-
-  void stop() {
-    if (pid_ < 0) return;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 100; ++i) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  int port() const { return port_; }
-  std::string log() const { return pgvigil::test::read_file(dir_ + "/alertmanager.log"); }
-
- private:
-  int port_;
-  std::string dir_;
-  std::string web_config_;
-  pid_t pid_ = -1;
-  int starts_ = 0;
-};
 
 // The webhook bodies that carry alert `name` with top-level `status`
 // (Alertmanager groups by alertname and target here, so one body = one group).
@@ -250,12 +62,6 @@ std::vector<HttpRecorder::Request> notifications(const HttpRecorder& hook, const
     out.push_back(all[i]);
   }
   return out;
-}
-
-bool has_alertmanager() {
-  int code = 0;
-  pgvigil::test::run_command("command -v prometheus-alertmanager", &code);
-  return code == 0;
 }
 
 double counter(prometheus::Registry& registry, const std::string& name, const std::string& result) {
@@ -359,7 +165,7 @@ TEST_CASE("alertmanager client: authorization from files, secrets stay out of er
 TEST_CASE("alertmanager client: posts to every Alertmanager, dead ones only count failures") {
   HttpRecorder good;
   HttpRecorder rejecting(400);
-  const int closed_port = free_port();
+  const int closed_port = pgvigil::test::free_loopback_port();
   boost::asio::io_context io;
   prometheus::Registry registry;
   pgvigil::AlertmanagerClient client(io, registry);
@@ -439,8 +245,9 @@ TEST_CASE("alertmanager client: https to a real Alertmanager, certificate verifi
       &code);
   REQUIRE_MESSAGE(code == 0, out);
   HttpRecorder hook;
-  AlertmanagerProcess alertmanager(hook.port(), "tls_server_config:\n  cert_file: " + dir +
-                                                    "/cert.pem\n  key_file: " + dir + "/key.pem\n");
+  AlertmanagerProcess alertmanager(alertmanager_for(
+      hook,
+      "tls_server_config:\n  cert_file: " + dir + "/cert.pem\n  key_file: " + dir + "/key.pem\n"));
   alertmanager.start();
 
   auto alert = sample_alert();
@@ -494,7 +301,7 @@ TEST_CASE("alerting: PostgresDown, LongRunningQuery and an Alertmanager outage, 
     return;
   }
   HttpRecorder hook;
-  AlertmanagerProcess alertmanager(hook.port());
+  AlertmanagerProcess alertmanager(alertmanager_for(hook));
   alertmanager.start();
   PgCluster cluster;
   const int port = cluster.primary_port();
