@@ -309,19 +309,19 @@ std::vector<RuleDefinition> build_table() {
        "Replication lag on {{ $labels.target }} is {{ $value | humanizeDuration }}",
        "Replay lag on {{ $labels.target }} is {{ $value | humanizeDuration }} (warning above "
        "${warning}, critical above ${critical}).",
-       "standby: pg_replication_lag_seconds; primary: pg_stat_replication_replay_lag_seconds; "
+       "standby: pg_replication_lag_seconds; primary: pg_stat_replication_replay_delay_seconds; "
        "> warning (warning), > critical (critical)",
        "application_name, client_addr, slot_name, state (primary side)",
        {"replication.standbys", "replication.receiver"},
        [](const RuleContext& ctx) {
          auto out = severities(ctx, "pg_replication_lag_seconds");
-         auto primary = severities(ctx, "pg_stat_replication_replay_lag_seconds");
+         auto primary = severities(ctx, "pg_stat_replication_replay_delay_seconds");
          out.insert(out.end(), primary.begin(), primary.end());
          return out;
        },
        [](const PromContext& p) {
          auto standby = prom_severities(p, "pg_replication_lag_seconds");
-         auto primary = prom_severities(p, "pg_stat_replication_replay_lag_seconds");
+         auto primary = prom_severities(p, "pg_stat_replication_replay_delay_seconds");
          for (std::size_t i = 0; i < standby.size(); ++i)
            standby[i].expr = "(" + standby[i].expr + ") or (" + primary[i].expr + ")";
          return standby;

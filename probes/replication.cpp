@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <optional>
 #include <set>
 #include <string>
@@ -102,6 +103,48 @@ std::string format_value(std::optional<double> value, const char* format) {
   return buffer;
 }
 
+// When the primary's WAL position first passed each value, as seen at probe
+// rounds. PostgreSQL's replay_lag only changes when the standby replays
+// something, so a standby whose replay has stopped keeps showing its last
+// (small) value; the time since the primary first stood beyond the standby's
+// replay position keeps growing instead.
+class WalPositionHistory {
+ public:
+  using Clock = std::chrono::system_clock;
+  static constexpr std::size_t kMaxEntries = 4096;  // ~5.7 h of steady writes at 5 s rounds
+
+  void observe(double current_lsn, Clock::time_point now) {
+    if (!entries_.empty() && current_lsn < entries_.back().lsn) entries_.clear();  // a new cluster
+    if (entries_.empty() || current_lsn > entries_.back().lsn)
+      entries_.push_back({current_lsn, now});
+    while (entries_.size() > kMaxEntries) entries_.pop_front();
+  }
+
+  // Seconds since the primary first stood beyond `replay_lsn`; 0 when the
+  // standby has replayed everything seen. A lower bound when the position
+  // was passed before the oldest remembered round.
+  double delay_seconds(double replay_lsn, Clock::time_point now) const {
+    for (const auto& entry : entries_)
+      if (entry.lsn > replay_lsn)
+        return std::max(0.0, std::chrono::duration<double>(now - entry.first_seen).count());
+    return 0;
+  }
+
+  // Positions at or below every standby's replay position are never asked about again.
+  void forget_up_to(double lsn) {
+    while (entries_.size() > 1 && entries_[1].lsn <= lsn) entries_.pop_front();
+  }
+
+  void clear() { entries_.clear(); }
+
+ private:
+  struct Entry {
+    double lsn;
+    Clock::time_point first_seen;
+  };
+  std::deque<Entry> entries_;
+};
+
 class ReplicationProbe final : public SqlProbe {
  public:
   std::string_view name() const noexcept override { return "replication"; }
@@ -119,6 +162,7 @@ class ReplicationProbe final : public SqlProbe {
                SampleSink& out) override {
     const auto planned = queries(ctx);
     if (!ctx.server.in_recovery) {
+      was_standby_ = false;
       if (ctx.target.expected_replicas)
         out.gauge("pg_replication_expected_replicas",
                   "Number of streaming physical standbys this primary should have (configured)", {},
@@ -127,6 +171,8 @@ class ReplicationProbe final : public SqlProbe {
         collect_primary(ctx, *standbys, out);
       return;
     }
+    if (!was_standby_) history_.clear();  // positions of a former primary say nothing now
+    was_standby_ = true;
     if (const auto* replay = result_for(planned, results, kStandbyReplayQuery))
       collect_replay(*replay, out);
     if (const auto* receiver = result_for(planned, results, kWalReceiverQuery))
@@ -134,12 +180,17 @@ class ReplicationProbe final : public SqlProbe {
   }
 
  private:
-  static void collect_primary(const ProbeContext& ctx, const QueryResult& rows, SampleSink& out) {
+  void collect_primary(const ProbeContext& ctx, const QueryResult& rows, SampleSink& out) {
     std::array<int, kWalsenderStates.size()> per_state{};
+    if (!rows.rows.empty())
+      if (auto current = rows.number(0, "current_wal_lsn_bytes"))
+        history_.observe(*current, ctx.now);
+    std::optional<double> oldest_replay;
     std::set<Labels> seen;
     std::string table =
         "application_name client_addr slot state sync_state sent_lag_bytes write_lag_bytes "
-        "flush_lag_bytes replay_lag_bytes replay_lag_seconds reply_age_seconds\n";
+        "flush_lag_bytes replay_lag_bytes replay_lag_seconds replay_delay_seconds "
+        "reply_age_seconds\n";
     for (std::size_t row = 0; row < rows.rows.size(); ++row) {
       const std::string state = cell_or_empty(rows, row, "state");
       // Logical walsenders (subscriptions) are not replicas of this server.
@@ -202,6 +253,23 @@ class ReplicationProbe final : public SqlProbe {
       lag_seconds("pg_stat_replication_replay_lag_seconds",
                   "Time until recent WAL was replayed by this standby (replay_lag)",
                   "replay_lag_seconds", replay);
+      // The lag an operator means: 0 when caught up, and growing while replay
+      // stands still (replay_lag freezes then). PostgreSQL's own figure is
+      // finer while WAL flows, so the larger of the two is reported.
+      std::optional<double> delay;
+      if (current && replay) {
+        const double replay_lsn = *current - *replay;
+        delay = *replay <= 0 ? 0.0 : history_.delay_seconds(replay_lsn, ctx.now);
+        if (*replay > 0)
+          if (auto reported = rows.number(row, "replay_lag_seconds"))
+            delay = std::max(*delay, non_negative(*reported));
+        gauge("pg_stat_replication_replay_delay_seconds",
+              "How far this standby's replay is behind in time: 0 when it has replayed the "
+              "current WAL position, else the larger of replay_lag and the time since this "
+              "primary first passed the standby's replay position (grows while replay stalls)",
+              delay);
+        oldest_replay = oldest_replay ? std::min(*oldest_replay, replay_lsn) : replay_lsn;
+      }
       if (auto age = rows.number(row, "reply_age_seconds"))
         out.gauge("pg_stat_replication_reply_age_seconds",
                   "Seconds since the last reply from this standby", labels, non_negative(*age));
@@ -216,6 +284,7 @@ class ReplicationProbe final : public SqlProbe {
                format_value(write, "%.0f") + ' ' + format_value(flush, "%.0f") + ' ' +
                format_value(replay, "%.0f") + ' ' +
                format_value(rows.number(row, "replay_lag_seconds"), "%.3f") + ' ' +
+               format_value(delay, "%.1f") + ' ' +
                format_value(rows.number(row, "reply_age_seconds"), "%.1f") + '\n';
     }
 
@@ -230,6 +299,7 @@ class ReplicationProbe final : public SqlProbe {
                 "Configured expected replicas minus streaming physical standbys (never negative)",
                 {}, std::max(0, *ctx.target.expected_replicas - streaming));
     }
+    if (oldest_replay) history_.forget_up_to(*oldest_replay);
     if (rows.rows.empty()) table += "(no standbys connected)\n";
     out.evidence("replication.standbys", std::move(table));
   }
@@ -321,6 +391,9 @@ class ReplicationProbe final : public SqlProbe {
             format_value(rows.number(0, "last_msg_receipt_age_seconds"), "%.1f") + " s ago\n";
     out.evidence("replication.receiver", std::move(text));
   }
+
+  WalPositionHistory history_;
+  bool was_standby_ = false;
 };
 
 }  // namespace

@@ -37,7 +37,7 @@ ALERT_METRICS: dict[str, tuple[str, tuple[float, ...]]] = {
     "pg_up": ("PostgresDown", ()),
     "pg_connections_utilization_ratio": ("PostgresTooManyConnections", (0.8,)),
     "pg_replication_lag_seconds": ("PostgresReplicationLag", (5, 300)),
-    "pg_stat_replication_replay_lag_seconds": ("PostgresReplicationLag", (5, 300)),
+    "pg_stat_replication_replay_delay_seconds": ("PostgresReplicationLag", (5, 300)),
     "pg_replication_missing_replicas": ("PostgresReplicaMissing", ()),
     "pg_filesystem_used_ratio": ("PostgresDiskSpaceLow", (0.9,)),
     "pg_filesystem_predicted_full_timestamp_seconds": ("PostgresDiskWillFill", (14400,)),

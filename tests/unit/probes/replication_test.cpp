@@ -223,6 +223,44 @@ TEST_CASE("replication: paused replay shows as replay lag on the primary") {
   }
 }
 
+TEST_CASE("replication: replay delay grows on the primary while replay stands still") {
+  Setup setup(false);
+  auto rows = repl_fixture::load("primary_replay_paused", "replication_standbys");
+  const auto t0 = std::chrono::system_clock::time_point{} + std::chrono::hours(500000);
+  auto round = [&](const QueryResult& result, std::chrono::seconds after) {
+    SampleSink sink;
+    const pgvigil::ProbeContext ctx{setup.server, setup.target, t0 + after, "postgres"};
+    setup.probe->collect(ctx, std::vector<QueryResult>{result}, sink);
+    return value(sink, "pg_stat_replication_replay_delay_seconds", kReplica1);
+  };
+  // First sight: nothing older is known, so PostgreSQL's own replay_lag stands.
+  CHECK(round(rows, std::chrono::seconds(0)) == doctest::Approx(0.016033));
+  // The same positions 30 s later: replay_lag would still say 0.016 s.
+  CHECK(round(rows, std::chrono::seconds(30)) == doctest::Approx(30));
+  // More WAL written, replay still stopped: measured from when the primary
+  // first passed the replay position, not from the newest write.
+  const double current = *rows.number(0, "current_wal_lsn_bytes");
+  const double behind = *rows.number(0, "replay_lag_bytes");
+  set_cell(rows, "current_wal_lsn_bytes", std::to_string(current + 8192));
+  set_cell(rows, "replay_lag_bytes", std::to_string(behind + 8192));
+  CHECK(round(rows, std::chrono::seconds(45)) == doctest::Approx(45));
+  // Replay resumed and caught up: 0 at once, whatever replay_lag last said.
+  set_cell(rows, "replay_lag_bytes", "0");
+  CHECK(round(rows, std::chrono::seconds(50)) == 0);
+  // Behind again by the newest write only: measured from that write's round.
+  set_cell(rows, "current_wal_lsn_bytes", std::to_string(current + 16384));
+  set_cell(rows, "replay_lag_bytes", "8192");
+  set_cell(rows, "replay_lag_seconds", std::nullopt);
+  CHECK(round(rows, std::chrono::seconds(55)) == 0);
+  CHECK(round(rows, std::chrono::seconds(62)) == doctest::Approx(7));
+
+  SUBCASE("an idle primary with a caught-up standby stays at 0") {
+    auto idle = repl_fixture::load("primary_idle", "replication_standbys");
+    CHECK(round(idle, std::chrono::seconds(100)) == 0);
+    CHECK(round(idle, std::chrono::seconds(700)) == 0);
+  }
+}
+
 TEST_CASE("replication: missing replicas against the configured expectation") {
   Setup setup(false);
   SUBCASE("no standby connected") {
