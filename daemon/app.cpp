@@ -472,17 +472,17 @@ std::string App::status_line() const {
 }
 
 std::string App::render_metrics() const {
-  auto families = store_.Collect();
-  auto own = registry_->Collect();
-  families.insert(families.end(), std::make_move_iterator(own.begin()),
-                  std::make_move_iterator(own.end()));
+  std::string text;
+  store_.write_text(text);
+  auto families = registry_->Collect();
   auto alert_families = evaluator_.collect_metrics();
   families.insert(families.end(), std::make_move_iterator(alert_families.begin()),
                   std::make_move_iterator(alert_families.end()));
   auto self = self_metrics_.Collect();
   families.insert(families.end(), std::make_move_iterator(self.begin()),
                   std::make_move_iterator(self.end()));
-  return prometheus::TextSerializer().Serialize(families);
+  text += prometheus::TextSerializer().Serialize(families);
+  return text;
 }
 
 void App::build_routes() {

@@ -1,5 +1,7 @@
 #include "daemon/metrics_store.hpp"
 
+#include <prometheus/text_serializer.h>
+
 #include <algorithm>
 #include <unordered_map>
 
@@ -18,7 +20,25 @@ void MetricsStore::set(const std::string& target, const std::string& probe,
       metric.label = std::move(labels);
     }
   }
-  snapshots_[{target, probe}] = Snapshot{std::move(families), std::move(evidence)};
+  std::vector<SerializedFamily> text;
+  text.reserve(families.size());
+  const prometheus::TextSerializer serializer;
+  std::vector<prometheus::MetricFamily> one(1);
+  for (auto& family : families) {
+    // The serializer's output split after its "# TYPE" line.
+    one[0] = std::move(family);
+    std::string all = serializer.Serialize(one);
+    family = std::move(one[0]);
+    std::size_t header_end = 0;
+    auto type = all.starts_with("# TYPE ") ? 0 : all.find("\n# TYPE ");
+    if (type != std::string::npos) {
+      if (type != 0) ++type;  // past the newline that ends the HELP line
+      const auto newline = all.find('\n', type);
+      header_end = newline == std::string::npos ? all.size() : newline + 1;
+    }
+    text.push_back({all.substr(0, header_end), all.substr(header_end)});
+  }
+  snapshots_[{target, probe}] = Snapshot{std::move(families), std::move(text), std::move(evidence)};
 }
 
 void MetricsStore::remove(const std::string& target, const std::string& probe) {
@@ -52,6 +72,35 @@ std::vector<prometheus::MetricFamily> MetricsStore::Collect() const {
     }
   }
   return merged;
+}
+
+void MetricsStore::write_text(std::string& out) const {
+  // Same merge as Collect(): a name's header once, at its first appearance,
+  // then the samples of every snapshot that has that family.
+  struct Merged {
+    const std::string* header;
+    std::vector<const std::string*> bodies;
+  };
+  std::vector<Merged> merged;
+  std::unordered_map<std::string_view, std::size_t> index;
+  std::size_t size = 0;
+  for (const auto& [key, snapshot] : snapshots_) {
+    for (std::size_t i = 0; i < snapshot.families.size(); ++i) {
+      const auto& serialized = snapshot.text[i];
+      auto [it, inserted] = index.try_emplace(snapshot.families[i].name, merged.size());
+      if (inserted) {
+        merged.push_back({&serialized.header, {}});
+        size += serialized.header.size();
+      }
+      merged[it->second].bodies.push_back(&serialized.body);
+      size += serialized.body.size();
+    }
+  }
+  out.reserve(out.size() + size);
+  for (const auto& family : merged) {
+    out += *family.header;
+    for (const auto* body : family.bodies) out += *body;
+  }
 }
 
 const std::vector<prometheus::MetricFamily>* MetricsStore::families(

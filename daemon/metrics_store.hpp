@@ -2,7 +2,10 @@
 // The latest results of every (target, probe) pair. A probe round replaces its
 // pair's snapshot whole, so a series that the round did not produce (a dropped
 // database, a departed standby) is gone at once: no stale values. /metrics is
-// served from here and never touches PostgreSQL. Loop thread only.
+// served from here and never touches PostgreSQL. Each snapshot is also kept as
+// exposition text, written once when the round lands, so a scrape of many
+// targets concatenates strings instead of copying and re-serialising every
+// series. Loop thread only.
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
@@ -30,6 +33,9 @@ class MetricsStore : public prometheus::Collectable {
   void retain_only(const std::string& target, const std::vector<std::string>& probes);
 
   std::vector<prometheus::MetricFamily> Collect() const override;
+  // Appends the text exposition (0.0.4) of every snapshot: byte for byte what
+  // prometheus::TextSerializer makes of Collect(), without building it.
+  void write_text(std::string& out) const;
 
   // Lookups for the alert evaluator and the JSON API.
   const std::vector<prometheus::MetricFamily>* families(const std::string& target,
@@ -41,8 +47,13 @@ class MetricsStore : public prometheus::Collectable {
   std::vector<std::string> probes_of(const std::string& target) const;
 
  private:
+  struct SerializedFamily {
+    std::string header;  // the # HELP and # TYPE lines
+    std::string body;    // the sample lines
+  };
   struct Snapshot {
     std::vector<prometheus::MetricFamily> families;
+    std::vector<SerializedFamily> text;  // one per family, same order
     Evidence evidence;
   };
   std::map<std::pair<std::string, std::string>, Snapshot> snapshots_;

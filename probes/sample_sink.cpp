@@ -4,13 +4,31 @@
 
 namespace pgvigil {
 
+namespace {
+// The text format escapes backslash and newline in HELP; prometheus-cpp's
+// serializer does not, and a raw newline would break the exposition.
+std::string escape_help(std::string_view help) {
+  std::string out;
+  out.reserve(help.size());
+  for (char c : help) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+}  // namespace
+
 prometheus::ClientMetric& SampleSink::add(std::string_view name, std::string_view help,
                                           prometheus::MetricType type, const Labels& labels) {
   auto it = index_.find(name);
   if (it == index_.end()) {
     prometheus::MetricFamily family;
     family.name = std::string(name);
-    family.help = std::string(help);
+    family.help = escape_help(help);
     family.type = type;
     families_.push_back(std::move(family));
     it = index_.emplace(std::string(name), families_.size() - 1).first;

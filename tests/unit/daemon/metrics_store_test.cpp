@@ -1,0 +1,123 @@
+// The store behind /metrics: rounds replace whole snapshots, same-named
+// families merge across targets, and the pre-serialised text is exactly what
+// the prometheus-cpp serializer makes of the same data (golden file).
+#include "daemon/metrics_store.hpp"
+
+#include <doctest/doctest.h>
+#include <prometheus/text_serializer.h>
+
+#include <array>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace {
+
+using pgvigil::Labels;
+using pgvigil::MetricsStore;
+using pgvigil::SampleSink;
+
+constexpr std::array<std::string_view, 3> kStates{"streaming", "catchup", "stopping"};
+
+std::vector<prometheus::MetricFamily> liveness_round(double up) {
+  SampleSink sink;
+  sink.gauge("pg_up", "1 when the server accepts connections", {}, up);
+  sink.counter("pg_connection_failures_total", "Failed connection attempts",
+               {{"reason", "refused"}}, 3);
+  return sink.take();
+}
+
+std::vector<prometheus::MetricFamily> replication_round(int standbys) {
+  SampleSink sink;
+  for (int i = 0; i < standbys; ++i) {
+    const Labels labels{{"application_name", "replica" + std::to_string(i)},
+                        {"client_addr", "10.0.0." + std::to_string(i + 1)}};
+    sink.gauge("pg_stat_replication_replay_lag_bytes", "WAL bytes not yet replayed", labels,
+               1024.0 * (i + 1));
+    sink.state_set("pg_stat_replication_state", "Walsender state", labels, "state", kStates,
+                   "streaming");
+  }
+  // Label values the text format must escape, and a help text too.
+  sink.gauge("pgvigil_check_value", "A \"quoted\" help\\text\nwith a newline",
+             {{"check", "line\nbreak \"quote\" back\\slash"}}, 0.5);
+  prometheus::ClientMetric::Histogram histogram;
+  histogram.sample_count = 3;
+  histogram.sample_sum = 0.75;
+  histogram.bucket = {{1, 0.1}, {3, 1.0}};
+  sink.histogram("pgvigil_probe_duration_seconds", "Probe round duration", {{"probe", "x"}},
+                 histogram);
+  return sink.take();
+}
+
+MetricsStore two_targets() {
+  MetricsStore store;
+  store.set("db1", "liveness", {{"env", "prod"}}, liveness_round(1));
+  store.set("db1", "replication", {{"env", "prod"}}, replication_round(2));
+  store.set("db2", "liveness", {}, liveness_round(0));
+  store.set("db2", "replication", {}, replication_round(1));
+  return store;
+}
+
+std::string text_of(const MetricsStore& store) {
+  std::string out;
+  store.write_text(out);
+  return out;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE_MESSAGE(in.good(), "missing " << path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("metrics store: the pre-serialised text equals the serializer's output of Collect()") {
+  const auto store = two_targets();
+  const std::string expected = prometheus::TextSerializer().Serialize(store.Collect());
+  CHECK(text_of(store) == expected);
+}
+
+TEST_CASE("metrics store: golden exposition of two targets") {
+  // To update after an intended change: PGVIGIL_UPDATE_GOLDEN=1 and rerun.
+  const std::string path = std::string(PGVIGIL_TEST_DATA) + "/metrics/two_targets.prom";
+  const std::string text = text_of(two_targets());
+  if (std::getenv("PGVIGIL_UPDATE_GOLDEN") != nullptr)
+    std::ofstream(path, std::ios::binary) << text;
+  CHECK(text == read_file(path));
+  // Each family's header appears once although both targets have it.
+  std::size_t headers = 0;
+  for (std::size_t at = 0; (at = text.find("# TYPE pg_up ", at)) != std::string::npos; ++at)
+    ++headers;
+  CHECK(headers == 1);
+}
+
+TEST_CASE("metrics store: a round replaces its snapshot whole") {
+  auto store = two_targets();
+  CHECK(store.samples("db1", "pg_stat_replication_replay_lag_bytes").size() == 2);
+  store.set("db1", "replication", {{"env", "prod"}}, replication_round(0));
+  CHECK(store.samples("db1", "pg_stat_replication_replay_lag_bytes").empty());
+  const std::string text = text_of(store);
+  CHECK(text.find("replica1") == std::string::npos);  // db1's second standby is gone
+  CHECK(text.find("10.0.0.1") != std::string::npos);  // db2's standby stays
+  CHECK(text.find("target=\"db1\",env=\"prod\"") != std::string::npos);
+  CHECK(text == prometheus::TextSerializer().Serialize(store.Collect()));
+}
+
+TEST_CASE("metrics store: removing probes and targets removes their text") {
+  auto store = two_targets();
+  store.retain_only("db1", {"liveness"});
+  CHECK(store.probes_of("db1") == std::vector<std::string>{"liveness"});
+  std::string text = text_of(store);
+  CHECK(text.find("target=\"db1\",env=\"prod\",application_name") == std::string::npos);
+  CHECK(text.find("pg_up{target=\"db1\"") != std::string::npos);
+  CHECK(store.remove_target("db2") == 2);
+  text = text_of(store);
+  CHECK(text.find("db2") == std::string::npos);
+  CHECK(text == prometheus::TextSerializer().Serialize(store.Collect()));
+  store.remove("db1", "liveness");
+  CHECK(text_of(store).empty());
+}
