@@ -1,5 +1,7 @@
 #include "probes/datadir.hpp"
 
+#include "probes/bounded_read.hpp"
+
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -33,19 +35,6 @@ std::optional<Int> to_int(std::string_view text, int base = 10) {
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
   if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
   return value;
-}
-
-std::optional<std::string> read_bounded(const std::string& path, std::size_t max_bytes,
-                                        int& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = errno;
-    return std::nullopt;
-  }
-  std::string text(max_bytes, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(max_bytes));
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  return text;
 }
 
 struct ProcessCheck {

@@ -1,5 +1,7 @@
 #include "probes/disk.hpp"
 
+#include "probes/bounded_read.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -34,12 +36,9 @@ std::vector<std::string_view> split_spaces(std::string_view line) {
   return fields;
 }
 
-std::string read_bounded(const std::string& path, std::size_t max_bytes) {
-  std::ifstream in(path, std::ios::binary);
-  std::string text(max_bytes, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(max_bytes));
-  text.resize(static_cast<std::size_t>(in.gcount()));
-  return text;
+std::string read_whole(const std::string& path, std::size_t max_bytes) {
+  int error = 0;
+  return read_bounded(path, max_bytes, error).value_or(std::string{});
 }
 
 std::optional<std::string> real_path(const std::string& path) {
@@ -161,7 +160,7 @@ void DiskProbe::collect(const HostContext& ctx, SampleSink& out) {
     if (!extra.empty()) watched.push_back({extra, "extra"});
   if (watched.empty()) return;
 
-  auto mounts = parse_mountinfo(read_bounded("/proc/self/mountinfo", kMaxMountinfoBytes));
+  auto mounts = parse_mountinfo(read_whole("/proc/self/mountinfo", kMaxMountinfoBytes));
   double now = std::chrono::duration<double>(ctx.now.time_since_epoch()).count();
 
   for (const auto& [path, role] : watched) {
