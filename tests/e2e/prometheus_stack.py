@@ -26,8 +26,10 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -228,6 +230,21 @@ def check_compat(prom: Prometheus, source_dir: Path, compat_files: list[Path]) -
     return failures
 
 
+def check_exposition(address: str) -> list[str]:
+    """promtool parses pgvigil's real /metrics body. Lint remarks (counter
+    names without _total kept for postgres_exporter compatibility) are logged,
+    parse errors fail."""
+    with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as reply:
+        body = reply.read()
+    result = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=60)
+    output = (result.stdout + result.stderr).decode(errors="replace")
+    if "error while linting" in output or "text format parsing error" in output:
+        return [f"promtool cannot parse /metrics: {output.strip()[:2000]}"]
+    remarks = [line for line in output.splitlines() if line.strip()]
+    log(f"promtool parsed /metrics ({len(body)} bytes); {len(remarks)} lint remarks")
+    return []
+
+
 def shortened_rules(source: Path, work_dir: Path) -> Path:
     """A copy of the rule file with every `for:` at 2s, so the test need not wait minutes."""
     text = source.read_text()
@@ -279,6 +296,7 @@ def run(args: argparse.Namespace) -> list[str]:
         prom.wait_for_scrapes(5)
         log("Prometheus has scraped pgvigil 5 times")
 
+        failures += check_exposition(pgvigil.address)
         failures += check_variables(prom)
         failures += check_dashboards(prom, sorted((source_dir / "dashboards").glob("*.json")))
         # The same check must catch broken panels: the lint's broken sample has
