@@ -13,6 +13,7 @@
 
 #include "config/parse.hpp"
 #include "daemon/pages.hpp"
+#include "daemon/runbooks.hpp"
 #include "probes/checks.hpp"
 
 namespace pgvigil {
@@ -493,6 +494,18 @@ void App::build_routes() {
     reply.compressible = true;
     return reply;
   });
+  // The runbook pages of this version; alerts link here (runbook_url).
+  for (const auto& page : embedded_runbooks()) {
+    auto serve = [page](const http::Request&) {
+      http::RouteReply reply;
+      reply.content_type = "text/plain; charset=utf-8";  // browsers show it; markdown reads as text
+      reply.body = std::string(page.markdown);
+      reply.compressible = true;
+      return reply;
+    };
+    router_.add("/runbooks/" + std::string(page.file), serve);
+    if (page.file == "README.md") router_.add("/runbooks/", serve);
+  }
   router_.add("/health", [this](const http::Request&) {
     http::RouteReply reply;
     reply.content_type = "text/plain; charset=utf-8";

@@ -108,7 +108,8 @@ std::string render_landing_page(const std::vector<TargetView>& targets,
       "scrape never queries PostgreSQL)</li>"
       "<li><a href=\"/health\">/health</a>: 200 while the event loop and scheduler run</li>"
       "<li><a href=\"/ready\">/ready</a>: 200 once every target finished its first round</li>"
-      "<li><a href=\"/api/v1/targets\">/api/v1/targets</a>: targets as JSON</li></ul>"
+      "<li><a href=\"/api/v1/targets\">/api/v1/targets</a>: targets as JSON</li>"
+      "<li><a href=\"/runbooks/\">/runbooks/</a>: what to do for each alert</li></ul>"
       "<h2>Targets</h2><table border=\"1\" cellpadding=\"4\"><tr><th>target</th><th>up</th>"
       "<th>reason</th><th>role</th><th>version</th><th>last error</th></tr>";
   for (const auto& t : targets) {

@@ -140,6 +140,15 @@ TEST_CASE("ready waits for the first round, health follows the loop, SIGTERM sto
   const auto landing = http_get(daemon.port(), "/");
   CHECK(landing.status == 200);
   CHECK(landing.body.find("hole") != std::string::npos);
+  // The runbooks travel with the daemon: the index and a page.
+  CHECK(landing.body.find("/runbooks/") != std::string::npos);
+  const auto index = http_get(daemon.port(), "/runbooks/");
+  CHECK(index.status == 200);
+  CHECK(index.body.find("(PostgresDown.md)") != std::string::npos);
+  const auto page = http_get(daemon.port(), "/runbooks/PostgresDown.md");
+  CHECK(page.status == 200);
+  CHECK(page.body.starts_with("# PostgresDown"));
+  CHECK(page.headers.at("content-type") == "text/plain; charset=utf-8");
   const auto gz = http_get(daemon.port(), "/metrics", 3000ms, "Accept-Encoding: gzip\r\n");
   CHECK(gz.headers.at("content-encoding") == "gzip");
   CHECK(gz.headers.at("content-type").find("version=0.0.4") != std::string::npos);
