@@ -124,7 +124,7 @@ void Evaluator::evaluate(const AlertSource& source, const std::vector<TargetFact
           alert.target = target.name;
           alert.severity = severity;
           alert.labels = labels;
-          alert.runbook_url = runbook_url(rule.name);
+          alert.runbook_url = runbook_url(runbook_base_, rule.name);
           alert.active_at = now;
           alert.state = AlertState::pending;
         }

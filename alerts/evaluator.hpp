@@ -52,6 +52,10 @@ class Evaluator {
   // each; by default they go to spdlog.
   explicit Evaluator(Warn warn = {});
 
+  // Base of the runbook_url annotation of alerts raised from now on
+  // (default "/runbooks/", this daemon's own pages by relative URL).
+  void set_runbook_base(std::string base) { runbook_base_ = std::move(base); }
+
   // One evaluation round at `now` over every target.
   void evaluate(const AlertSource& source, const std::vector<TargetFacts>& targets,
                 Clock::time_point now);
@@ -80,6 +84,7 @@ class Evaluator {
   std::map<std::string, Alert> alerts_;  // by fingerprint
   std::map<std::string, TargetMemory> memory_;
   std::set<std::string> failed_rules_;  // rule evaluations that threw (logged once)
+  std::string runbook_base_ = "/runbooks/";
 };
 
 }  // namespace pgvigil::alerts

@@ -12,6 +12,10 @@ namespace pgvigil::alerts {
 // Rule groups pgvigil.rules and pgvigil.selfmonitoring, as YAML. `source`
 // names the configuration in the header comment.
 std::string render_prometheus_rules(const config::Config& config, const std::string& source);
+// runbook_url base of the exported rules: [alerting] runbook_base_url, else
+// external_url + "/runbooks/", else a template on the scraped pgvigil's
+// instance label.
+std::string prometheus_runbook_base(const config::Config& config);
 
 // Alert names that exist only in the Prometheus export (Prometheus watching
 // pgvigil itself); every other alert comes from rule_table().

@@ -13,8 +13,10 @@ namespace pgvigil::alerts {
 using namespace std::chrono_literals;
 using Findings = std::vector<Finding>;
 
-std::string runbook_url(std::string_view alertname) {
-  return std::string(kRunbookBaseUrl) + std::string(alertname) + ".md";
+std::string runbook_url(std::string_view base, std::string_view alertname) {
+  std::string url(base);
+  if (!url.ends_with('/')) url += '/';
+  return url + std::string(alertname) + ".md";
 }
 
 double RuleParams::get(std::string_view key) const {

@@ -21,10 +21,9 @@ namespace pgvigil::alerts {
 
 using Clock = std::chrono::system_clock;
 
-// Where the runbook pages live: docs/runbooks/<AlertName>.md in the repository.
-inline constexpr std::string_view kRunbookBaseUrl =
-    "https://github.com/pgvigil/pgvigil/blob/main/docs/runbooks/";
-std::string runbook_url(std::string_view alertname);
+// The page of an alert: base + "<AlertName>.md" (a '/' is added to a base
+// without one). The daemon serves every page at /runbooks/ (daemon/runbooks.hpp).
+std::string runbook_url(std::string_view base, std::string_view alertname);
 
 // What a rule may read. The daemon implements it over MetricsStore and its
 // target monitors; unit tests implement it with plain maps.

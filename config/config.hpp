@@ -108,6 +108,9 @@ struct AlertingConfig {
   Duration resend_interval{60'000};
   Duration send_timeout{10'000};
   std::string external_url;  // for generatorURL; default derived from listen
+  // Where runbook_url points: BASE + "<Alert>.md". Default: this daemon's own
+  // pages, external_url (or the listen address) + "/runbooks/".
+  std::string runbook_base_url;
   std::string basic_auth_user;
   std::string basic_auth_password_file;
   std::string bearer_token_file;

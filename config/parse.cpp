@@ -778,6 +778,8 @@ class Parser {
              [&](const Field& f) { read_duration(f, alerting.resend_interval); }},
             {"send_timeout", [&](const Field& f) { read_duration(f, alerting.send_timeout); }},
             {"external_url", [&](const Field& f) { read_http_url(f, alerting.external_url); }},
+            {"runbook_base_url",
+             [&](const Field& f) { read_http_url(f, alerting.runbook_base_url); }},
             {"basic_auth_user", [&](const Field& f) { read_string(f, alerting.basic_auth_user); }},
             {"basic_auth_password_file",
              [&](const Field& f) { read_string(f, alerting.basic_auth_password_file); }},

@@ -89,6 +89,7 @@ toml::table render_alerting(const AlertingConfig& alerting) {
   table.insert_or_assign("resend_interval", format_duration(alerting.resend_interval));
   table.insert_or_assign("send_timeout", format_duration(alerting.send_timeout));
   insert_if_set(table, "external_url", alerting.external_url);
+  insert_if_set(table, "runbook_base_url", alerting.runbook_base_url);
   insert_if_set(table, "basic_auth_user", alerting.basic_auth_user);
   insert_if_set(table, "basic_auth_password_file", alerting.basic_auth_password_file);
   insert_if_set(table, "bearer_token_file", alerting.bearer_token_file);

@@ -564,6 +564,12 @@ std::vector<TargetView> App::target_views() const {
 }
 
 void App::configure_alerting() {
+  // Alerts link to this daemon's own pages unless a base is configured.
+  const auto& alerting = config_.alerting;
+  std::string own = alerting.external_url.empty() ? generator_base_ : alerting.external_url;
+  if (own.ends_with('/')) own.pop_back();
+  evaluator_.set_runbook_base(!alerting.runbook_base_url.empty() ? alerting.runbook_base_url
+                                                                 : own + "/runbooks/");
   AlertmanagerClientOptions options;
   options.urls = config_.alerting.alertmanagers;
   options.timeout = config_.alerting.send_timeout;

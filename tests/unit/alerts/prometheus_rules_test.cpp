@@ -50,11 +50,27 @@ TEST_CASE("every rule of the table is exported, in its group, with its runbook")
     const auto at = text.find("- alert: " + name + "\n");
     REQUIRE_MESSAGE(at != std::string::npos, name);
     CHECK_MESSAGE((at > self) == name.starts_with("Pgvigil"), name);
-    CHECK(text.find("runbook_url: '" + runbook_url(name) + "'") != std::string::npos);
+    CHECK(text.find("runbook_url: '{{ with $labels.instance }}http://{{ . }}{{ end }}/runbooks/" +
+                    name + ".md'") != std::string::npos);
   }
   CHECK(text.find("- alert: PgvigilNotScraped\n") > self);
   CHECK(occurrences(text, "- alert: PostgresReplicationLag\n") == 2);  // warning + critical
   CHECK(text.find("${") == std::string::npos);
+}
+
+TEST_CASE("the exported runbook base follows the config") {
+  config::Config config;
+  CHECK(prometheus_runbook_base(config) ==
+        "{{ with $labels.instance }}http://{{ . }}{{ end }}/runbooks/");
+  config.server.tls = config::TlsConfig{};
+  CHECK(prometheus_runbook_base(config).find("https://{{ . }}") != std::string::npos);
+  config.alerting.external_url = "https://pgvigil.example.com/";
+  CHECK(prometheus_runbook_base(config) == "https://pgvigil.example.com/runbooks/");
+  config.alerting.runbook_base_url = "https://wiki.example.com/runbooks/";
+  CHECK(prometheus_runbook_base(config) == "https://wiki.example.com/runbooks/");
+  CHECK(render_prometheus_rules(config, "test")
+            .find("runbook_url: 'https://wiki.example.com/runbooks/PostgresDown.md'") !=
+        std::string::npos);
 }
 
 TEST_CASE("global overrides change the exported thresholds and `for`") {

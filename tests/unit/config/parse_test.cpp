@@ -73,6 +73,7 @@ evaluation_interval = "2s"
 resend_interval = "5m"
 send_timeout = "3s"
 external_url = "https://pgvigil.example"
+runbook_base_url = "https://wiki.example/pg/"
 bearer_token_file = "/etc/pgvigil/token"
 [[target]]
 name = "db-1.prod:main"
@@ -117,6 +118,7 @@ max_bytes_per_round = "1MiB"
   CHECK(config.alerting.alertmanagers.size() == 2);
   CHECK(config.alerting.resend_interval == Duration{5min});
   CHECK(config.alerting.bearer_token_file == "/etc/pgvigil/token");
+  CHECK(config.alerting.runbook_base_url == "https://wiki.example/pg/");
   const TargetConfig& target = config.targets.at(0);
   CHECK(target.name == "db-1.prod:main");
   CHECK(target.conninfo == "host=db1 sslmode=require");
