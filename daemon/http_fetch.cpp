@@ -128,6 +128,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     request.set(bhttp::field::accept, "application/json");
     request.set(bhttp::field::connection, "close");
     if (!url.authorization.empty()) request.set(bhttp::field::authorization, url.authorization);
+    limit = body_limit;
     parser.body_limit(body_limit);
 
     auto self = shared_from_this();
@@ -176,22 +177,43 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     bhttp::async_write(stream, request, [self, &stream](boost::system::error_code ec, std::size_t) {
       if (self->finished) return;
       if (ec) return self->fail("write", ec);
-      bhttp::async_read(stream, self->buffer, self->parser,
-                        [self](boost::system::error_code read_ec, std::size_t) {
-                          if (self->finished) return;
-                          if (read_ec == bhttp::error::body_limit)
-                            return self->finish({false, 0, {}, "reply body over the size limit"});
-                          if (read_ec) return self->fail("read", read_ec);
-                          auto& response = self->parser.get();
-                          const auto status = response.result_int();
-                          FetchResult result;
-                          result.status = status;
-                          result.ok = status >= 200 && status < 300;
-                          if (!result.ok) result.error = "HTTP " + std::to_string(status);
-                          result.body = std::move(response.body());
-                          self->finish(std::move(result));
-                        });
+      // The header first: Beast 1.74 lets a Content-Length body past
+      // body_limit when the whole reply arrives in one read, so the declared
+      // length is checked here, before the body is buffered.
+      bhttp::async_read_header(
+          stream, self->buffer, self->parser,
+          [self, &stream](boost::system::error_code header_ec, std::size_t) {
+            if (self->finished) return;
+            if (header_ec) return self->read_failed(header_ec);
+            if (const auto length = self->parser.content_length(); length && *length > self->limit)
+              return self->finish({false, 0, {}, "reply body over the size limit"});
+            bhttp::async_read(stream, self->buffer, self->parser,
+                              [self](boost::system::error_code read_ec, std::size_t) {
+                                if (self->finished) return;
+                                if (read_ec) return self->read_failed(read_ec);
+                                self->complete();
+                              });
+          });
     });
+  }
+
+  void read_failed(const boost::system::error_code& ec) {
+    if (ec == bhttp::error::body_limit)
+      return finish({false, 0, {}, "reply body over the size limit"});
+    fail("read", ec);
+  }
+
+  void complete() {
+    auto& response = parser.get();
+    if (response.body().size() > limit)
+      return finish({false, 0, {}, "reply body over the size limit"});
+    const auto status = response.result_int();
+    FetchResult result;
+    result.status = status;
+    result.ok = status >= 200 && status < 300;
+    if (!result.ok) result.error = "HTTP " + std::to_string(status);
+    result.body = std::move(response.body());
+    finish(std::move(result));
   }
 
   void fail(const std::string& step, const boost::system::error_code& ec) {
@@ -219,6 +241,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
   bhttp::request<bhttp::empty_body> request;
   bhttp::response_parser<bhttp::string_body> parser;
   HttpFetcher::Callback done;
+  std::size_t limit = 0;
   bool finished = false;
 };
 

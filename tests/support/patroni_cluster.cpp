@@ -87,7 +87,7 @@ bool has_patroni() {
          ::access((std::string(kPgBin) + "/postgres").c_str(), X_OK) == 0;
 }
 
-PatroniTestCluster::PatroniCluster() {
+PatroniTestCluster::PatroniTestCluster() {
   const auto started = std::chrono::steady_clock::now();
   dir_ = make_temp_dir("pgvigil-patroni");
   a_.name = "node-a";
@@ -165,7 +165,7 @@ PatroniTestCluster::PatroniCluster() {
       std::chrono::steady_clock::now() - started);
 }
 
-PatroniTestCluster::~PatroniCluster() {
+PatroniTestCluster::~PatroniTestCluster() {
   stop_all();
 }
 
