@@ -13,6 +13,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cctype>
 
 #include "daemon/alertmanager_client.hpp"  // base64_encode
 
@@ -58,8 +59,14 @@ std::optional<FetchUrl> parse_fetch_url(std::string_view url, std::string* error
     return std::nullopt;
   };
   std::string_view rest = url;
-  const bool tls = rest.starts_with("https://");
-  if (!tls && !rest.starts_with("http://")) return fail("URL must start with http:// or https://");
+  auto scheme_is = [&](std::string_view scheme) {  // case-insensitive, like the config check
+    if (rest.size() < scheme.size()) return false;
+    for (std::size_t i = 0; i < scheme.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(rest[i])) != scheme[i]) return false;
+    return true;
+  };
+  const bool tls = scheme_is("https://");
+  if (!tls && !scheme_is("http://")) return fail("URL must start with http:// or https://");
   rest.remove_prefix(tls ? 8 : 7);
   const auto end_of_authority = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, end_of_authority);

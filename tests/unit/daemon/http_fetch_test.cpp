@@ -114,6 +114,8 @@ TEST_CASE("http_fetch: URLs split into parts, credentials into a header and out 
   CHECK(tls.path == "/api");
   CHECK(tls.display == "https://patroni.example.net:443/api");
 
+  CHECK(url_of("HTTPS://Host:8443").tls);
+
   auto v6 = url_of("http://[::1]:8008");
   CHECK(v6.host == "::1");
   CHECK(v6.display == "http://[::1]:8008");
