@@ -728,6 +728,46 @@ std::vector<RuleDefinition> build_table() {
               {}}};
        }});
 
+  // Patroni (targets with patroni_url): the cluster as its REST API reports it.
+  rules.push_back(
+      {"PatroniNoLeader",
+       "critical",
+       30s,
+       {},
+       "Patroni cluster of {{ $labels.target }} has no leader",
+       "No member of the Patroni cluster {{ $labels.scope }} seen through {{ $labels.target }} "
+       "holds the leader key: there is no primary accepting writes and Patroni has not "
+       "promoted a replacement.",
+       "patroni_cluster_unlocked == 1",
+       "scope (when Patroni reports it)",
+       {"patroni.members"},
+       [](const RuleContext& ctx) {
+         return each_sample(ctx, "patroni_cluster_unlocked", [](double v) { return v == 1; });
+       },
+       [](const PromContext& p) {
+         return std::vector<PromAlert>{
+             {p.select("patroni_cluster_unlocked") + " == 1", {}, {}, {}}};
+       }});
+
+  rules.push_back(
+      {"PatroniUnreachable",
+       "warning",
+       1min,
+       {},
+       "Patroni REST API of {{ $labels.target }} does not answer",
+       "pgvigil cannot get a usable GET /cluster reply from the Patroni of {{ $labels.target }}: "
+       "that Patroni is down or hung, so this node takes no part in failover, and "
+       "PatroniNoLeader cannot be evaluated through it.",
+       "patroni_up == 0",
+       "-",
+       {"patroni.members"},
+       [](const RuleContext& ctx) {
+         return each_sample(ctx, "patroni_up", [](double v) { return v == 0; });
+       },
+       [](const PromContext& p) {
+         return std::vector<PromAlert>{{p.select("patroni_up") + " == 0", {}, {}, {}}};
+       }});
+
   return rules;
 }
 

@@ -38,6 +38,8 @@ inline constexpr std::array kRuleNames{
     "PostgresDeadTuples"sv,
     "PostgresCustomCheckFailed"sv,
     "PgvigilProbeFailing"sv,
+    "PatroniNoLeader"sv,
+    "PatroniUnreachable"sv,
 };
 
 inline constexpr bool is_probe_name(std::string_view name) {

@@ -406,11 +406,32 @@ void App::add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
             });
   }
 
+  // Patroni's REST API, fetched on the loop; its series survive PostgreSQL
+  // being down. On by default once a target names patroni_url.
+  if (!target.patroni_url.empty() &&
+      resolve<bool>(config_, target, "patroni", &config::ProbeSettings::enabled, true)) {
+    wanted.push_back("patroni");
+    auto& slot = probes_[{name, "patroni"}];
+    if (!slot.patroni) slot.patroni = std::make_shared<PatroniJob>(io_, store_);
+    slot.patroni->configure(target.patroni_url);
+    const auto interval = resolve<config::Duration>(config_, target, "patroni",
+                                                    &config::ProbeSettings::interval, 5000ms);
+    const auto timeout =
+        resolve<config::Duration>(config_, target, "patroni", &config::ProbeSettings::timeout,
+                                  std::min<config::Duration>(interval, 10s));
+    monitor->keep_when_down("patroni");
+    add_job({name, "patroni"}, interval,
+            [weak, job = slot.patroni, timeout](daemon::Scheduler::Done done) {
+              if (auto m = weak.lock()) return job->run(m, timeout, std::move(done));
+              done(false);
+            });
+  }
+
   for (const auto& check : target.checks) {
     const std::string key = "check:" + check.name;
     wanted.push_back(key);
     std::shared_ptr<SqlProbe> probe = make_custom_check_probe(check);
-    probes_[{name, key}] = ProbeSlot{probe, nullptr};
+    probes_[{name, key}] = ProbeSlot{probe, nullptr, nullptr};
     const std::string database = check.database;
     add_job(
         {name, key}, check.interval,

@@ -23,6 +23,7 @@
 #include "daemon/loop_driver.hpp"
 #include "daemon/metrics_store.hpp"
 #include "daemon/pages.hpp"
+#include "daemon/patroni_job.hpp"
 #include "daemon/scheduler.hpp"
 #include "daemon/self_metrics.hpp"
 #include "daemon/target_monitor.hpp"
@@ -54,6 +55,7 @@ class App {
   struct ProbeSlot {
     std::shared_ptr<SqlProbe> sql;
     std::shared_ptr<HostProbe> host;
+    std::shared_ptr<PatroniJob> patroni;  // the "patroni" job (HTTP, not SQL)
   };
   void add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
                        const config::TargetConfig& target);

@@ -86,6 +86,7 @@ conninfo = "host=db password='pw conninfo' user=mon"
 [[target]]
 name = "uri"
 conninfo = "postgresql://mon:pw-uri@db/app?password=pw-query"
+patroni_url = "http://watcher:pw-patroni@10.0.0.1:8008"
 )",
                                               "secrets.toml");
   INFO(all_errors(result));
@@ -94,11 +95,12 @@ conninfo = "postgresql://mon:pw-uri@db/app?password=pw-query"
   CAPTURE(rendered);
   for (const std::string& secret :
        {std::string("pw-keyword"), std::string("pw conninfo"), std::string("pw-uri"),
-        std::string("pw-query"), bcrypt, bcrypt.substr(7)}) {
+        std::string("pw-query"), std::string("pw-patroni"), bcrypt, bcrypt.substr(7)}) {
     CHECK_FALSE(contains(rendered, secret));
   }
   CHECK(contains(rendered, "<redacted>"));
   CHECK(contains(rendered, "user=mon"));
+  CHECK(contains(rendered, "http://watcher:<redacted>@10.0.0.1:8008"));
   for (const auto& warning : result.warnings) {
     CHECK_FALSE(contains(warning, "pw-"));
     CHECK_FALSE(contains(warning, "pw conninfo"));

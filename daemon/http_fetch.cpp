@@ -1,0 +1,273 @@
+#include "daemon/http_fetch.hpp"
+
+#include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <cctype>
+
+#include "daemon/alertmanager_client.hpp"  // base64_encode
+
+namespace pgvigil {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// user:p%40ss as written in a URL -> the bytes meant.
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    const int high = hex_digit(text[i + 1]);
+    const int low = hex_digit(text[i + 2]);
+    if (high < 0 || low < 0) return std::nullopt;
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<FetchUrl> parse_fetch_url(std::string_view url, std::string* error) {
+  auto fail = [&](const std::string& why) -> std::optional<FetchUrl> {
+    if (error != nullptr) *error = why;
+    return std::nullopt;
+  };
+  std::string_view rest = url;
+  auto scheme_is = [&](std::string_view scheme) {  // case-insensitive, like the config check
+    if (rest.size() < scheme.size()) return false;
+    for (std::size_t i = 0; i < scheme.size(); ++i)
+      if (std::tolower(static_cast<unsigned char>(rest[i])) != scheme[i]) return false;
+    return true;
+  };
+  const bool tls = scheme_is("https://");
+  if (!tls && !scheme_is("http://")) return fail("URL must start with http:// or https://");
+  rest.remove_prefix(tls ? 8 : 7);
+  const auto end_of_authority = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, end_of_authority);
+  std::string path(end_of_authority == std::string_view::npos ? "" : rest.substr(end_of_authority));
+  if (path.find_first_of("?#") != std::string::npos)
+    return fail("URL must not have a query or fragment");
+  while (!path.empty() && path.back() == '/') path.pop_back();
+
+  FetchUrl out;
+  out.tls = tls;
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    const auto userinfo = authority.substr(0, at);
+    authority.remove_prefix(at + 1);
+    auto decoded = percent_decode(userinfo);
+    if (!decoded) return fail("URL has a badly percent-encoded user:password part");
+    if (decoded->find(':') == std::string::npos)
+      return fail("URL credentials must be user:password");
+    out.authorization = "Basic " + base64_encode(*decoded);
+  }
+  out.port = tls ? "443" : "80";
+  if (authority.starts_with('[')) {  // [v6]:port
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return fail("URL has an unterminated [IPv6] host");
+    out.host = std::string(authority.substr(1, close - 1));
+    auto after = authority.substr(close + 1);
+    if (after.starts_with(':'))
+      out.port = std::string(after.substr(1));
+    else if (!after.empty())
+      return fail("URL has junk after its [IPv6] host");
+  } else {
+    const auto colon = authority.rfind(':');
+    out.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) out.port = std::string(authority.substr(colon + 1));
+  }
+  if (out.host.empty()) return fail("URL has no host");
+  if (out.port.empty() || out.port.size() > 5 ||
+      !std::all_of(out.port.begin(), out.port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      std::stoi(out.port) == 0 || std::stoi(out.port) > 65535)
+    return fail("URL has an invalid port");
+  out.path = path;
+  const bool v6 = out.host.find(':') != std::string::npos;
+  out.display = std::string(tls ? "https://" : "http://") + (v6 ? "[" + out.host + "]" : out.host) +
+                ":" + out.port + out.path;
+  return out;
+}
+
+namespace {
+
+struct Exchange : std::enable_shared_from_this<Exchange> {
+  Exchange(asio::io_context& io, FetchUrl target, std::shared_ptr<asio::ssl::context> tls_context,
+           HttpFetcher::Callback callback)
+      : url(std::move(target)),
+        ssl(std::move(tls_context)),
+        resolver(io),
+        socket(io),
+        deadline(io),
+        done(std::move(callback)) {}
+
+  void start(std::string_view path, std::chrono::milliseconds timeout, std::size_t body_limit) {
+    request.method(bhttp::verb::get);
+    request.target(url.path + std::string(path));
+    request.version(11);
+    const bool v6 = url.host.find(':') != std::string::npos;
+    request.set(bhttp::field::host, (v6 ? "[" + url.host + "]" : url.host) + ":" + url.port);
+    request.set(bhttp::field::user_agent, "pgvigil/" PGVIGIL_VERSION);
+    request.set(bhttp::field::accept, "application/json");
+    request.set(bhttp::field::connection, "close");
+    if (!url.authorization.empty()) request.set(bhttp::field::authorization, url.authorization);
+    limit = body_limit;
+    parser.body_limit(body_limit);
+
+    auto self = shared_from_this();
+    deadline.expires_after(timeout);
+    deadline.async_wait([self, timeout](boost::system::error_code ec) {
+      if (ec || self->finished) return;
+      // Whatever step is running completes with operation_aborted and sees
+      // `finished` set.
+      self->finish({false, 0, {}, "timed out after " + std::to_string(timeout.count()) + " ms"});
+    });
+    resolver.async_resolve(
+        url.host, url.port,
+        [self](boost::system::error_code ec, const tcp::resolver::results_type& results) {
+          if (self->finished) return;
+          if (ec) return self->fail("resolve " + self->url.host, ec);
+          asio::async_connect(self->socket, results,
+                              [self](boost::system::error_code connect_ec, const tcp::endpoint&) {
+                                if (self->finished) return;
+                                if (connect_ec) return self->fail("connect", connect_ec);
+                                if (!self->url.tls) return self->exchange(self->socket);
+                                self->handshake();
+                              });
+        });
+  }
+
+  void handshake() {
+    tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket, *ssl);
+    tls->set_verify_mode(asio::ssl::verify_peer);
+    tls->set_verify_callback(asio::ssl::host_name_verification(url.host));
+    boost::system::error_code address_ec;
+    asio::ip::make_address(url.host, address_ec);
+    if (address_ec)  // SNI is for names only
+      SSL_set_tlsext_host_name(tls->native_handle(), url.host.c_str());
+    auto self = shared_from_this();
+    tls->async_handshake(asio::ssl::stream_base::client, [self](boost::system::error_code ec) {
+      if (self->finished) return;
+      if (ec) return self->fail("TLS", ec);
+      self->exchange(*self->tls);
+    });
+  }
+
+  // The exchange owns the stream, so the reference stays valid.
+  template <class Stream>
+  void exchange(Stream& stream) {
+    auto self = shared_from_this();
+    bhttp::async_write(stream, request, [self, &stream](boost::system::error_code ec, std::size_t) {
+      if (self->finished) return;
+      if (ec) return self->fail("write", ec);
+      // The header first: Beast 1.74 lets a Content-Length body past
+      // body_limit when the whole reply arrives in one read, so the declared
+      // length is checked here, before the body is buffered.
+      bhttp::async_read_header(
+          stream, self->buffer, self->parser,
+          [self, &stream](boost::system::error_code header_ec, std::size_t) {
+            if (self->finished) return;
+            if (header_ec) return self->read_failed(header_ec);
+            if (const auto length = self->parser.content_length(); length && *length > self->limit)
+              return self->finish({false, 0, {}, "reply body over the size limit"});
+            bhttp::async_read(stream, self->buffer, self->parser,
+                              [self](boost::system::error_code read_ec, std::size_t) {
+                                if (self->finished) return;
+                                if (read_ec) return self->read_failed(read_ec);
+                                self->complete();
+                              });
+          });
+    });
+  }
+
+  void read_failed(const boost::system::error_code& ec) {
+    if (ec == bhttp::error::body_limit)
+      return finish({false, 0, {}, "reply body over the size limit"});
+    fail("read", ec);
+  }
+
+  void complete() {
+    auto& response = parser.get();
+    if (response.body().size() > limit)
+      return finish({false, 0, {}, "reply body over the size limit"});
+    const auto status = response.result_int();
+    FetchResult result;
+    result.status = status;
+    result.ok = status >= 200 && status < 300;
+    if (!result.ok) result.error = "HTTP " + std::to_string(status);
+    result.body = std::move(response.body());
+    finish(std::move(result));
+  }
+
+  void fail(const std::string& step, const boost::system::error_code& ec) {
+    finish({false, 0, {}, step + ": " + ec.message()});
+  }
+
+  void finish(FetchResult result) {
+    finished = true;
+    deadline.cancel();
+    resolver.cancel();
+    boost::system::error_code ignored;
+    socket.close(ignored);
+    auto callback = std::move(done);
+    done = nullptr;
+    if (callback) callback(std::move(result));
+  }
+
+  FetchUrl url;
+  std::shared_ptr<asio::ssl::context> ssl;
+  tcp::resolver resolver;
+  tcp::socket socket;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+  asio::steady_timer deadline;
+  beast::flat_buffer buffer;
+  bhttp::request<bhttp::empty_body> request;
+  bhttp::response_parser<bhttp::string_body> parser;
+  HttpFetcher::Callback done;
+  std::size_t limit = 0;
+  bool finished = false;
+};
+
+}  // namespace
+
+HttpFetcher::HttpFetcher(asio::io_context& io) : io_(io) {}
+
+HttpFetcher::~HttpFetcher() = default;
+
+void HttpFetcher::get(const FetchUrl& url, std::string_view path, std::chrono::milliseconds timeout,
+                      std::size_t body_limit, Callback done) {
+  if (url.tls && !ssl_) {
+    ssl_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    ssl_->set_default_verify_paths();
+    ssl_->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                      asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  }
+  auto exchange = std::make_shared<Exchange>(io_, url, ssl_, std::move(done));
+  exchange->start(path, timeout, body_limit);
+}
+
+}  // namespace pgvigil
