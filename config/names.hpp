@@ -38,6 +38,13 @@ inline constexpr std::array kRuleNames{
     "PostgresDeadTuples"sv,
     "PostgresCustomCheckFailed"sv,
     "PgvigilProbeFailing"sv,
+    "PostgresRestarted"sv,
+    "PostgresCrashed"sv,
+    "PostgresDataDirectoryPermissions"sv,
+    "PostgresInodesLow"sv,
+    "PostgresPendingRestart"sv,
+    "PostgresDeadlocks"sv,
+    "PostgresOutOfMemory"sv,
 };
 
 inline constexpr bool is_probe_name(std::string_view name) {
