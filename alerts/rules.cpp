@@ -1,12 +1,10 @@
 #include "alerts/rules.hpp"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <ctime>
 
 #include "config/names.hpp"
 
@@ -165,50 +163,38 @@ std::optional<Finding> log_class_rose(const RuleContext& ctx, std::string_view k
   return finding;
 }
 
-std::string utc_time(double unix_seconds) {
-  const auto seconds = static_cast<std::time_t>(std::floor(unix_seconds));
-  std::tm parts{};
-  gmtime_r(&seconds, &parts);
-  return fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", parts);
-}
-
-// Postmaster restarts seen within `window`: every change of
-// pg_postmaster_start_time_seconds is remembered with the time it was seen, so
-// the count survives the gaps while the server is down. The first start time
-// seen is a baseline, like changes() over a range that starts there.
-struct Restarts {
-  int count = 0;              // changes seen within the window
-  double previous_start = 0;  // the start time before the latest change (0: none seen)
-  double current_start = 0;   // 0 while the server is not answering
-};
-
-Restarts restarts_within(const RuleContext& ctx, double window) {
+// Postmaster restarts seen within `window`. The liveness state counts every
+// change of the start time between two connections
+// (pg_postmaster_restarts_total), so a restart between two evaluations is not
+// lost; each rise is remembered with the time it was seen, and the count
+// survives the gaps while the server is down.
+int restarts_within(const RuleContext& ctx, double window) {
   const double now = std::chrono::duration<double>(ctx.now.time_since_epoch()).count();
   auto& memory = ctx.memory;
-  Restarts out;
-  for (const auto& [labels, start] :
-       ctx.source.samples(ctx.target.name, "pg_postmaster_start_time_seconds")) {
-    if (!std::isfinite(start)) continue;
-    out.current_start = start;
-    auto last = memory.find("start");
-    if (last != memory.end() && last->second != start) {
-      memory["previous_start"] = last->second;
-      memory["seen\x1f" + std::to_string(static_cast<long long>(memory["next"]++))] = now;
+  for (const auto& [labels, total] :
+       ctx.source.samples(ctx.target.name, "pg_postmaster_restarts_total")) {
+    if (!std::isfinite(total)) continue;
+    // pgvigil's own counter starts at 0 with the target, so 0 is the baseline.
+    auto last = memory.find("total");
+    const double previous = last == memory.end() ? 0 : last->second;
+    if (total > previous) {
+      const auto rises = std::min(total - previous, 100.0);
+      for (int i = 0; i < static_cast<int>(rises); ++i)
+        memory["seen\x1f" + std::to_string(static_cast<long long>(memory["next"]++))] = now;
     }
-    memory["start"] = start;
+    memory["total"] = total;
   }
+  int count = 0;
   for (auto it = memory.lower_bound("seen\x1f");
        it != memory.end() && it->first.starts_with("seen\x1f");) {
     if (now - it->second > window) {
       it = memory.erase(it);
     } else {
-      ++out.count;
+      ++count;
       ++it;
     }
   }
-  if (auto previous = memory.find("previous_start"); previous != memory.end())
-    out.previous_start = previous->second;
-  return out;
+  return count;
 }
 
 // Free inodes as a share of all inodes, per filesystem series. Filesystems
@@ -832,25 +818,24 @@ std::vector<RuleDefinition> build_table() {
        "last ${window} (pg_postmaster_start_time_seconds moved): a stop and start, a container "
        "or pod restart, an OOM kill of the postmaster. ${critical} or more is a crash loop "
        "(critical).",
-       "changes(pg_postmaster_start_time_seconds[window]) > 0 (warning), >= critical (critical)",
+       "the postmaster start time changed within window (daemon: pg_postmaster_restarts_total "
+       "rose; Prometheus: changes(pg_postmaster_start_time_seconds[window])) > 0 (warning), "
+       ">= critical (critical)",
        "-",
-       {"logs.last.crash", "logs.last.panic", "logs.last.fatal", "datadir.pidfile"},
+       {"server.restart", "logs.last.crash", "logs.last.panic", "logs.last.fatal",
+        "datadir.pidfile"},
        [](const RuleContext& ctx) {
          Findings out;
-         const auto restarts = restarts_within(ctx, ctx.params.get("window"));
-         if (restarts.count == 0) return out;
+         const int restarts = restarts_within(ctx, ctx.params.get("window"));
+         if (restarts == 0) return out;
          Finding finding;
-         finding.value = restarts.count;
+         finding.value = restarts;
          finding.severity = "warning";
-         finding.evidence =
-             "restarts within " + format_threshold(ctx.params.get("window"), Unit::seconds) + ": " +
-             std::to_string(restarts.count) + "\npostmaster start time before: " +
-             (restarts.previous_start > 0 ? utc_time(restarts.previous_start) : "-") +
-             "\npostmaster start time now: " +
-             (restarts.current_start > 0 ? utc_time(restarts.current_start) : "- (not answering)") +
-             "\n";
+         finding.evidence = "restarts within " +
+                            format_threshold(ctx.params.get("window"), Unit::seconds) + ": " +
+                            std::to_string(restarts) + "\n";
          out.push_back(finding);
-         if (restarts.count >= ctx.params.get("critical")) {
+         if (restarts >= ctx.params.get("critical")) {
            finding.severity = "critical";
            out.push_back(std::move(finding));
          }
@@ -1019,6 +1004,42 @@ std::vector<RuleDefinition> build_table() {
              {"sum without (severity) (increase(" +
                   p.select("pg_log_messages_total", "class=\"out_of_memory\"") + "[" +
                   format_threshold(p.params.get("window"), Unit::seconds) + "])) > 0",
+              {},
+              {},
+              {}}};
+       }});
+
+  // --- Identity ----------------------------------------------------------------
+
+  rules.push_back(
+      {"PostgresSystemIdentifierChanged",
+       "critical",
+       0s,
+       {{"window", 3600, Unit::seconds, "how long the alert stays after the change"}},
+       "Another PostgreSQL cluster answers as {{ $labels.target }}",
+       "The database system identifier of {{ $labels.target }} changed within the last ${window}: "
+       "the data directory was replaced (a lost volume, a re-initdb, a recreated container), the "
+       "address points at another server, or the cluster was upgraded with pg_upgrade.",
+       "pg_system_identifier_changes_total rose within window",
+       "-",
+       {"server.system_identifier"},
+       [](const RuleContext& ctx) {
+         Findings out;
+         for (auto& [labels, value] :
+              ctx.source.samples(ctx.target.name, "pg_system_identifier_changes_total")) {
+           if (!rose_within(ctx, "sysid" + series_key(labels), value, ctx.params.get("window")))
+             continue;
+           Finding finding;
+           finding.labels = labels;
+           finding.value = value;
+           out.push_back(std::move(finding));
+         }
+         return out;
+       },
+       [](const PromContext& p) {
+         return std::vector<PromAlert>{
+             {"increase(" + p.select("pg_system_identifier_changes_total") + "[" +
+                  format_threshold(p.params.get("window"), Unit::seconds) + "]) > 0",
               {},
               {},
               {}}};

@@ -45,6 +45,7 @@ inline constexpr std::array kRuleNames{
     "PostgresPendingRestart"sv,
     "PostgresDeadlocks"sv,
     "PostgresOutOfMemory"sv,
+    "PostgresSystemIdentifierChanged"sv,
 };
 
 inline constexpr bool is_probe_name(std::string_view name) {
