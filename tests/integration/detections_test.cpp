@@ -429,13 +429,15 @@ TEST_CASE("detections: another cluster behind the same port (the data directory 
   const auto new_id = identifier(other);
   REQUIRE(old_id != new_id);
   {
-    // The daemon's credentials must work on the replacement too.
-    std::string password = cluster.monitor_password();
-    for (std::size_t at = password.find('\''); at != std::string::npos;
-         at = password.find('\'', at + 2))
-      password.insert(at, "'");
+    // The daemon's credentials, and the test's, must work on the replacement too.
+    auto literal = [](std::string text) {
+      for (auto at = text.find('\''); at != std::string::npos; at = text.find('\'', at + 2))
+        text.insert(at, "'");
+      return "'" + text + "'";
+    };
     TestConnection admin(other.conninfo(other.primary_port()));
-    admin.query("ALTER ROLE pgvigil_monitor PASSWORD '" + password + "'");
+    admin.query("ALTER ROLE pgvigil_monitor PASSWORD " + literal(cluster.monitor_password()));
+    admin.query("ALTER ROLE postgres PASSWORD " + literal(cluster.password()));
   }
   DaemonProcess daemon(detections_config(cluster));
   REQUIRE(wait_until(
