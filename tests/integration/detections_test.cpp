@@ -51,6 +51,16 @@ std::string detections_config(const PgCluster& cluster, const std::string& alert
          cluster.primary_log() + "\"\n" + target;
 }
 
+// Prints how long the daemon took from `cause` to `what` (for the report).
+void report_latency(const std::string& what, const std::string& cause,
+                    std::chrono::steady_clock::time_point since) {
+  std::cout << what << " "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - since)
+                   .count()
+            << " ms after " << cause << "\n";
+}
+
 // Whether the daemon has an alert of `alertname` (and `severity` if given) firing.
 bool firing(const DaemonProcess& daemon, const std::string& alertname,
             const std::string& severity = {}) {
@@ -148,6 +158,7 @@ TEST_CASE("detections: a killed backend is a crash, a restarted postmaster a res
   const auto first_start = daemon.metric("pg_postmaster_start_time_seconds", {{"target", "db"}});
   REQUIRE(first_start.has_value());
 
+  std::chrono::steady_clock::time_point killed;
   // kill -9 of one backend: the postmaster terminates every session,
   // reinitializes and runs crash recovery, but does not restart itself.
   {
@@ -155,6 +166,7 @@ TEST_CASE("detections: a killed backend is a crash, a restarted postmaster a res
     const int pid = victim.backend_pid();
     victim.send("SELECT pg_sleep(60) /* detections-test victim */");
     REQUIRE(::kill(pid, SIGKILL) == 0);
+    killed = std::chrono::steady_clock::now();
   }
   const bool crash_counted =
       wait_until(
@@ -167,6 +179,7 @@ TEST_CASE("detections: a killed backend is a crash, a restarted postmaster a res
   if (!crash_counted) std::cerr << daemon.log() << pgvigil::test::read_file(cluster.primary_log());
   REQUIRE(crash_counted);
   REQUIRE(wait_until([&] { return firing(daemon, "PostgresCrashed"); }, 15s));
+  report_latency("PostgresCrashed firing", "kill -9 of a backend", killed);
   const auto api =
       pgvigil::test::http_get(daemon.port(), "/api/v1/alerts?alertname=PostgresCrashed");
   CHECK(api.status == 200);
@@ -190,6 +203,7 @@ TEST_CASE("detections: a killed backend is a crash, a restarted postmaster a res
   // A real stop and start: a new postmaster start time, the restart alert.
   cluster.stop_server("primary");
   cluster.start_server("primary");
+  const auto restarted_at = std::chrono::steady_clock::now();
   const bool moved =
       wait_until(
           [&] {
@@ -203,6 +217,8 @@ TEST_CASE("detections: a killed backend is a crash, a restarted postmaster a res
       wait_until([&] { return firing(daemon, "PostgresRestarted", "warning"); }, 15s).has_value();
   if (!restarted) std::cerr << daemon.log();
   REQUIRE(restarted);
+  report_latency("PostgresRestarted firing", "the restarted server accepted connections",
+                 restarted_at);
   CHECK_FALSE(firing(daemon, "PostgresRestarted", "critical"));
   const auto alerts =
       pgvigil::test::http_get(daemon.port(), "/api/v1/alerts?alertname=PostgresRestarted");
@@ -228,11 +244,13 @@ TEST_CASE("detections: a data directory with the wrong mode or owner") {
 
   SUBCASE("mode 0755: PostgreSQL would refuse to start") {
     REQUIRE(::chmod(dir.c_str(), 0755) == 0);
+    const auto changed_mode = std::chrono::steady_clock::now();
     const bool fired =
         wait_until([&] { return firing(daemon, "PostgresDataDirectoryPermissions"); }, 20s)
             .has_value();
     if (!fired) std::cerr << daemon.log();
     REQUIRE(fired);
+    report_latency("PostgresDataDirectoryPermissions firing (for 1s)", "chmod 0755", changed_mode);
     CHECK(daemon.metric("pg_datadir_ownership_ok", {{"target", "db"}}) == 0.0);
     const auto api = pgvigil::test::http_get(
         daemon.port(), "/api/v1/alerts?alertname=PostgresDataDirectoryPermissions");
@@ -462,6 +480,7 @@ TEST_CASE("detections: another cluster behind the same port (the data directory 
                   &exit_code);
   REQUIRE_MESSAGE(exit_code == 0, output);
   cluster.start_server("primary");
+  const auto replaced = std::chrono::steady_clock::now();
   CHECK(identifier(cluster) == new_id);
 
   const bool changed =
@@ -469,6 +488,7 @@ TEST_CASE("detections: another cluster behind the same port (the data directory 
           .has_value();
   if (!changed) std::cerr << daemon.log();
   REQUIRE(changed);
+  report_latency("PostgresSystemIdentifierChanged firing", "the replaced server started", replaced);
   CHECK(daemon.metric("pg_system_identifier_changes_total", {{"target", "db"}}) == 1.0);
   CHECK(daemon.metric("pg_control_system_info",
                       {{"target", "db"}, {"system_identifier", new_id}}) == 1.0);
