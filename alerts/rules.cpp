@@ -142,7 +142,7 @@ std::string disk_usage_evidence(const RuleContext& ctx) {
   return text;
 }
 
-// --- Detections added with the restart, crash and host rules --------------
+// --- Helpers of the restart, crash, inode and log-class rules ---------------
 
 // Whether messages of one log class arrived within `window`: a finding with
 // the class label, or nothing. Sums the class over every severity.
