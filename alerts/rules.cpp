@@ -144,6 +144,85 @@ std::string disk_usage_evidence(const RuleContext& ctx) {
   return text;
 }
 
+// --- Helpers of the restart, crash, inode and log-class rules ---------------
+
+// Whether messages of one log class arrived within `window`: a finding with
+// the class label, or nothing. Sums the class over every severity.
+std::optional<Finding> log_class_rose(const RuleContext& ctx, std::string_view klass,
+                                      double window) {
+  double messages = 0;
+  bool have_log = false;
+  for (const auto& [labels, value] : ctx.source.samples(ctx.target.name, "pg_log_messages_total"))
+    if (label(labels, "class") == klass) {
+      messages += value;
+      have_log = true;
+    }
+  if (!have_log || !rose_within(ctx, "log\x1f" + std::string(klass), messages, window))
+    return std::nullopt;
+  Finding finding;
+  finding.labels = {{"class", std::string(klass)}};
+  finding.value = messages;
+  return finding;
+}
+
+// Postmaster restarts seen within `window`. The liveness state counts every
+// change of the start time between two connections
+// (pg_postmaster_restarts_total), so a restart between two evaluations is not
+// lost; each rise is remembered with the time it was seen, and the count
+// survives the gaps while the server is down.
+int restarts_within(const RuleContext& ctx, double window) {
+  const double now = std::chrono::duration<double>(ctx.now.time_since_epoch()).count();
+  auto& memory = ctx.memory;
+  for (const auto& [labels, total] :
+       ctx.source.samples(ctx.target.name, "pg_postmaster_restarts_total")) {
+    if (!std::isfinite(total)) continue;
+    // pgvigil's own counter starts at 0 with the target, so 0 is the baseline.
+    auto last = memory.find("total");
+    const double previous = last == memory.end() ? 0 : last->second;
+    if (total > previous) {
+      const auto rises = std::min(total - previous, 100.0);
+      for (int i = 0; i < static_cast<int>(rises); ++i)
+        memory["seen\x1f" + std::to_string(static_cast<long long>(memory["next"]++))] = now;
+    }
+    memory["total"] = total;
+  }
+  int count = 0;
+  for (auto it = memory.lower_bound("seen\x1f");
+       it != memory.end() && it->first.starts_with("seen\x1f");) {
+    if (now - it->second > window) {
+      it = memory.erase(it);
+    } else {
+      ++count;
+      ++it;
+    }
+  }
+  return count;
+}
+
+// Free inodes as a share of all inodes, per filesystem series. Filesystems
+// that report no inode count (btrfs, some network filesystems) are left out.
+Findings inode_findings(const RuleContext& ctx, double below, std::string severity) {
+  Findings out;
+  const auto free_inodes = ctx.source.samples(ctx.target.name, "pg_filesystem_files_free");
+  for (const auto& [labels, files] : ctx.source.samples(ctx.target.name, "pg_filesystem_files")) {
+    if (!(files > 0)) continue;
+    const auto key = series_key(labels);
+    for (const auto& [free_labels, free_count] : free_inodes) {
+      if (series_key(free_labels) != key || !std::isfinite(free_count)) continue;
+      const double ratio = free_count / files;
+      if (ratio >= below) continue;
+      Finding finding;
+      finding.labels = labels;
+      finding.value = ratio;
+      finding.severity = severity;
+      finding.evidence = fmt::format("{} of {} inodes free on {} ({})\n", free_count, files,
+                                     label(labels, "mountpoint"), label(labels, "path"));
+      out.push_back(std::move(finding));
+    }
+  }
+  return out;
+}
+
 std::vector<RuleDefinition> build_table() {
   std::vector<RuleDefinition> rules;
 
@@ -766,6 +845,246 @@ std::vector<RuleDefinition> build_table() {
        },
        [](const PromContext& p) {
          return std::vector<PromAlert>{{p.select("patroni_up") + " == 0", {}, {}, {}}};
+       }});
+
+  // --- Restarts and crashes -------------------------------------------------
+
+  rules.push_back(
+      {"PostgresRestarted",
+       "warning",
+       0s,
+       {{"window", 900, Unit::seconds, "how long a restart counts (and the alert stays)"},
+        {"critical", 3, Unit::count, "restarts within window for the critical alert (crash loop)"}},
+       "{{ $labels.target }} restarted {{ $value }} time(s) within ${window}",
+       "The postmaster of {{ $labels.target }} started anew {{ $value }} time(s) within the "
+       "last ${window} (pg_postmaster_start_time_seconds moved): a stop and start, a container "
+       "or pod restart, an OOM kill of the postmaster. ${critical} or more is a crash loop "
+       "(critical).",
+       "the postmaster start time changed within window (daemon: pg_postmaster_restarts_total "
+       "rose; Prometheus: changes(pg_postmaster_start_time_seconds[window])) > 0 (warning), "
+       ">= critical (critical)",
+       "-",
+       {"server.restart", "logs.last.crash", "logs.last.panic", "logs.last.fatal",
+        "datadir.pidfile"},
+       [](const RuleContext& ctx) {
+         Findings out;
+         const int restarts = restarts_within(ctx, ctx.params.get("window"));
+         if (restarts == 0) return out;
+         Finding finding;
+         finding.value = restarts;
+         finding.severity = "warning";
+         finding.evidence = "restarts within " +
+                            format_threshold(ctx.params.get("window"), Unit::seconds) + ": " +
+                            std::to_string(restarts) + "\n";
+         out.push_back(finding);
+         if (restarts >= ctx.params.get("critical")) {
+           finding.severity = "critical";
+           out.push_back(std::move(finding));
+         }
+         return out;
+       },
+       [](const PromContext& p) {
+         const auto changes = "changes(" + p.select("pg_postmaster_start_time_seconds") + "[" +
+                              format_threshold(p.params.get("window"), Unit::seconds) + "])";
+         return std::vector<PromAlert>{
+             {changes + " > 0", "warning", {}, {}},
+             {changes + " >= " + number(p.params.get("critical")), "critical", {}, {}}};
+       }});
+
+  rules.push_back(
+      {"PostgresCrashed",
+       "critical",
+       0s,
+       {{"window", 900, Unit::seconds, "how long the alert stays after the last crash message"}},
+       "A server process of {{ $labels.target }} crashed",
+       "{{ $labels.target }} logged within the last ${window} that a server process died "
+       "abnormally (killed by a signal: kill -9, the OOM killer, a segfault); PostgreSQL "
+       "terminated every session and ran crash recovery.",
+       "a new crash-class log message (pg_log_messages_total{class=\"crash\"} rose) within "
+       "window",
+       "class",
+       {"logs.last.crash", "logs.last.out_of_memory"},
+       [](const RuleContext& ctx) {
+         Findings out;
+         if (auto finding = log_class_rose(ctx, "crash", ctx.params.get("window")))
+           out.push_back(std::move(*finding));
+         return out;
+       },
+       [](const PromContext& p) {
+         return std::vector<PromAlert>{
+             {"sum without (severity) (increase(" +
+                  p.select("pg_log_messages_total", "class=\"crash\"") + "[" +
+                  format_threshold(p.params.get("window"), Unit::seconds) + "])) > 0",
+              {},
+              {},
+              {}}};
+       }});
+
+  // --- Host: data directory and filesystem -----------------------------------
+
+  rules.push_back(
+      {"PostgresDataDirectoryPermissions",
+       "critical",
+       1min,
+       {},
+       "Data directory of {{ $labels.target }} has the wrong owner or mode",
+       "The data directory of {{ $labels.target }} does not belong to the cluster's owner or its "
+       "mode is not 0700/0750: PostgreSQL refuses to start on it (\"has wrong ownership\" or "
+       "\"has invalid permissions\"), so the next restart fails.",
+       "pg_datadir_ownership_ok == 0",
+       "-",
+       {"datadir.ownership", "logs.last.wrong_ownership"},
+       [](const RuleContext& ctx) {
+         return each_sample(ctx, "pg_datadir_ownership_ok", [](double v) { return v == 0; });
+       },
+       [](const PromContext& p) {
+         return std::vector<PromAlert>{{p.select("pg_datadir_ownership_ok") + " == 0", {}, {}, {}}};
+       }});
+
+  rules.push_back(
+      {"PostgresInodesLow",
+       "warning",
+       5min,
+       {{"warning", 0.1, Unit::ratio, "free inodes as a share of all inodes (warning below)"},
+        {"critical", 0.05, Unit::ratio, "free inodes as a share of all inodes (critical below)"}},
+       "{{ $labels.role }} filesystem of {{ $labels.target }} is running out of inodes",
+       "Only {{ $value | humanizePercentage }} of the inodes of the {{ $labels.role }} "
+       "filesystem {{ $labels.mountpoint }} ({{ $labels.path }}) of {{ $labels.target }} are "
+       "free (warning below ${warning}, critical below ${critical}); with none left PostgreSQL "
+       "cannot create files and fails with \"No space left on device\" although df shows space.",
+       "pg_filesystem_files_free / pg_filesystem_files < warning (warning), < critical (critical)",
+       "path, mountpoint, role",
+       {},
+       [](const RuleContext& ctx) {
+         auto out = inode_findings(ctx, ctx.params.get("warning"), "warning");
+         auto critical = inode_findings(ctx, ctx.params.get("critical"), "critical");
+         out.insert(out.end(), critical.begin(), critical.end());
+         return out;
+       },
+       [](const PromContext& p) {
+         const auto ratio = "(" + p.select("pg_filesystem_files_free") + " / " +
+                            p.select("pg_filesystem_files") + ")";
+         const auto known = " and " + p.select("pg_filesystem_files") + " > 0";
+         return std::vector<PromAlert>{
+             {ratio + " < " + number(p.params.get("warning")) + known, "warning", {}, {}},
+             {ratio + " < " + number(p.params.get("critical")) + known, "critical", {}, {}}};
+       }});
+
+  // --- Configuration and workload ---------------------------------------------
+
+  rules.push_back(
+      {"PostgresPendingRestart",
+       "warning",
+       1h,
+       {},
+       "{{ $labels.target }} has {{ $value }} setting(s) waiting for a restart",
+       "{{ $value }} changed setting(s) of {{ $labels.target }} only take effect at the next "
+       "restart (pg_settings.pending_restart): the running server does not use the configuration "
+       "on disk, and an unplanned restart will apply it, or fail on it.",
+       "pg_settings_pending_restart_count > 0",
+       "-",
+       {"settings.pending_restart"},
+       [](const RuleContext& ctx) { return above(ctx, "pg_settings_pending_restart_count", 0); },
+       [](const PromContext& p) {
+         return std::vector<PromAlert>{
+             {p.select("pg_settings_pending_restart_count") + " > 0", {}, {}, {}}};
+       }});
+
+  rules.push_back(
+      {"PostgresDeadlocks",
+       "warning",
+       0s,
+       {{"window", 300, Unit::seconds, "how long the alert stays after the last deadlock"}},
+       "Deadlocks in database {{ $labels.datname }} on {{ $labels.target }}",
+       "PostgreSQL detected deadlocks in {{ $labels.datname }} on {{ $labels.target }} within the "
+       "last ${window} and aborted one transaction of each (SQLSTATE 40P01).",
+       "pg_stat_database_deadlocks rose within window",
+       "datid, datname",
+       {"logs.last.deadlock", "activity.blocking_chain"},
+       [](const RuleContext& ctx) {
+         Findings out;
+         for (auto& [labels, value] :
+              ctx.source.samples(ctx.target.name, "pg_stat_database_deadlocks")) {
+           if (!rose_within(ctx, "deadlocks" + series_key(labels), value, ctx.params.get("window")))
+             continue;
+           Finding finding;
+           finding.labels = labels;
+           finding.value = value;
+           out.push_back(std::move(finding));
+         }
+         return out;
+       },
+       [](const PromContext& p) {
+         return std::vector<PromAlert>{
+             {"increase(" + p.select("pg_stat_database_deadlocks") + "[" +
+                  format_threshold(p.params.get("window"), Unit::seconds) + "]) > 0",
+              {},
+              {},
+              {}}};
+       }});
+
+  rules.push_back(
+      {"PostgresOutOfMemory",
+       "warning",
+       0s,
+       {{"window", 900, Unit::seconds, "how long the alert stays after the last message"}},
+       "{{ $labels.target }} ran out of memory",
+       "{{ $labels.target }} logged out-of-memory errors within the last ${window}: a query, "
+       "autovacuum or a connection could not allocate memory and failed.",
+       "a new out_of_memory-class log message (pg_log_messages_total{class=\"out_of_memory\"} "
+       "rose) within window",
+       "class",
+       {"logs.last.out_of_memory"},
+       [](const RuleContext& ctx) {
+         Findings out;
+         if (auto finding = log_class_rose(ctx, "out_of_memory", ctx.params.get("window")))
+           out.push_back(std::move(*finding));
+         return out;
+       },
+       [](const PromContext& p) {
+         return std::vector<PromAlert>{
+             {"sum without (severity) (increase(" +
+                  p.select("pg_log_messages_total", "class=\"out_of_memory\"") + "[" +
+                  format_threshold(p.params.get("window"), Unit::seconds) + "])) > 0",
+              {},
+              {},
+              {}}};
+       }});
+
+  // --- Identity ----------------------------------------------------------------
+
+  rules.push_back(
+      {"PostgresSystemIdentifierChanged",
+       "critical",
+       0s,
+       {{"window", 3600, Unit::seconds, "how long the alert stays after the change"}},
+       "Another PostgreSQL cluster answers as {{ $labels.target }}",
+       "The database system identifier of {{ $labels.target }} changed within the last ${window}: "
+       "the data directory was replaced (a lost volume, a re-initdb, a recreated container), the "
+       "address points at another server, or the cluster was upgraded with pg_upgrade.",
+       "pg_system_identifier_changes_total rose within window",
+       "-",
+       {"server.system_identifier"},
+       [](const RuleContext& ctx) {
+         Findings out;
+         for (auto& [labels, value] :
+              ctx.source.samples(ctx.target.name, "pg_system_identifier_changes_total")) {
+           if (!rose_within(ctx, "sysid" + series_key(labels), value, ctx.params.get("window")))
+             continue;
+           Finding finding;
+           finding.labels = labels;
+           finding.value = value;
+           out.push_back(std::move(finding));
+         }
+         return out;
+       },
+       [](const PromContext& p) {
+         return std::vector<PromAlert>{
+             {"increase(" + p.select("pg_system_identifier_changes_total") + "[" +
+                  format_threshold(p.params.get("window"), Unit::seconds) + "]) > 0",
+              {},
+              {},
+              {}}};
        }});
 
   return rules;

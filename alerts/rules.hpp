@@ -124,7 +124,7 @@ struct RuleDefinition {
   std::function<std::vector<PromAlert>(const PromContext&)> prometheus;
 };
 
-// The 21 rules, in the order of config::kRuleNames.
+// The rules, in the order of config::kRuleNames.
 std::span<const RuleDefinition> rule_table();
 const RuleDefinition* find_rule(std::string_view name);
 

@@ -40,6 +40,14 @@ inline constexpr std::array kRuleNames{
     "PgvigilProbeFailing"sv,
     "PatroniNoLeader"sv,
     "PatroniUnreachable"sv,
+    "PostgresRestarted"sv,
+    "PostgresCrashed"sv,
+    "PostgresDataDirectoryPermissions"sv,
+    "PostgresInodesLow"sv,
+    "PostgresPendingRestart"sv,
+    "PostgresDeadlocks"sv,
+    "PostgresOutOfMemory"sv,
+    "PostgresSystemIdentifierChanged"sv,
 };
 
 inline constexpr bool is_probe_name(std::string_view name) {

@@ -21,6 +21,10 @@ constexpr std::string_view kServerFactsSql =
     "extract(epoch FROM pg_postmaster_start_time()) AS postmaster_start, "
     "EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') AS has_pgss";
 constexpr std::string_view kSettingsSql = "SELECT name, setting FROM pg_settings";
+// Executable by every role on PostgreSQL 15; its own statement, so a server
+// where it was revoked still yields the other facts.
+constexpr std::string_view kSystemIdentifierSql =
+    "SELECT system_identifier::text AS system_identifier FROM pg_control_system()";
 constexpr std::string_view kLivenessSql = "SELECT pg_is_in_recovery() AS in_recovery";
 constexpr std::string_view kDatabasesSql =
     "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname";
@@ -200,14 +204,15 @@ void TargetMonitor::handle_connected(const ConnectOutcome& outcome) {
 
 void TargetMonitor::refresh_server_info(std::function<void(bool)> then) {
   std::vector<Query> queries{{"server_facts", std::string(kServerFactsSql)},
-                             {"settings", std::string(kSettingsSql)}};
+                             {"settings", std::string(kSettingsSql)},
+                             {"system_identifier", std::string(kSystemIdentifierSql)}};
   const auto started = std::chrono::steady_clock::now();
   connection_->run(
       std::move(queries), options_.liveness_timeout,
       [weak = weak_from_this(), started, then = std::move(then)](RoundOutcome round) {
         auto self = weak.lock();
         if (!self) return;
-        if (!round.ok || round.results.size() != 2 || !round.results[0].ok ||
+        if (!round.ok || round.results.size() != 3 || !round.results[0].ok ||
             round.results[0].rows.empty()) {
           // The facts query itself failed: treat as not usable; lost handler
           // (if the connection died) has already marked the target down.
@@ -232,13 +237,18 @@ void TargetMonitor::refresh_server_info(std::function<void(bool)> then) {
           auto value = settings.text(r, "setting");
           if (name && value) info.settings.emplace(std::string(*name), std::string(*value));
         }
+        const auto& identifier = round.results[2];
+        if (identifier.ok && !identifier.rows.empty())
+          info.system_identifier =
+              std::string(identifier.text(0, "system_identifier").value_or(""));
         self->server_ = std::move(info);
         if (self->params_.local) {
           auto dir = self->server_.setting("data_directory");
           if (!dir.empty()) self->known_data_directory_ = std::string(dir);
         }
         const bool was_up = self->liveness_.up();
-        self->liveness_.on_server_info(self->server_, facts.number(0, "postmaster_start"));
+        self->liveness_.on_server_info(self->server_, facts.number(0, "postmaster_start"),
+                                       std::chrono::system_clock::now());
         self->liveness_.on_ping(std::chrono::steady_clock::now() - started,
                                 self->server_.in_recovery, std::chrono::system_clock::now());
         self->ready_ = true;
@@ -506,7 +516,8 @@ std::string TargetMonitor::data_directory() const {
 void TargetMonitor::publish_liveness() {
   SampleSink sink;
   liveness_.emit(sink);
-  store_.set(target_->name, "liveness", labels_, sink.take());
+  auto evidence = sink.take_evidence();
+  store_.set(target_->name, "liveness", labels_, sink.take(), std::move(evidence));
 }
 
 void TargetMonitor::notify() {

@@ -2,6 +2,7 @@
 
 #include "probes/bounded_read.hpp"
 
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -54,6 +55,17 @@ ProcessCheck check_process(long pid) {
   if (!is_postgres_comm(name))
     return {false, "PID " + std::to_string(pid) + " is now '" + std::string(name) + "'"};
   return {true, "postmaster " + std::to_string(pid) + " is running"};
+}
+
+// "uid 105 (postgres)", or just the uid when no user has it.
+std::string describe_uid(unsigned uid) {
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  std::vector<char> buffer(4096);
+  std::string text = "uid " + std::to_string(uid);
+  if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr)
+    text += std::string(" (") + found->pw_name + ")";
+  return text;
 }
 
 }  // namespace
@@ -148,6 +160,14 @@ void DatadirProbe::collect(const HostContext& ctx, SampleSink& out) {
   if (!owner_ok) evidence += " (PG_VERSION belongs to uid " + std::to_string(expected_uid) + ")";
   if (!mode_ok) evidence += " (PostgreSQL requires 0700 or 0750)";
   evidence += "; ";
+  // What PostgreSQL checks before it starts (checkDataDir), found vs expected.
+  out.evidence("datadir.ownership",
+               "data directory " + dir + ": owner " + describe_uid(dir_stat.st_uid) + ", mode " +
+                   mode_text + (mode_ok && owner_ok ? " (as PostgreSQL requires)" : "") +
+                   "\nexpected: owner " + describe_uid(expected_uid) +
+                   (has_version ? " (the owner of PG_VERSION, the user initdb ran as)"
+                                : " (no PG_VERSION: not an initialized data directory?)") +
+                   ", mode 0700 (or 0750 with group access)\n");
 
   auto pid_path = dir + "/postmaster.pid";
   int error = 0;

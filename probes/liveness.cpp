@@ -1,6 +1,11 @@
 #include "probes/liveness.hpp"
 
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
 #include <array>
+#include <cmath>
+#include <ctime>
 
 namespace pgvigil {
 
@@ -10,6 +15,12 @@ double seconds(std::chrono::system_clock::time_point t) {
 }
 double seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
+}
+std::string utc_text(double unix_seconds) {
+  const auto whole = static_cast<std::time_t>(std::floor(unix_seconds));
+  std::tm parts{};
+  gmtime_r(&whole, &parts);
+  return fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", parts);
 }
 std::string short_version(const std::string& version) {
   auto end = version.find(' ');
@@ -63,11 +74,27 @@ bool LivenessState::on_ping(std::chrono::steady_clock::duration rtt, bool in_rec
 }
 
 void LivenessState::on_server_info(const ServerInfo& info,
-                                   std::optional<double> postmaster_start_seconds) {
+                                   std::optional<double> postmaster_start_seconds, TimePoint now) {
+  if (!info.system_identifier.empty()) {
+    if (!system_identifier_.empty() && info.system_identifier != system_identifier_) {
+      previous_system_identifier_ = system_identifier_;
+      system_identifier_changed_at_ = now;
+      ++system_identifier_changes_;
+    }
+    system_identifier_ = info.system_identifier;
+  }
   version_ = info.version;
   version_num_ = info.version_num;
   in_recovery_ = info.in_recovery;
-  postmaster_start_ = postmaster_start_seconds;
+  if (postmaster_start_seconds) {
+    // Read at every connection: a new start time is a new postmaster, even
+    // when the restart fell between two alert evaluations or scrapes.
+    if (postmaster_start_ && *postmaster_start_ != *postmaster_start_seconds) {
+      previous_postmaster_start_ = postmaster_start_;
+      ++postmaster_restarts_;
+    }
+    postmaster_start_ = postmaster_start_seconds;
+  }
 }
 
 void LivenessState::emit(SampleSink& out) const {
@@ -99,6 +126,30 @@ void LivenessState::emit(SampleSink& out) const {
   out.counter("pg_role_changes_total",
               "Recovery-state flips seen on this target (promotion, failover, demotion).", {},
               static_cast<double>(role_changes_));
+  out.counter("pg_postmaster_restarts_total",
+              "Postmaster restarts seen: the start time read at a connection differed from the "
+              "one read before.",
+              {}, static_cast<double>(postmaster_restarts_));
+  if (postmaster_start_ && previous_postmaster_start_)
+    out.evidence("server.restart",
+                 "postmaster start time before: " + utc_text(*previous_postmaster_start_) +
+                     "\npostmaster start time now: " + utc_text(*postmaster_start_) +
+                     "\nrestarts seen since pgvigil started: " +
+                     std::to_string(postmaster_restarts_) + "\n");
+  out.counter("pg_system_identifier_changes_total",
+              "Changes of the database system identifier seen on this target: another cluster "
+              "answers at its address (re-initdb, a lost volume, pg_upgrade).",
+              {}, static_cast<double>(system_identifier_changes_));
+  if (!system_identifier_.empty()) {
+    std::string text = "system identifier now: " + system_identifier_ + "\n";
+    if (system_identifier_changes_ > 0)
+      text +=
+          "previous system identifier: " + previous_system_identifier_ +
+          "\nchanged at: " + utc_text(seconds(system_identifier_changed_at_)) +
+          "\nchanges seen since pgvigil started: " + std::to_string(system_identifier_changes_) +
+          "\n";
+    out.evidence("server.system_identifier", std::move(text));
+  }
   if (connect_seconds_)
     out.gauge("pg_connect_duration_seconds", "Time the last successful connection took.", {},
               *connect_seconds_);
@@ -109,6 +160,11 @@ void LivenessState::emit(SampleSink& out) const {
   if (postmaster_start_)
     out.gauge("pg_postmaster_start_time_seconds", "Time at which the postmaster started.", {},
               *postmaster_start_);
+  if (!system_identifier_.empty())
+    out.gauge("pg_control_system_info",
+              "The database system identifier (pg_control_system()) as a label; the value is "
+              "always 1.",
+              {{"system_identifier", system_identifier_}}, 1);
   if (in_recovery_) {
     out.gauge("pg_replication_is_replica", "1 when the server is in recovery (a standby).", {},
               *in_recovery_ ? 1 : 0);

@@ -26,13 +26,15 @@ class LivenessState {
   // The trivial query answered. Returns true when the recovery state flipped
   // (a failover or promotion), so the caller re-reads the server's facts.
   bool on_ping(std::chrono::steady_clock::duration rtt, bool in_recovery, TimePoint now);
-  void on_server_info(const ServerInfo& info, std::optional<double> postmaster_start_seconds);
+  void on_server_info(const ServerInfo& info, std::optional<double> postmaster_start_seconds,
+                      TimePoint now = {});
 
   bool up() const noexcept { return up_; }
   FailureReason reason() const noexcept { return reason_; }
   PingStatus ping() const noexcept { return ping_; }
   const std::string& last_error() const noexcept { return last_error_; }
   std::uint64_t role_changes() const noexcept { return role_changes_; }
+  std::uint64_t system_identifier_changes() const noexcept { return system_identifier_changes_; }
   std::optional<bool> in_recovery() const noexcept { return in_recovery_; }
   TimePoint since() const noexcept { return since_; }
 
@@ -55,8 +57,16 @@ class LivenessState {
   std::optional<double> connect_seconds_;
   std::optional<double> rtt_seconds_;
   std::optional<double> postmaster_start_;
+  std::optional<double> previous_postmaster_start_;  // before the latest restart
+  std::uint64_t postmaster_restarts_ = 0;
   std::string version_;
   int version_num_ = 0;
+  // The cluster's identity across connections: a change means another
+  // cluster answers at this address (re-initdb, a lost volume, pg_upgrade).
+  std::string system_identifier_;
+  std::string previous_system_identifier_;
+  TimePoint system_identifier_changed_at_{};
+  std::uint64_t system_identifier_changes_ = 0;
 };
 
 }  // namespace pgvigil

@@ -348,7 +348,7 @@ std::string_view log_class_for_message(std::string_view message) noexcept {
   };
   // Order matters: the more specific problem wins (a PANIC caused by a full
   // disk is disk_full; its severity label still says PANIC).
-  static constexpr std::array<Pattern, 20> kPatterns{{
+  static constexpr std::array<Pattern, 24> kPatterns{{
       {"corruption", "could not read block", ""},
       {"corruption", "invalid page in block", ""},
       {"corruption", "checksum verification failed", ""},
@@ -365,6 +365,14 @@ std::string_view log_class_for_message(std::string_view message) noexcept {
       {"database_missing", "database \"", "\" does not exist"},
       {"out_of_memory", "out of memory", ""},
       {"deadlock", "deadlock detected", ""},
+      // A child of the postmaster died abnormally (kill -9, the OOM killer, a
+      // segfault): with restart_after_crash the postmaster drops every session
+      // and runs crash recovery without restarting itself, so its start time
+      // does not move. These are the postmaster's own lines for that.
+      {"crash", "was terminated by signal", ""},
+      {"crash", "terminating any other active server processes", ""},
+      {"crash", "all server processes terminated; reinitializing", ""},
+      {"crash", "was not properly shut down; automatic recovery in progress", ""},
       {"replication", "terminating walreceiver", ""},
       {"replication", "requested wal segment", "has already been removed"},
       {"replication", "could not receive data from wal stream", ""},

@@ -11,10 +11,13 @@ namespace pgvigil {
 enum class LogFormat { stderr_text, csv, json };
 
 // The problem classes, in the order they are documented and emitted.
-inline constexpr std::array<std::string_view, 13> kLogClasses{
-    "panic",     "fatal",           "corruption",  "disk_full",        "too_many_clients",
-    "lock_file", "wrong_ownership", "auth_failed", "database_missing", "out_of_memory",
-    "deadlock",  "replication",     "other"};
+inline constexpr std::array<std::string_view, 14> kLogClasses{"panic",         "fatal",
+                                                              "crash",         "corruption",
+                                                              "disk_full",     "too_many_clients",
+                                                              "lock_file",     "wrong_ownership",
+                                                              "auth_failed",   "database_missing",
+                                                              "out_of_memory", "deadlock",
+                                                              "replication",   "other"};
 
 struct LogClass {
   // Upper-case PostgreSQL severity (PANIC, FATAL, ERROR, WARNING, LOG, ...);

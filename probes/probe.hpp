@@ -28,6 +28,9 @@ struct ServerInfo {
   bool is_superuser = false;
   bool has_pg_stat_statements = false;  // the extension exists in current_database
   std::map<std::string, std::string, std::less<>> settings;  // name -> setting (pg_settings)
+  // pg_control_system().system_identifier as decimal text (a 64-bit value does
+  // not fit a double); empty when it could not be read.
+  std::string system_identifier;
 
   std::string_view setting(std::string_view name) const noexcept {
     auto it = settings.find(name);

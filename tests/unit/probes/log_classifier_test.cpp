@@ -117,6 +117,39 @@ TEST_CASE("wrong ownership, written to stderr before the logging collector start
   CHECK(result.log_class == "wrong_ownership");
 }
 
+TEST_CASE("a backend killed with SIGKILL: the postmaster's crash lines, in every format") {
+  // crash*: a backend running pg_sleep was killed with kill -9 while another
+  // session was open; the postmaster reinitialized without restarting.
+  const char* crash_lines[] = {
+      "was terminated by signal 9: Killed",
+      "terminating any other active server processes",
+      "all server processes terminated; reinitializing",
+      "was not properly shut down; automatic recovery in progress",
+  };
+  for (const auto* fixture : {"crash_stderr.log", "crash.csv", "crash.json"}) {
+    for (const auto* needle : crash_lines) {
+      std::string context = std::string(fixture) + ": " + needle;
+      CAPTURE(context);
+      auto result = classify_log_line(find_record(fixture, needle));
+      CHECK(result.severity == "LOG");
+      CHECK(result.log_class == "crash");
+    }
+    // The recovery that follows and the server being ready again are not crashes.
+    std::string context = fixture;
+    CAPTURE(context);
+    CHECK(classify_log_line(find_record(fixture, "ready to accept connections")).log_class ==
+          "other");
+    CHECK(classify_log_line(find_record(fixture, "checkpoint complete")).log_class == "other");
+    std::size_t crash_messages = 0;
+    for (const auto& record : fixture_records(fixture))
+      if (classify_log_line(record).log_class == "crash") ++crash_messages;
+    CHECK(crash_messages == 4);
+  }
+  // A clean fast shutdown and start (the primary* fixtures) has none.
+  for (const auto& record : fixture_records("primary_stderr.log"))
+    CHECK(classify_log_line(record).log_class != "crash");
+}
+
 TEST_CASE("csv records span lines and keep embedded quotes") {
   auto record = find_record("primary.csv", "division by zero");
   CHECK(record.find('\n') != std::string::npos);  // the statement had a newline

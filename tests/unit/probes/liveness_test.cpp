@@ -1,0 +1,99 @@
+// LivenessState's view of the cluster's identity across connections.
+#include <doctest/doctest.h>
+
+#include "probes/liveness.hpp"
+
+using namespace std::chrono_literals;
+using pgvigil::LivenessState;
+using pgvigil::SampleSink;
+using pgvigil::ServerInfo;
+
+namespace {
+
+const LivenessState::TimePoint kStart{std::chrono::seconds(1'800'000'000)};
+
+ServerInfo server(const std::string& system_identifier) {
+  ServerInfo info;
+  info.version_num = 150018;
+  info.version = "15.18 (Debian 15.18-0+deb12u1)";
+  info.system_identifier = system_identifier;
+  return info;
+}
+
+// Connected and answering, with the facts of `info`.
+void connect(LivenessState& state, const ServerInfo& info, LivenessState::TimePoint now,
+             double postmaster_start = 1'799'990'000.0) {
+  state.on_connect({true, pgvigil::FailureReason::none, pgvigil::PingStatus::ok, "", "", 1ms}, now);
+  state.on_server_info(info, postmaster_start, now);
+  state.on_ping(1ms, false, now);
+}
+
+}  // namespace
+
+TEST_CASE("system identifier: a label while up, a counter of changes across connections") {
+  LivenessState state(kStart);
+  connect(state, server("7310911151990065749"), kStart);
+  {
+    SampleSink sink;
+    state.emit(sink);
+    const auto* info =
+        sink.find("pg_control_system_info", {{"system_identifier", "7310911151990065749"}});
+    REQUIRE(info != nullptr);
+    CHECK(info->gauge.value == 1);
+    const auto* changes = sink.find("pg_system_identifier_changes_total");
+    REQUIRE(changes != nullptr);
+    CHECK(changes->counter.value == 0);
+    CHECK(sink.evidence().at("server.system_identifier") ==
+          "system identifier now: 7310911151990065749\n");
+  }
+  // A reconnect to the same cluster, then one where the identifier could not be read.
+  state.on_lost(kStart + 10s);
+  connect(state, server("7310911151990065749"), kStart + 11s);
+  state.on_lost(kStart + 20s);
+  connect(state, server(""), kStart + 21s);
+  CHECK(state.system_identifier_changes() == 0);
+  // Another cluster on the same address.
+  state.on_lost(kStart + 30s);
+  connect(state, server("7310999999999999999"), kStart + 31s);
+  CHECK(state.system_identifier_changes() == 1);
+  SampleSink sink;
+  state.emit(sink);
+  CHECK(sink.find("pg_control_system_info", {{"system_identifier", "7310999999999999999"}}) !=
+        nullptr);
+  CHECK(sink.series_count("pg_control_system_info") == 1);
+  CHECK(sink.find("pg_system_identifier_changes_total")->counter.value == 1);
+  const auto& evidence = sink.evidence().at("server.system_identifier");
+  CHECK(evidence.find("previous system identifier: 7310911151990065749") != std::string::npos);
+  CHECK(evidence.find("now: 7310999999999999999") != std::string::npos);
+  CHECK(evidence.find("changed at: 2027-01-15 08:00:31 UTC") != std::string::npos);
+  // Down: the counter stays (the rule must see it), the label goes.
+  state.on_lost(kStart + 40s);
+  SampleSink down;
+  state.emit(down);
+  CHECK(down.find("pg_system_identifier_changes_total")->counter.value == 1);
+  CHECK(down.series_count("pg_control_system_info") == 0);
+}
+
+TEST_CASE("postmaster restarts: counted when the start time read at a connection moved") {
+  LivenessState state(kStart);
+  connect(state, server("1"), kStart, 1'799'990'000.5);
+  state.on_lost(kStart + 1s);
+  connect(state, server("1"), kStart + 2s, 1'799'990'000.5);  // a reconnect, same postmaster
+  {
+    SampleSink sink;
+    state.emit(sink);
+    CHECK(sink.find("pg_postmaster_restarts_total")->counter.value == 0);
+    CHECK(sink.evidence().count("server.restart") == 0);
+  }
+  state.on_lost(kStart + 3s);
+  connect(state, server("1"), kStart + 4s, 1'800'000'003.25);
+  state.on_lost(kStart + 5s);
+  SampleSink sink;
+  state.emit(sink);  // down: the counter stays
+  CHECK(sink.find("pg_postmaster_restarts_total")->counter.value == 1);
+  CHECK(sink.series_count("pg_postmaster_start_time_seconds") == 0);
+  CHECK(sink.evidence().at("server.restart") ==
+        "postmaster start time before: 2027-01-15 05:13:20 UTC\n"
+        "postmaster start time now: 2027-01-15 08:00:03 UTC\n"
+        "restarts seen since pgvigil started: 1\n");
+}
