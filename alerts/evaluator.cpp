@@ -56,6 +56,19 @@ std::string evidence_text(const AlertSource& source, const std::string& target,
   return text;
 }
 
+// Sections ("[key]" lines) in an evidence text: how many sources had something.
+std::size_t evidence_sections(std::string_view text) {
+  std::size_t count = 0;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    const auto end = std::min(text.find('\n', at), text.size());
+    const auto line = text.substr(at, end - at);
+    if (line.size() > 2 && line.front() == '[' && line.back() == ']') ++count;
+    at = end + 1;
+  }
+  return count;
+}
+
 }  // namespace
 
 Evaluator::Evaluator(Warn warn) : warn_(std::move(warn)) {
@@ -138,6 +151,14 @@ void Evaluator::evaluate(const AlertSource& source, const std::vector<TargetFact
           alert.state = AlertState::firing;
           alert.fired_at = now;
           alert.evidence = evidence_text(source, target.name, finding, rule);
+        } else if (alert.state == AlertState::firing && now - alert.fired_at <= kEvidenceSettle) {
+          // A source may report a round after the metric that fired the rule
+          // (the log line of a deadlock the counter already showed).
+          auto fresh = evidence_text(source, target.name, finding, rule);
+          if (evidence_sections(fresh) > evidence_sections(alert.evidence)) {
+            alert.evidence = std::move(fresh);
+            alert.last_sent.reset();  // news for Alertmanager: send at the next take_due
+          }
         }
       }
     }

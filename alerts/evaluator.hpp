@@ -29,7 +29,10 @@ struct Alert {
   std::string summary;
   std::string description;
   std::string runbook_url;
-  std::string evidence;  // captured when the alert started firing
+  // Captured when the alert started firing, and completed during the next
+  // kEvidenceSettle when a source that had nothing yet (a log line read a
+  // round later) produces something.
+  std::string evidence;
   AlertState state = AlertState::pending;
   double value = 0;
   std::chrono::milliseconds for_duration{0};
@@ -47,6 +50,9 @@ class Evaluator {
   using Warn = std::function<void(const std::string&)>;
   // How long a resolved alert is kept (and re-sent) after resolving.
   static constexpr std::chrono::minutes kResolvedRetention{15};
+  // How long after firing missing evidence is still filled in (and the alert
+  // re-sent at once with it).
+  static constexpr std::chrono::seconds kEvidenceSettle{60};
 
   // `warn` receives configuration problems (unknown threshold keys), once
   // each; by default they go to spdlog.

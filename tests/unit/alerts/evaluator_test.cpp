@@ -342,3 +342,33 @@ TEST_CASE("metrics: counts per rule and state, one active series per alert") {
   CHECK(value_of("PostgresLongRunningQuery", "firing") == 1);
   CHECK(active->metric.size() == 2);
 }
+
+TEST_CASE("evidence that arrives within a minute of firing is added and re-sent at once") {
+  Fixture f;
+  test::set_down(f.source, "db1", "refused");
+  f.run(kStart, false);
+  f.run(kStart + 30s, false);
+  REQUIRE(f.of("PostgresDown").size() == 1);
+  REQUIRE(f.of("PostgresDown")[0]->state == AlertState::firing);
+  const std::string first = f.of("PostgresDown")[0]->evidence;
+  CHECK(first.find("[logs.last.fatal]") == std::string::npos);
+  CHECK(f.evaluator.take_due(kStart + 30s, 60s).size() == 1);
+  CHECK(f.evaluator.take_due(kStart + 31s, 60s).empty());
+
+  // The logs probe reads the FATAL line a round later.
+  f.source.set_evidence("db1", "logs.last.fatal", "FATAL:  the database system is shutting down");
+  f.run(kStart + 35s, false);
+  const std::string completed = f.of("PostgresDown")[0]->evidence;
+  CHECK(completed.find("[logs.last.fatal]") != std::string::npos);
+  CHECK(completed.find("shutting down") != std::string::npos);
+  auto due = f.evaluator.take_due(kStart + 35s, 60s);
+  REQUIRE(due.size() == 1);  // not waiting for the resend interval
+  CHECK(due[0].evidence == completed);
+  CHECK(f.evaluator.take_due(kStart + 36s, 60s).empty());
+
+  SUBCASE("later than a minute after firing, the evidence stays as it was") {
+    f.source.set_evidence("db1", "logs.last.panic", "PANIC:  could not write to file");
+    f.run(kStart + 30s + Evaluator::kEvidenceSettle + 1s, false);
+    CHECK(f.of("PostgresDown")[0]->evidence == completed);
+  }
+}
