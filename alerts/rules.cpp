@@ -117,6 +117,34 @@ std::function<std::vector<PromAlert>(const PromContext&)> prom_above(std::string
   };
 }
 
+// A rule that fires while a counter has risen within the "window" threshold:
+// its evaluation in the daemon (remembering each series' last value) and its
+// PromQL increase(), from the same metric.
+std::function<Findings(const RuleContext&)> eval_rose(std::string metric) {
+  return [metric = std::move(metric)](const RuleContext& ctx) {
+    Findings out;
+    for (auto& [labels, value] : ctx.source.samples(ctx.target.name, metric)) {
+      if (!rose_within(ctx, metric + series_key(labels), value, ctx.params.get("window"))) continue;
+      Finding finding;
+      finding.labels = labels;
+      finding.value = value;
+      out.push_back(std::move(finding));
+    }
+    return out;
+  };
+}
+
+std::function<std::vector<PromAlert>(const PromContext&)> prom_rose(std::string metric) {
+  return [metric = std::move(metric)](const PromContext& p) {
+    return std::vector<PromAlert>{{"increase(" + p.select(metric) + "[" +
+                                       format_threshold(p.params.get("window"), Unit::seconds) +
+                                       "]) > 0",
+                                   {},
+                                   {},
+                                   {}}};
+  };
+}
+
 Findings severities(const RuleContext& ctx, std::string_view metric) {
   auto out = above(ctx, metric, ctx.params.get("warning"), "warning");
   auto critical = above(ctx, metric, ctx.params.get("critical"), "critical");
@@ -471,27 +499,8 @@ std::vector<RuleDefinition> build_table() {
        "pg_role_changes_total rose within window",
        "-",
        {"replication.standbys", "replication.receiver"},
-       [](const RuleContext& ctx) {
-         Findings out;
-         for (auto& [labels, value] :
-              ctx.source.samples(ctx.target.name, "pg_role_changes_total")) {
-           if (!rose_within(ctx, "role" + series_key(labels), value, ctx.params.get("window")))
-             continue;
-           Finding finding;
-           finding.labels = labels;
-           finding.value = value;
-           out.push_back(std::move(finding));
-         }
-         return out;
-       },
-       [](const PromContext& p) {
-         return std::vector<PromAlert>{
-             {"increase(" + p.select("pg_role_changes_total") + "[" +
-                  format_threshold(p.params.get("window"), Unit::seconds) + "]) > 0",
-              {},
-              {},
-              {}}};
-       }});
+       eval_rose("pg_role_changes_total"),
+       prom_rose("pg_role_changes_total")});
 
   rules.push_back(
       {"PostgresWalArchivingFailing",
@@ -1001,27 +1010,8 @@ std::vector<RuleDefinition> build_table() {
        "pg_stat_database_deadlocks rose within window",
        "datid, datname",
        {"logs.last.deadlock", "activity.blocking_chain"},
-       [](const RuleContext& ctx) {
-         Findings out;
-         for (auto& [labels, value] :
-              ctx.source.samples(ctx.target.name, "pg_stat_database_deadlocks")) {
-           if (!rose_within(ctx, "deadlocks" + series_key(labels), value, ctx.params.get("window")))
-             continue;
-           Finding finding;
-           finding.labels = labels;
-           finding.value = value;
-           out.push_back(std::move(finding));
-         }
-         return out;
-       },
-       [](const PromContext& p) {
-         return std::vector<PromAlert>{
-             {"increase(" + p.select("pg_stat_database_deadlocks") + "[" +
-                  format_threshold(p.params.get("window"), Unit::seconds) + "]) > 0",
-              {},
-              {},
-              {}}};
-       }});
+       eval_rose("pg_stat_database_deadlocks"),
+       prom_rose("pg_stat_database_deadlocks")});
 
   rules.push_back(
       {"PostgresOutOfMemory",
@@ -1065,27 +1055,8 @@ std::vector<RuleDefinition> build_table() {
        "pg_system_identifier_changes_total rose within window",
        "-",
        {"server.system_identifier"},
-       [](const RuleContext& ctx) {
-         Findings out;
-         for (auto& [labels, value] :
-              ctx.source.samples(ctx.target.name, "pg_system_identifier_changes_total")) {
-           if (!rose_within(ctx, "sysid" + series_key(labels), value, ctx.params.get("window")))
-             continue;
-           Finding finding;
-           finding.labels = labels;
-           finding.value = value;
-           out.push_back(std::move(finding));
-         }
-         return out;
-       },
-       [](const PromContext& p) {
-         return std::vector<PromAlert>{
-             {"increase(" + p.select("pg_system_identifier_changes_total") + "[" +
-                  format_threshold(p.params.get("window"), Unit::seconds) + "]) > 0",
-              {},
-              {},
-              {}}};
-       }});
+       eval_rose("pg_system_identifier_changes_total"),
+       prom_rose("pg_system_identifier_changes_total")});
 
   return rules;
 }
