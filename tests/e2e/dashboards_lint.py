@@ -46,6 +46,7 @@ ALERT_METRICS: dict[str, tuple[str, tuple[float, ...]]] = {
     "pg_stat_activity_oldest_idle_in_transaction_seconds": ("PostgresIdleInTransaction", (300,)),
     "pg_stat_activity_longest_query_seconds": ("PostgresLongRunningQuery", (300,)),
     "pg_database_wraparound_fraction": ("PostgresXidWraparound", (0.5, 0.75)),
+    "patroni_cluster_unlocked": ("PatroniNoLeader", ()),
 }
 
 # Sample values for the variables, enough for the PromQL parser.
