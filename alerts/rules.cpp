@@ -1058,6 +1058,64 @@ std::vector<RuleDefinition> build_table() {
        eval_rose("pg_system_identifier_changes_total"),
        prom_rose("pg_system_identifier_changes_total")});
 
+  // --- Query performance ------------------------------------------------------
+
+  rules.push_back(
+      {"PostgresQuerySlowdown",
+       "warning",
+       10min,
+       {{"factor", 3, Unit::count, "recent mean over lifetime mean"},
+        {"min_mean", 0.1, Unit::seconds, "recent mean below this never alerts"},
+        {"min_calls", 10, Unit::count, "calls per statements round needed to judge"}},
+       "Statement {{ $labels.queryid }} on {{ $labels.target }} got slower",
+       "Statement {{ $labels.queryid }} in {{ $labels.datname }} on {{ $labels.target }} now takes "
+       "{{ $value | humanizeDuration }} per call on average, more than ${factor} times its "
+       "long-term mean (pg_stat_statements), over at least ${min_calls} calls per round.",
+       "pg_stat_statements_recent_mean_seconds > factor * pg_stat_statements_mean_seconds, "
+       "recent mean > min_mean, recent calls >= min_calls",
+       "queryid, datname, user",
+       {"statements.top", "activity.top_sessions"},
+       [](const RuleContext& ctx) {
+         Findings out;
+         const auto lifetime =
+             ctx.source.samples(ctx.target.name, "pg_stat_statements_mean_seconds");
+         const auto calls = ctx.source.samples(ctx.target.name, "pg_stat_statements_recent_calls");
+         auto value_for = [](const std::vector<std::pair<Labels, double>>& series,
+                             const Labels& labels) -> std::optional<double> {
+           for (const auto& [other, value] : series)
+             if (other == labels) return value;
+           return std::nullopt;
+         };
+         for (auto& [labels, recent] :
+              ctx.source.samples(ctx.target.name, "pg_stat_statements_recent_mean_seconds")) {
+           const auto mean = value_for(lifetime, labels);
+           const auto recent_calls = value_for(calls, labels);
+           if (!mean || !recent_calls || recent <= ctx.params.get("min_mean") ||
+               *recent_calls < ctx.params.get("min_calls") ||
+               recent <= ctx.params.get("factor") * *mean)
+             continue;
+           Finding finding;
+           finding.labels = labels;
+           finding.value = recent;
+           finding.evidence =
+               fmt::format("recent mean {:.4g} s over {} calls; lifetime mean {:.4g} s\n", recent,
+                           *recent_calls, *mean);
+           out.push_back(std::move(finding));
+         }
+         return out;
+       },
+       [](const PromContext& p) {
+         const std::string recent = p.select("pg_stat_statements_recent_mean_seconds");
+         return std::vector<PromAlert>{{"(" + recent + " > " + number(p.params.get("factor")) +
+                                            " * " + p.select("pg_stat_statements_mean_seconds") +
+                                            ") and (" + recent + " > " +
+                                            number(p.params.get("min_mean")) + ") and (" +
+                                            p.select("pg_stat_statements_recent_calls") +
+                                            " >= " + number(p.params.get("min_calls")) + ")",
+                                        {},
+                                        {},
+                                        {}}};
+       }});
   return rules;
 }
 

@@ -48,6 +48,7 @@ inline constexpr std::array kRuleNames{
     "PostgresDeadlocks"sv,
     "PostgresOutOfMemory"sv,
     "PostgresSystemIdentifierChanged"sv,
+    "PostgresQuerySlowdown"sv,
 };
 
 inline constexpr bool is_probe_name(std::string_view name) {

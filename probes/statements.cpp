@@ -77,26 +77,49 @@ void StatementsProbe::collect(const ProbeContext&, std::span<const QueryResult> 
   if (!statements.ok) return;
 
   std::string text;
+  std::map<std::string, Totals> current;
   for (std::size_t row = 0; row < statements.rows.size(); ++row) {
     auto queryid = statements.text(row, "queryid");
     if (!queryid) continue;
     const Labels labels{{"queryid", std::string(*queryid)},
                         {"datname", std::string(statements.text(row, "datname").value_or(""))},
                         {"user", std::string(statements.text(row, "user").value_or(""))}};
-    if (auto calls = statements.number(row, "calls"))
+    const auto calls = statements.number(row, "calls");
+    const auto total = statements.number(row, "seconds_total");
+    if (calls)
       out.counter("pg_stat_statements_calls_total", "Number of times executed", labels, *calls);
-    if (auto total = statements.number(row, "seconds_total"))
+    if (total)
       out.counter("pg_stat_statements_seconds_total",
                   "Total time spent executing the statement, in seconds", labels, *total);
     if (auto mean = statements.number(row, "mean_seconds"))
       out.gauge("pg_stat_statements_mean_seconds",
                 "Mean execution time of the statement, in seconds", labels, *mean);
+    if (calls && total) {
+      const std::string key =
+          labels[0].second + '\x1f' + labels[1].second + '\x1f' + labels[2].second;
+      current[key] = {*calls, *total};
+      // Against the previous round; a reset (counters going down) starts over.
+      auto before = previous_.find(key);
+      if (before != previous_.end() && *calls >= before->second.calls &&
+          *total >= before->second.seconds) {
+        const double recent_calls = *calls - before->second.calls;
+        out.gauge("pg_stat_statements_recent_calls",
+                  "Calls of the statement since the previous round of this probe", labels,
+                  recent_calls);
+        if (recent_calls > 0)
+          out.gauge("pg_stat_statements_recent_mean_seconds",
+                    "Mean execution time of the statement's calls since the previous round, in "
+                    "seconds",
+                    labels, (*total - before->second.seconds) / recent_calls);
+      }
+    }
     if (auto rows = statements.number(row, "rows"))
       out.counter("pg_stat_statements_rows_total",
                   "Total number of rows retrieved or affected by the statement", labels, *rows);
     text += fmt::format("{}: {}\n", *queryid,
                         clip(statements.text(row, "query").value_or("<query text not visible>")));
   }
+  previous_ = std::move(current);
   out.evidence("statements.top", text.empty() ? "no statements recorded" : text);
 }
 

@@ -15,9 +15,11 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
+#include "support/tmpfs_mount.hpp"
 
 using namespace std::chrono_literals;
 using pgvigil::test::DaemonProcess;
@@ -26,6 +28,7 @@ using pgvigil::test::PgClusterOptions;
 using pgvigil::test::run_command;
 using pgvigil::test::shell_quote;
 using pgvigil::test::TestConnection;
+using pgvigil::test::TmpfsMount;
 using pgvigil::test::wait_until;
 
 namespace {
@@ -95,47 +98,8 @@ class RestoreOwnership {
   mode_t mode_ = 0700;
 };
 
-// A tmpfs with few inodes, unmounted (lazily if busy) and removed on scope
-// exit. Needs root; throws with the reason otherwise.
-class SmallInodeTmpfs {
- public:
-  explicit SmallInodeTmpfs(int inodes) : dir_(pgvigil::test::make_temp_dir("pgvigil-inodes")) {
-    int exit_code = 0;
-    auto output =
-        run_command("mount -t tmpfs -o size=256M,mode=0755,nr_inodes=" + std::to_string(inodes) +
-                        " pgvigil-test " + shell_quote(dir_),
-                    &exit_code);
-    if (exit_code != 0) {
-      ::rmdir(dir_.c_str());
-      throw std::runtime_error("cannot mount a tmpfs on " + dir_ + " (needs root): " + output);
-    }
-  }
-  ~SmallInodeTmpfs() {
-    int exit_code = 0;
-    run_command("umount " + shell_quote(dir_), &exit_code);
-    if (exit_code != 0) run_command("umount -l " + shell_quote(dir_), &exit_code);
-    ::rmdir(dir_.c_str());
-  }
-  SmallInodeTmpfs(const SmallInodeTmpfs&) = delete;
-  SmallInodeTmpfs& operator=(const SmallInodeTmpfs&) = delete;
-  const std::string& path() const { return dir_; }
-  double free_inodes() const {
-    struct statvfs vfs {};
-    if (::statvfs(dir_.c_str(), &vfs) != 0) throw std::runtime_error("statvfs " + dir_);
-    return static_cast<double>(vfs.f_ffree);
-  }
-  double inodes() const {
-    struct statvfs vfs {};
-    if (::statvfs(dir_.c_str(), &vfs) != 0) throw std::runtime_error("statvfs " + dir_);
-    return static_cast<double>(vfs.f_files);
-  }
-
- private:
-  std::string dir_;
-};
-
 // Creates empty files in `dir` until `free_inodes` is at most `target`.
-void use_inodes_until(const SmallInodeTmpfs& fs, const std::string& dir, double target) {
+void use_inodes_until(const TmpfsMount& fs, const std::string& dir, double target) {
   static int serial = 0;
   for (int i = 0; i < 100'000 && fs.free_inodes() > target; ++i) {
     std::ofstream(dir + "/f" + std::to_string(serial++)).put('x');
@@ -157,6 +121,10 @@ TEST_CASE("detections: a killed backend is a crash, a restarted postmaster a res
       15s));
   const auto first_start = daemon.metric("pg_postmaster_start_time_seconds", {{"target", "db"}});
   REQUIRE(first_start.has_value());
+  // The rule fires on a rise of the counter, so the evaluator (every 200 ms)
+  // must have seen it before the crash: on a loaded machine the logs probe
+  // could otherwise count the crash before the first evaluation saw the 0.
+  std::this_thread::sleep_for(2s);
 
   std::chrono::steady_clock::time_point killed;
   // kill -9 of one backend: the postmaster terminates every session,
@@ -188,7 +156,7 @@ TEST_CASE("detections: a killed backend is a crash, a restarted postmaster a res
                           contains(api.body, "reinitializing") ||
                           contains(api.body, "automatic recovery");
   CHECK(crash_line);
-  CHECK(contains(api.body, "docs/runbooks/PostgresCrashed.md"));
+  CHECK(contains(api.body, "/runbooks/PostgresCrashed.md"));
 
   // The server comes back by itself with the same postmaster: no restart.
   REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "db"}}) == 1.0; }, 30s));
@@ -224,7 +192,7 @@ TEST_CASE("detections: a killed backend is a crash, a restarted postmaster a res
       pgvigil::test::http_get(daemon.port(), "/api/v1/alerts?alertname=PostgresRestarted");
   CHECK(contains(alerts.body, "restarts within 15m: 1"));
   CHECK(contains(alerts.body, "postmaster start time before: "));
-  CHECK(contains(alerts.body, "docs/runbooks/PostgresRestarted.md"));
+  CHECK(contains(alerts.body, "/runbooks/PostgresRestarted.md"));
 }
 
 TEST_CASE("detections: a data directory with the wrong mode or owner") {
@@ -256,7 +224,7 @@ TEST_CASE("detections: a data directory with the wrong mode or owner") {
         daemon.port(), "/api/v1/alerts?alertname=PostgresDataDirectoryPermissions");
     CHECK(contains(api.body, "mode 0755"));
     CHECK(contains(api.body, "expected: owner uid " + std::to_string(restore.uid())));
-    CHECK(contains(api.body, "docs/runbooks/PostgresDataDirectoryPermissions.md"));
+    CHECK(contains(api.body, "/runbooks/PostgresDataDirectoryPermissions.md"));
     REQUIRE(::chmod(dir.c_str(), 0700) == 0);
     CHECK(wait_until([&] { return !firing(daemon, "PostgresDataDirectoryPermissions"); }, 20s));
   }
@@ -277,7 +245,7 @@ TEST_CASE("detections: a data directory with the wrong mode or owner") {
 
 TEST_CASE("detections: the data filesystem runs out of inodes") {
   // initdb makes ~1000 files and directories; 2000 inodes leave ~half free.
-  SmallInodeTmpfs tmpfs(2000);
+  TmpfsMount tmpfs("size=256M,nr_inodes=2000");
   PgClusterOptions options;
   options.data_parent = tmpfs.path();
   PgCluster cluster(options);
@@ -311,7 +279,7 @@ TEST_CASE("detections: the data filesystem runs out of inodes") {
   const auto api =
       pgvigil::test::http_get(daemon.port(), "/api/v1/alerts?alertname=PostgresInodesLow");
   CHECK(contains(api.body, "inodes free on " + tmpfs.path()));
-  CHECK(contains(api.body, "docs/runbooks/PostgresInodesLow.md"));
+  CHECK(contains(api.body, "/runbooks/PostgresInodesLow.md"));
 
   std::filesystem::remove_all(filler);
   CHECK(wait_until([&] { return !firing(daemon, "PostgresInodesLow"); }, 20s));
@@ -350,7 +318,7 @@ TEST_CASE("detections: a setting pending restart, a deadlock, an out-of-memory e
   auto api =
       pgvigil::test::http_get(daemon.port(), "/api/v1/alerts?alertname=PostgresPendingRestart");
   CHECK(contains(api.body, "max_connections"));
-  CHECK(contains(api.body, "docs/runbooks/PostgresPendingRestart.md"));
+  CHECK(contains(api.body, "/runbooks/PostgresPendingRestart.md"));
   admin.query("ALTER SYSTEM RESET max_connections");
   admin.query("SELECT pg_reload_conf()");
   CHECK(wait_until([&] { return !firing(daemon, "PostgresPendingRestart"); }, 20s));
@@ -400,7 +368,7 @@ TEST_CASE("detections: a setting pending restart, a deadlock, an out-of-memory e
   // probe has read the deadlock's log line: only the labels are certain.
   api = pgvigil::test::http_get(daemon.port(), "/api/v1/alerts?alertname=PostgresDeadlocks");
   CHECK(contains(api.body, "\"datname\":\"postgres\""));
-  CHECK(contains(api.body, "docs/runbooks/PostgresDeadlocks.md"));
+  CHECK(contains(api.body, "/runbooks/PostgresDeadlocks.md"));
 
   // The server restarted under a 1 GB address-space limit, then a 600 MB string.
   cluster.stop_server("primary");
@@ -430,7 +398,7 @@ TEST_CASE("detections: a setting pending restart, a deadlock, an out-of-memory e
   REQUIRE(oom);
   api = pgvigil::test::http_get(daemon.port(), "/api/v1/alerts?alertname=PostgresOutOfMemory");
   CHECK(contains(api.body, "out of memory"));
-  CHECK(contains(api.body, "docs/runbooks/PostgresOutOfMemory.md"));
+  CHECK(contains(api.body, "/runbooks/PostgresOutOfMemory.md"));
 }
 
 TEST_CASE("detections: another cluster behind the same port (the data directory replaced)") {
@@ -496,10 +464,52 @@ TEST_CASE("detections: another cluster behind the same port (the data directory 
       daemon.port(), "/api/v1/alerts?alertname=PostgresSystemIdentifierChanged");
   CHECK(contains(api.body, "previous system identifier: " + old_id));
   CHECK(contains(api.body, "system identifier now: " + new_id));
-  CHECK(contains(api.body, "docs/runbooks/PostgresSystemIdentifierChanged.md"));
+  CHECK(contains(api.body, "/runbooks/PostgresSystemIdentifierChanged.md"));
   // A plain restart of the new cluster is not another change.
   cluster.stop_server("primary");
   cluster.start_server("primary");
   REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "db"}}) == 1.0; }, 30s));
   CHECK(daemon.metric("pg_system_identifier_changes_total", {{"target", "db"}}) == 1.0);
+}
+
+TEST_CASE("detections: a statement that got slower than its long-term mean") {
+  PgCluster cluster;
+  DaemonProcess daemon(detections_config(cluster,
+                                         "[alerting.rules.PostgresQuerySlowdown]\nfor = \"2s\"\n"
+                                         "min_mean = 0.002\nmin_calls = 5\n",
+                                         "[target.probes.statements]\ninterval = \"1s\"\n"));
+  REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "db"}}) == 1.0; }, 15s));
+  TestConnection app(cluster.conninfo(cluster.primary_port()));
+  app.query("CREATE TABLE slowdown_orders (id int, pad text)");
+  app.query("INSERT INTO slowdown_orders SELECT g, repeat('x', 100) FROM generate_series(1, 50) g");
+  const std::string statement = "SELECT count(*), max(pad) FROM slowdown_orders";
+  // A long fast history: the lifetime mean is well under a millisecond.
+  for (int i = 0; i < 2000; ++i) app.query(statement);
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.metric("pg_stat_statements_recent_calls", {{"target", "db"}}).has_value();
+      },
+      15s));
+
+  // The table grows 10,000-fold: the same statement now reads 5 MB per call.
+  app.query(
+      "INSERT INTO slowdown_orders SELECT g, repeat('x', 100) FROM generate_series(1, 500000) g");
+  app.query("ANALYZE slowdown_orders");
+  const auto slowed = std::chrono::steady_clock::now();
+  bool fired = false;
+  for (int i = 0; i < 400 && !fired; ++i) {  // at most 400 slow calls (bounded)
+    app.query(statement);
+    fired = firing(daemon, "PostgresQuerySlowdown");
+  }
+  if (!fired)
+    fired = wait_until([&] { return firing(daemon, "PostgresQuerySlowdown"); }, 5s).has_value();
+  REQUIRE(fired);
+  report_latency("PostgresQuerySlowdown firing (for 2s)", "the table grew", slowed);
+  const auto api =
+      pgvigil::test::http_get(daemon.port(), "/api/v1/alerts?alertname=PostgresQuerySlowdown");
+  CHECK(api.status == 200);
+  CHECK(contains(api.body, "\"datname\":\"postgres\""));
+  CHECK(contains(api.body, "lifetime mean"));
+  CHECK(contains(api.body, "slowdown_orders"));  // the statement's text, from statements.top
+  CHECK(contains(api.body, "/runbooks/PostgresQuerySlowdown.md"));
 }

@@ -97,3 +97,43 @@ TEST_CASE("statements: NULLs, failures and permission denied") {
         1);
   CHECK(denied.series_count("pg_stat_statements_calls_total") == 0);
 }
+
+TEST_CASE("statements: the mean of recent calls comes from the previous round's totals") {
+  Fixture f;
+  f.probe->collect(f.ctx, f.results, f.sink);
+  // First round: nothing to compare with.
+  CHECK(f.sink.series_count("pg_stat_statements_recent_mean_seconds") == 0);
+  CHECK(f.sink.series_count("pg_stat_statements_recent_calls") == 0);
+
+  auto& rows = f.results[0];
+  const Labels first{{"queryid", std::string(*rows.text(0, "queryid"))},
+                     {"datname", std::string(*rows.text(0, "datname"))},
+                     {"user", std::string(*rows.text(0, "user"))}};
+  const double calls = *rows.number(0, "calls");
+  const double seconds = *rows.number(0, "seconds_total");
+  auto set = [&](std::string_view column, double value) {
+    rows.rows[0][static_cast<std::size_t>(rows.column(column))] = std::to_string(value);
+  };
+  // 4 more calls that took 2 s in all: recent mean 0.5 s, whatever the lifetime mean.
+  set("calls", calls + 4);
+  set("seconds_total", seconds + 2.0);
+  SampleSink second;
+  f.probe->collect(f.ctx, f.results, second);
+  CHECK(second.find("pg_stat_statements_recent_calls", first)->gauge.value == 4);
+  CHECK(second.find("pg_stat_statements_recent_mean_seconds", first)->gauge.value ==
+        doctest::Approx(0.5));
+  // Statements without new calls: 0 recent calls and no mean.
+  const Labels other{{"queryid", std::string(*rows.text(1, "queryid"))},
+                     {"datname", std::string(*rows.text(1, "datname"))},
+                     {"user", std::string(*rows.text(1, "user"))}};
+  CHECK(second.find("pg_stat_statements_recent_calls", other)->gauge.value == 0);
+  CHECK(second.find("pg_stat_statements_recent_mean_seconds", other) == nullptr);
+
+  // pg_stat_statements_reset(): counters go down, the round starts over.
+  set("calls", 1);
+  set("seconds_total", 0.001);
+  SampleSink reset;
+  f.probe->collect(f.ctx, f.results, reset);
+  CHECK(reset.find("pg_stat_statements_recent_calls", first) == nullptr);
+  CHECK(reset.find("pg_stat_statements_recent_mean_seconds", first) == nullptr);
+}
