@@ -346,7 +346,12 @@ TEST_CASE("alerting: PostgresDown, LongRunningQuery and an Alertmanager outage, 
     CHECK(firing.body.find("\"severity\":\"critical\"") != std::string::npos);
     CHECK(firing.body.find("\"target\":\"db\"") != std::string::npos);
     CHECK(firing.body.find("\"env\":\"test\"") != std::string::npos);
-    CHECK(firing.body.find("docs/runbooks/PostgresDown.md") != std::string::npos);
+    // runbook_url: the page the daemon itself serves.
+    CHECK(firing.body.find("\"runbook_url\":\"http://127.0.0.1:" + std::to_string(daemon.port()) +
+                           "/runbooks/PostgresDown.md\"") != std::string::npos);
+    const auto page = pgvigil::test::http_get(daemon.port(), "/runbooks/PostgresDown.md");
+    CHECK(page.status == 200);
+    CHECK(page.body.starts_with("# PostgresDown"));
     CHECK(firing.body.find("reason: refused") != std::string::npos);  // evidence
     CHECK(firing.body.find("/api/v1/alerts?alertname=PostgresDown") != std::string::npos);
     CHECK(firing.body.find(cluster.monitor_password()) == std::string::npos);
@@ -392,7 +397,7 @@ TEST_CASE("alerting: PostgresDown, LongRunningQuery and an Alertmanager outage, 
     CHECK(body.find("\"evidence\":") != std::string::npos);
     CHECK(body.find("pid " + std::to_string(pid) + " ") != std::string::npos);
     CHECK(body.find("SELECT pg_sleep(30) /* alerting-test */") != std::string::npos);
-    CHECK(body.find("docs/runbooks/PostgresLongRunningQuery.md") != std::string::npos);
+    CHECK(body.find("/runbooks/PostgresLongRunningQuery.md") != std::string::npos);
     // End the sleep now rather than at the cluster's shutdown.
     TestConnection admin(cluster.conninfo(port));
     admin.query("SELECT pg_cancel_backend(" + std::to_string(pid) + ")");

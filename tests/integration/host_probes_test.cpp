@@ -24,6 +24,7 @@
 
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
+#include "support/tmpfs_mount.hpp"
 
 using namespace std::chrono_literals;
 using pgvigil::test::DaemonProcess;
@@ -32,6 +33,7 @@ using pgvigil::test::PgClusterOptions;
 using pgvigil::test::run_command;
 using pgvigil::test::shell_quote;
 using pgvigil::test::TestConnection;
+using pgvigil::test::TmpfsMount;
 using pgvigil::test::wait_until;
 
 namespace {
@@ -65,44 +67,6 @@ class TempDir {
 
  private:
   std::string path_;
-};
-
-// A tmpfs of a fixed size on a fresh directory. Unmounted (lazily if something
-// still holds it) and its directory removed on scope exit, also on failure.
-// Needs root (CAP_SYS_ADMIN); without it the constructor throws and says so.
-class TmpfsMount {
- public:
-  explicit TmpfsMount(const std::string& size)
-      : dir_(pgvigil::test::make_temp_dir("pgvigil-tmpfs")) {
-    int exit_code = 0;
-    auto output = run_command(
-        "mount -t tmpfs -o size=" + size + ",mode=0755 pgvigil-test " + shell_quote(dir_),
-        &exit_code);
-    if (exit_code != 0) {
-      ::rmdir(dir_.c_str());
-      throw std::runtime_error("cannot mount a tmpfs on " + dir_ +
-                               " (this test needs root with CAP_SYS_ADMIN): " + output);
-    }
-  }
-  ~TmpfsMount() {
-    int exit_code = 0;
-    run_command("umount " + shell_quote(dir_), &exit_code);
-    if (exit_code != 0) run_command("umount -l " + shell_quote(dir_), &exit_code);
-    ::rmdir(dir_.c_str());
-  }
-  TmpfsMount(const TmpfsMount&) = delete;
-  TmpfsMount& operator=(const TmpfsMount&) = delete;
-  const std::string& path() const { return dir_; }
-
-  // What df shows as Avail.
-  double avail_bytes() const {
-    struct statvfs vfs {};
-    if (::statvfs(dir_.c_str(), &vfs) != 0) throw std::runtime_error("statvfs " + dir_);
-    return static_cast<double>(vfs.f_bavail) * static_cast<double>(vfs.f_frsize);
-  }
-
- private:
-  std::string dir_;
 };
 
 // One local target named "db" (loopback, so the daemon discovers the data
@@ -190,7 +154,7 @@ void set_mtime(const std::string& path, double unix_seconds) {
 TEST_CASE("host disk: a tmpfs data directory filled until ENOSPC is forecast, seen and logged") {
   // initdb plus a started primary take ~39 MB here (16 MB of it the first WAL
   // segment); 96 MB leaves ~55 MB for the table and a second WAL segment.
-  TmpfsMount tmpfs("96M");
+  TmpfsMount tmpfs("size=96M");
   PgClusterOptions options;
   options.data_parent = tmpfs.path();
   // Keep pg_wal at two segments (the minimum), so the table takes the room.

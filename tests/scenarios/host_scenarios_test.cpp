@@ -16,6 +16,7 @@
 #include "scenarios/scenario.hpp"
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
+#include "support/tmpfs_mount.hpp"
 
 using namespace std::chrono_literals;
 using pgvigil::scenarios::contains;
@@ -213,55 +214,8 @@ TEST_CASE(
   scenario.passed();
 }
 
-namespace {
-
-// A tmpfs of a fixed size on a fresh directory (needs root); unmounted lazily
-// if the server still holds a file there.
-class SmallDisk {
- public:
-  explicit SmallDisk(const std::string& size) : dir_(pgvigil::test::make_temp_dir("pgvigil-disk")) {
-    int exit_code = 0;
-    const auto output = run_command(
-        "mount -t tmpfs -o size=" + size + ",mode=0755 pgvigil-scen " + shell_quote(dir_) + " 2>&1",
-        &exit_code);
-    mounted_ = exit_code == 0;
-    if (!mounted_) error_ = output;
-  }
-  ~SmallDisk() {
-    if (mounted_) {
-      int exit_code = 0;
-      run_command("umount " + shell_quote(dir_) + " 2>&1", &exit_code);
-      if (exit_code != 0) run_command("umount -l " + shell_quote(dir_) + " 2>&1");
-    }
-    std::error_code ignored;
-    std::filesystem::remove(dir_, ignored);
-  }
-  SmallDisk(const SmallDisk&) = delete;
-  SmallDisk& operator=(const SmallDisk&) = delete;
-
-  bool mounted() const { return mounted_; }
-  const std::string& error() const { return error_; }
-  const std::string& path() const { return dir_; }
-  double avail_bytes() const {
-    struct statvfs vfs {};
-    if (::statvfs(dir_.c_str(), &vfs) != 0) return 0;
-    return static_cast<double>(vfs.f_bavail) * static_cast<double>(vfs.f_frsize);
-  }
-
- private:
-  std::string dir_;
-  bool mounted_ = false;
-  std::string error_;
-};
-
-}  // namespace
-
 TEST_CASE("scenario 12: a filling data disk pages PostgresDiskWillFill, then DiskSpaceLow") {
-  SmallDisk disk("96M");
-  if (!disk.mounted()) {
-    MESSAGE("cannot mount a tmpfs (needs root): " << disk.error());
-    return;
-  }
+  pgvigil::test::TmpfsMount disk("size=96M");  // needs root: throws (and fails) without
   Scenario scenario({12,
                      "Disk filling and full: the data directory on a 96 MiB tmpfs filled by a "
                      "table until ENOSPC, then the table dropped",

@@ -45,7 +45,7 @@ TEST_CASE("scenario 1: a crashed server pages PostgresDown reason=refused, a res
                                      killed, 30s, daemon.log());
   CHECK(alert.label("severity") == "critical");
   CHECK(contains(alert.annotation("evidence"), "refused"));
-  CHECK(contains(alert.annotation("runbook_url"), "docs/runbooks/PostgresDown.md"));
+  CHECK(contains(alert.annotation("runbook_url"), "/runbooks/PostgresDown.md"));
   CHECK_FALSE(contains(alert.annotation("evidence"), cluster.monitor_password()));
 
   const auto restarted = SteadyClock::now();
