@@ -290,7 +290,7 @@ TEST_CASE("host disk: a tmpfs data directory filled until ENOSPC is forecast, se
 }
 
 TEST_CASE(
-    "host datadir: a killed postmaster leaves a stale postmaster.pid; a clean start clears it") {
+    "host datadir: a killed postmaster leaves a stale postmaster.pid, a clean start clears it") {
   PgCluster cluster;
   DaemonProcess daemon(daemon_config(cluster, probe_interval("datadir", "500ms")));
   auto value = [&](const std::string& name) {

@@ -396,7 +396,7 @@ TEST_CASE("vacuum: dead tuples after updates on a table with autovacuum off") {
 }
 
 TEST_CASE(
-    "statements and custom checks: pg_stat_statements entries; a check passing then failing") {
+    "statements and custom checks: pg_stat_statements entries, a check passing then failing") {
   PgCluster cluster;
   const int port = cluster.primary_port();
   TestConnection admin(cluster.conninfo(port));
