@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <string>
 
+#include "probes/probe_output.hpp"
+
 namespace pgvigil {
 
 namespace {
@@ -87,29 +89,6 @@ LIMIT 50)sql";
 
 enum Statement : std::size_t { kByState, kSummary, kTopSessions, kIdleInTx, kBlocking, kCount };
 
-constexpr std::size_t kEvidenceTextLimit = 200;
-
-bool permission_denied(const QueryResult& result) {
-  return !result.ok && result.sqlstate == "42501";
-}
-
-// Evidence text: one line per item, so control characters become spaces and
-// the text is cut at a UTF-8 character boundary.
-std::string clip(std::string_view text) {
-  std::string out;
-  out.reserve(std::min(text.size(), kEvidenceTextLimit));
-  for (char c : text) {
-    if (out.size() >= kEvidenceTextLimit) break;
-    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-  }
-  if (text.size() > out.size()) {
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-    if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80) != 0) out.pop_back();
-    out += "...";
-  }
-  return out;
-}
-
 std::string cell(const QueryResult& result, std::size_t row, std::string_view col) {
   auto value = result.text(row, col);
   return value ? std::string(*value) : std::string("-");
@@ -143,11 +122,7 @@ std::vector<Query> ActivityProbe::queries(const ProbeContext& ctx) const {
 
 void ActivityProbe::collect(const ProbeContext&, std::span<const QueryResult> results,
                             SampleSink& out) {
-  bool denied = false;
-  for (const auto& result : results) denied = denied || permission_denied(result);
-  out.gauge("pgvigil_probe_permission_denied",
-            "1 when a statement of this probe failed for lack of privilege (SQLSTATE 42501)",
-            {{"probe", "activity"}}, denied ? 1.0 : 0.0);
+  report_permission_denied(out, {{"probe", "activity"}}, any_permission_denied(results));
   if (results.size() < kCount) return;
 
   if (const auto& by_state = results[kByState]; by_state.ok) {
@@ -185,12 +160,12 @@ void ActivityProbe::collect(const ProbeContext&, std::span<const QueryResult> re
   if (const auto& top = results[kTopSessions]; top.ok) {
     std::string text;
     for (std::size_t row = 0; row < top.rows.size(); ++row)
-      text +=
-          fmt::format("pid {} user={} application={} database={} state={} duration={} query: {}\n",
-                      cell(top, row, "pid"), clip(cell(top, row, "usename")),
-                      clip(cell(top, row, "application_name")), clip(cell(top, row, "datname")),
-                      cell(top, row, "state"), seconds(top, row, "duration_seconds"),
-                      clip(cell(top, row, "query")));
+      text += fmt::format(
+          "pid {} user={} application={} database={} state={} duration={} query: {}\n",
+          cell(top, row, "pid"), clip_evidence(cell(top, row, "usename")),
+          clip_evidence(cell(top, row, "application_name")),
+          clip_evidence(cell(top, row, "datname")), cell(top, row, "state"),
+          seconds(top, row, "duration_seconds"), clip_evidence(cell(top, row, "query")));
     out.evidence("activity.top_sessions", text.empty() ? "no non-idle client sessions" : text);
   }
 
@@ -200,10 +175,11 @@ void ActivityProbe::collect(const ProbeContext&, std::span<const QueryResult> re
       text += fmt::format(
           "pid {} user={} application={} database={} state={} idle={} transaction={} last "
           "query: {}\n",
-          cell(idle, row, "pid"), clip(cell(idle, row, "usename")),
-          clip(cell(idle, row, "application_name")), clip(cell(idle, row, "datname")),
-          cell(idle, row, "state"), seconds(idle, row, "idle_seconds"),
-          seconds(idle, row, "transaction_seconds"), clip(cell(idle, row, "query")));
+          cell(idle, row, "pid"), clip_evidence(cell(idle, row, "usename")),
+          clip_evidence(cell(idle, row, "application_name")),
+          clip_evidence(cell(idle, row, "datname")), cell(idle, row, "state"),
+          seconds(idle, row, "idle_seconds"), seconds(idle, row, "transaction_seconds"),
+          clip_evidence(cell(idle, row, "query")));
     out.evidence("activity.idle_in_transaction",
                  text.empty() ? "no idle-in-transaction sessions" : text);
   }
@@ -214,11 +190,11 @@ void ActivityProbe::collect(const ProbeContext&, std::span<const QueryResult> re
       text += fmt::format(
           "pid {} (user={} application={} waiting={} query: {}) is blocked by pid {} (user={} "
           "state={} query: {})\n",
-          cell(chain, row, "pid"), clip(cell(chain, row, "usename")),
-          clip(cell(chain, row, "application_name")), seconds(chain, row, "waiting_seconds"),
-          clip(cell(chain, row, "query")), cell(chain, row, "blocking_pid"),
-          clip(cell(chain, row, "blocking_usename")), cell(chain, row, "blocking_state"),
-          clip(cell(chain, row, "blocking_query")));
+          cell(chain, row, "pid"), clip_evidence(cell(chain, row, "usename")),
+          clip_evidence(cell(chain, row, "application_name")),
+          seconds(chain, row, "waiting_seconds"), clip_evidence(cell(chain, row, "query")),
+          cell(chain, row, "blocking_pid"), clip_evidence(cell(chain, row, "blocking_usename")),
+          cell(chain, row, "blocking_state"), clip_evidence(cell(chain, row, "blocking_query")));
     out.evidence("activity.blocking_chain", text.empty() ? "no blocked sessions" : text);
   }
 }

@@ -6,27 +6,13 @@
 #include <string>
 #include <utility>
 
+#include "probes/probe_output.hpp"
+
 namespace pgvigil {
 
 namespace {
 
 enum Statement : std::size_t { kBegin, kTimeout, kCheck, kCommit, kCount };
-
-constexpr std::size_t kEvidenceTextLimit = 200;
-
-std::string clip(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (out.size() >= kEvidenceTextLimit) break;
-    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-  }
-  if (text.size() > out.size()) {
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-    if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80) != 0) out.pop_back();
-    out += "...";
-  }
-  return out;
-}
 
 // A trailing ';' would make the statement two (the second empty), which the
 // extended protocol refuses.
@@ -83,20 +69,18 @@ void CustomCheckProbe::collect(const ProbeContext&, std::span<const QueryResult>
   static const QueryResult kMissing = QueryResult::failure("", "no result for the check query");
   if (failure == nullptr && results.size() <= kCheck) failure = &kMissing;
 
-  out.gauge("pgvigil_probe_permission_denied",
-            "1 when a statement of this probe failed for lack of privilege (SQLSTATE 42501)",
-            {{"probe", "check"}, {"check", check_.name}},
-            failure != nullptr && failure->sqlstate == "42501" ? 1.0 : 0.0);
+  report_permission_denied(out, {{"probe", "check"}, {"check", check_.name}},
+                           failure != nullptr && failure->sqlstate == "42501");
   out.gauge("pgvigil_check_error", "1 when the check's SQL failed", labels,
             failure != nullptr ? 1.0 : 0.0);
   const std::string evidence_key = "check." + check_.name;
   if (failure != nullptr) {
     out.gauge("pgvigil_check_ok", "1 when the check's value satisfies its expectation", labels,
               0.0);
-    out.evidence(
-        evidence_key,
-        clip(fmt::format("error{}: {}", failure->sqlstate.empty() ? "" : " " + failure->sqlstate,
-                         failure->error)));
+    out.evidence(evidence_key,
+                 clip_evidence(fmt::format("error{}: {}",
+                                           failure->sqlstate.empty() ? "" : " " + failure->sqlstate,
+                                           failure->error)));
     return;
   }
 
@@ -112,10 +96,11 @@ void CustomCheckProbe::collect(const ProbeContext&, std::span<const QueryResult>
   out.gauge("pgvigil_check_ok", "1 when the check's value satisfies its expectation", labels,
             passes ? 1.0 : 0.0);
   if (value)
-    out.evidence(evidence_key, clip(fmt::format("value {} (expected {})", *value, check_.expect)));
-  else
     out.evidence(evidence_key,
-                 clip(fmt::format("no numeric value returned (expected {})", check_.expect)));
+                 clip_evidence(fmt::format("value {} (expected {})", *value, check_.expect)));
+  else
+    out.evidence(evidence_key, clip_evidence(fmt::format("no numeric value returned (expected {})",
+                                                         check_.expect)));
 }
 
 std::unique_ptr<SqlProbe> make_custom_check_probe(const config::CheckConfig& check) {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "probes/probe_output.hpp"
+
 namespace pgvigil {
 
 namespace {
@@ -28,10 +30,7 @@ std::vector<Query> ConnectionsProbe::queries(const ProbeContext& ctx) const {
 
 void ConnectionsProbe::collect(const ProbeContext&, std::span<const QueryResult> results,
                                SampleSink& out) {
-  const bool denied = !results.empty() && !results[0].ok && results[0].sqlstate == "42501";
-  out.gauge("pgvigil_probe_permission_denied",
-            "1 when a statement of this probe failed for lack of privilege (SQLSTATE 42501)",
-            {{"probe", "connections"}}, denied ? 1.0 : 0.0);
+  report_permission_denied(out, {{"probe", "connections"}}, any_permission_denied(results));
   if (results.empty() || !results[0].ok || results[0].rows.empty()) return;
   const auto& result = results[0];
 

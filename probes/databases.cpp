@@ -7,6 +7,8 @@
 #include <set>
 #include <string>
 
+#include "probes/probe_output.hpp"
+
 namespace pgvigil {
 
 namespace {
@@ -83,11 +85,7 @@ std::vector<Query> DatabasesProbe::queries(const ProbeContext& ctx) const {
 
 void DatabasesProbe::collect(const ProbeContext& ctx, std::span<const QueryResult> results,
                              SampleSink& out) {
-  bool denied = false;
-  for (const auto& result : results) denied = denied || (!result.ok && result.sqlstate == "42501");
-  out.gauge("pgvigil_probe_permission_denied",
-            "1 when a statement of this probe failed for lack of privilege (SQLSTATE 42501)",
-            {{"probe", "databases"}}, denied ? 1.0 : 0.0);
+  report_permission_denied(out, {{"probe", "databases"}}, any_permission_denied(results));
   if (results.size() < kCount) return;
 
   if (const auto& stats = results[kStats]; stats.ok) {

@@ -1,7 +1,5 @@
 #include "probes/datadir.hpp"
 
-#include "probes/bounded_read.hpp"
-
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -12,6 +10,8 @@
 #include <cstring>
 #include <fstream>
 #include <vector>
+
+#include "probes/bounded_read.hpp"
 
 namespace pgvigil {
 

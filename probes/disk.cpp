@@ -1,7 +1,5 @@
 #include "probes/disk.hpp"
 
-#include "probes/bounded_read.hpp"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -15,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+
+#include "probes/bounded_read.hpp"
 
 namespace pgvigil {
 

@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "probes/probe_output.hpp"
+
 namespace pgvigil {
 
 namespace {
@@ -26,10 +28,7 @@ std::vector<Query> LocksProbe::queries(const ProbeContext&) const {
 
 void LocksProbe::collect(const ProbeContext&, std::span<const QueryResult> results,
                          SampleSink& out) {
-  const bool denied = !results.empty() && !results[0].ok && results[0].sqlstate == "42501";
-  out.gauge("pgvigil_probe_permission_denied",
-            "1 when a statement of this probe failed for lack of privilege (SQLSTATE 42501)",
-            {{"probe", "locks"}}, denied ? 1.0 : 0.0);
+  report_permission_denied(out, {{"probe", "locks"}}, any_permission_denied(results));
   if (results.empty() || !results[0].ok) return;
   const auto& locks = results[0];
   for (std::size_t row = 0; row < locks.rows.size(); ++row) {

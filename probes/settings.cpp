@@ -5,6 +5,8 @@
 #include <cmath>
 #include <string>
 
+#include "probes/probe_output.hpp"
+
 namespace pgvigil {
 
 namespace {
@@ -90,11 +92,7 @@ std::vector<Query> SettingsProbe::queries(const ProbeContext&) const {
 
 void SettingsProbe::collect(const ProbeContext&, std::span<const QueryResult> results,
                             SampleSink& out) {
-  bool denied = false;
-  for (const auto& result : results) denied = denied || (!result.ok && result.sqlstate == "42501");
-  out.gauge("pgvigil_probe_permission_denied",
-            "1 when a statement of this probe failed for lack of privilege (SQLSTATE 42501)",
-            {{"probe", "settings"}}, denied ? 1.0 : 0.0);
+  report_permission_denied(out, {{"probe", "settings"}}, any_permission_denied(results));
 
   if (!results.empty() && results[0].ok) {
     const auto& values = results[0];

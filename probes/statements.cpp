@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <string>
 
+#include "probes/probe_output.hpp"
+
 namespace pgvigil {
 
 namespace {
@@ -33,22 +35,6 @@ JOIN top USING (userid, dbid, queryid)
 JOIN pg_database AS d ON d.oid = s.dbid
 ORDER BY seconds_total DESC, s.queryid)sql";
 
-constexpr std::size_t kEvidenceTextLimit = 200;
-
-std::string clip(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (out.size() >= kEvidenceTextLimit) break;
-    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-  }
-  if (text.size() > out.size()) {
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-    if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80) != 0) out.pop_back();
-    out += "...";
-  }
-  return out;
-}
-
 std::size_t top_n(const ProbeContext& ctx) {
   auto it = ctx.target.probes.find("statements");
   if (it == ctx.target.probes.end() || !it->second.top_n) return StatementsProbe::kDefaultTopN;
@@ -70,10 +56,7 @@ void StatementsProbe::collect(const ProbeContext&, std::span<const QueryResult> 
                               SampleSink& out) {
   if (results.empty()) return;  // no pg_stat_statements here: nothing was asked
   const auto& statements = results[0];
-  out.gauge("pgvigil_probe_permission_denied",
-            "1 when a statement of this probe failed for lack of privilege (SQLSTATE 42501)",
-            {{"probe", "statements"}},
-            !statements.ok && statements.sqlstate == "42501" ? 1.0 : 0.0);
+  report_permission_denied(out, {{"probe", "statements"}}, any_permission_denied(results));
   if (!statements.ok) return;
 
   std::string text;
@@ -116,8 +99,9 @@ void StatementsProbe::collect(const ProbeContext&, std::span<const QueryResult> 
     if (auto rows = statements.number(row, "rows"))
       out.counter("pg_stat_statements_rows_total",
                   "Total number of rows retrieved or affected by the statement", labels, *rows);
-    text += fmt::format("{}: {}\n", *queryid,
-                        clip(statements.text(row, "query").value_or("<query text not visible>")));
+    text += fmt::format(
+        "{}: {}\n", *queryid,
+        clip_evidence(statements.text(row, "query").value_or("<query text not visible>")));
   }
   previous_ = std::move(current);
   out.evidence("statements.top", text.empty() ? "no statements recorded" : text);

@@ -6,6 +6,8 @@
 #include <array>
 #include <string>
 
+#include "probes/probe_output.hpp"
+
 namespace pgvigil {
 
 namespace {
@@ -78,12 +80,9 @@ std::vector<Query> VacuumProbe::queries(const ProbeContext& ctx) const {
 
 void VacuumProbe::collect(const ProbeContext& ctx, std::span<const QueryResult> results,
                           SampleSink& out) {
-  bool denied = false;
-  for (const auto& result : results) denied = denied || (!result.ok && result.sqlstate == "42501");
   // Labelled by database too: collect() runs once per database in a round.
-  out.gauge("pgvigil_probe_permission_denied",
-            "1 when a statement of this probe failed for lack of privilege (SQLSTATE 42501)",
-            {{"probe", "vacuum"}, {"datname", std::string(ctx.database)}}, denied ? 1.0 : 0.0);
+  report_permission_denied(out, {{"probe", "vacuum"}, {"datname", std::string(ctx.database)}},
+                           any_permission_denied(results));
   if (results.size() < kCount) return;
 
   if (const auto& tables = results[kTopDead]; tables.ok) {

@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "probes/probe_output.hpp"
 #include "probes/query_result.hpp"
 #include "probes/sample_sink.hpp"
 
@@ -38,4 +39,27 @@ TEST_CASE("QueryResult treats NULL and non-numbers as no value") {
   CHECK_FALSE(result.number(0, "missing").has_value());
   CHECK_FALSE(result.number(1, "a").has_value());
   CHECK(result.boolean(0, "a") == std::nullopt);
+}
+
+TEST_CASE("probe output: evidence is one line, cut at a character boundary") {
+  CHECK(pgvigil::clip_evidence("SELECT 1\n  FROM t") == "SELECT 1   FROM t");
+  CHECK(pgvigil::clip_evidence(std::string(250, 'x')) == std::string(200, 'x') + "...");
+  // "é" is two bytes; a cut through it drops the whole character.
+  const std::string accents = std::string(199, 'a') + "\xc3\xa9" + "bc";
+  CHECK(pgvigil::clip_evidence(accents) == std::string(199, 'a') + "...");
+  CHECK(pgvigil::clip_evidence("short", 3) == "sho...");
+}
+
+TEST_CASE("probe output: the permission gauge follows SQLSTATE 42501 in any statement") {
+  std::vector<pgvigil::QueryResult> results(2);
+  results[0].ok = true;
+  results[1].ok = false;
+  results[1].sqlstate = "57014";
+  CHECK_FALSE(pgvigil::any_permission_denied(results));
+  results[1].sqlstate = "42501";
+  CHECK(pgvigil::any_permission_denied(results));
+  pgvigil::SampleSink sink;
+  pgvigil::report_permission_denied(sink, {{"probe", "locks"}}, true);
+  REQUIRE(sink.find("pgvigil_probe_permission_denied", {{"probe", "locks"}}) != nullptr);
+  CHECK(sink.find("pgvigil_probe_permission_denied", {{"probe", "locks"}})->gauge.value == 1);
 }
