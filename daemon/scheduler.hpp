@@ -94,7 +94,8 @@ class Scheduler {
   prometheus::Family<prometheus::Counter>& runs_;
   prometheus::Family<prometheus::Counter>& failures_;
   prometheus::Family<prometheus::Counter>& skipped_;
-  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Gauge>& duration_;
+  prometheus::Family<prometheus::Counter>& duration_total_;
   prometheus::Family<prometheus::Gauge>& last_success_;
   std::function<std::chrono::system_clock::time_point()> wall_clock_;
   std::function<Clock::time_point()> monotonic_clock_;

@@ -45,8 +45,8 @@ std::vector<prometheus::MetricFamily> replication_round(int standbys) {
   histogram.sample_count = 3;
   histogram.sample_sum = 0.75;
   histogram.bucket = {{1, 0.1}, {3, 1.0}};
-  sink.histogram("pgvigil_probe_duration_seconds", "Probe round duration", {{"probe", "x"}},
-                 histogram);
+  sink.histogram("pgvigil_alertmanager_latency_seconds", "Alertmanager request latency",
+                 {{"alertmanager", "x"}}, histogram);
   return sink.take();
 }
 
