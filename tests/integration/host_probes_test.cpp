@@ -219,32 +219,12 @@ TEST_CASE("host disk: a tmpfs data directory filled until ENOSPC is forecast, se
 
   // Fill at a steady pace so that the space runs out ~80 s from now: the
   // forecast needs 5 samples over 60 s, and must come before the disk is full.
-  // Each insert is ~0.3 MB; a new WAL segment takes 16 MB at once, after which
-  // the pace waits for the schedule to catch up.
   TestConnection db(cluster.conninfo(cluster.primary_port()));
-  db.query("CREATE TABLE fill (id bigint, pad text) WITH (autovacuum_enabled = false)");
-  constexpr double kFillSeconds = 80;
-  const double start_avail = tmpfs.avail_bytes();
   const auto fill_start = Clock::now();
   const double fill_start_unix = unix_now();
-  std::string fill_error;
-  int inserts = 0;
-  while (Clock::now() - fill_start < 150s && inserts < 5000) {
-    double elapsed = seconds_between(fill_start, Clock::now());
-    double scheduled_avail = start_avail * std::max(0.0, 1.0 - elapsed / kFillSeconds);
-    if (tmpfs.avail_bytes() <= scheduled_avail) {
-      std::this_thread::sleep_for(100ms);
-      continue;
-    }
-    try {
-      db.query(
-          "INSERT INTO fill SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 1000) g");
-      ++inserts;
-    } catch (const std::exception& e) {
-      fill_error = e.what();
-      break;
-    }
-  }
+  const auto fill = pgvigil::test::fill_until_full(db, tmpfs, 80s, 150s);
+  const int inserts = fill.inserts;
+  const std::string& fill_error = fill.error;
   const auto full_at = Clock::now();
   const double full_at_unix = unix_now();
   INFO("fill ended after " << inserts << " inserts: " << fill_error);

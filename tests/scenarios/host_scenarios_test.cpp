@@ -243,26 +243,8 @@ TEST_CASE("scenario 12: a filling data disk pages PostgresDiskWillFill, then Dis
   // A steady fill that runs out of space ~80 s from now: the forecast needs
   // a minute of samples, and must come before the disk is full.
   TestConnection db(cluster.conninfo(cluster.primary_port()));
-  db.query("CREATE TABLE fill (id bigint, pad text) WITH (autovacuum_enabled = false)");
-  constexpr double kFillSeconds = 80;
-  const double start_avail = disk.avail_bytes();
   const auto filling = SteadyClock::now();
-  std::string fill_error;
-  for (int inserts = 0; since(filling) < 150s && inserts < 5000;) {
-    const double elapsed = std::chrono::duration<double>(since(filling)).count();
-    if (disk.avail_bytes() <= start_avail * std::max(0.0, 1.0 - elapsed / kFillSeconds)) {
-      std::this_thread::sleep_for(100ms);
-      continue;
-    }
-    try {
-      db.query(
-          "INSERT INTO fill SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 1000) g");
-      ++inserts;
-    } catch (const std::exception& e) {
-      fill_error = e.what();
-      break;
-    }
-  }
+  const std::string fill_error = pgvigil::test::fill_until_full(db, disk, 80s, 150s).error;
   INFO("fill error: " << fill_error);
   REQUIRE_FALSE(fill_error.empty());
   const auto will_fill =

@@ -3,7 +3,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <thread>
 
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
@@ -48,6 +50,32 @@ double TmpfsMount::free_inodes() const {
 
 double TmpfsMount::inodes() const {
   return static_cast<double>(stat_of(dir_).f_files);
+}
+
+FillOutcome fill_until_full(TestConnection& db, const TmpfsMount& disk,
+                            std::chrono::seconds fill_time, std::chrono::seconds limit) {
+  using Clock = std::chrono::steady_clock;
+  db.query("CREATE TABLE fill (id bigint, pad text) WITH (autovacuum_enabled = false)");
+  const double start_avail = disk.avail_bytes();
+  const auto start = Clock::now();
+  const double seconds = std::chrono::duration<double>(fill_time).count();
+  FillOutcome outcome;
+  while (Clock::now() - start < limit && outcome.inserts < 5000) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    if (disk.avail_bytes() <= start_avail * std::max(0.0, 1.0 - elapsed / seconds)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    try {
+      db.query(
+          "INSERT INTO fill SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 1000) g");
+      ++outcome.inserts;
+    } catch (const std::exception& e) {
+      outcome.error = e.what();
+      break;
+    }
+  }
+  return outcome;
 }
 
 }  // namespace pgvigil::test
