@@ -11,10 +11,11 @@
 #include <cstdlib>
 #include <thread>
 
+#include "alerts/alertmanager_payload.hpp"
+#include "collect/job_catalogue.hpp"
 #include "config/parse.hpp"
 #include "daemon/pages.hpp"
 #include "daemon/runbooks.hpp"
-#include "probes/checks.hpp"
 
 namespace pgvigil {
 
@@ -29,15 +30,13 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// The alert rules' view of the daemon: the store's latest samples with the
-// target's own labels taken off (the evaluator adds them back), evidence from
+// The alert rules' view of the daemon: the store's latest samples (their own
+// labels; the evaluator adds the target's once, to the alert), evidence from
 // any of the target's probes, and the scheduler's per-probe success times.
 class StoreAlertSource final : public alerts::AlertSource {
  public:
-  StoreAlertSource(const MetricsStore& store,
-                   const std::map<std::string, std::shared_ptr<TargetMonitor>>& monitors,
-                   std::vector<prometheus::MetricFamily> own_families)
-      : store_(store), monitors_(monitors), own_(std::move(own_families)) {}
+  StoreAlertSource(const MetricsStore& store, std::vector<prometheus::MetricFamily> own_families)
+      : store_(store), own_(std::move(own_families)) {}
 
   std::vector<std::pair<Labels, double>> samples(const std::string& target,
                                                  std::string_view metric) const override {
@@ -59,15 +58,7 @@ class StoreAlertSource final : public alerts::AlertSource {
       }
       return out;
     }
-    out = store_.samples(target, metric);
-    auto monitor = monitors_.find(target);
-    if (monitor == monitors_.end() || monitor->second->labels().empty()) return out;
-    const auto& target_labels = monitor->second->labels();
-    for (auto& [labels, value] : out)
-      std::erase_if(labels, [&](const auto& label) {
-        return std::find(target_labels.begin(), target_labels.end(), label) != target_labels.end();
-      });
-    return out;
+    return store_.samples(target, metric);
   }
 
   std::optional<std::string> evidence(const std::string& target,
@@ -82,12 +73,11 @@ class StoreAlertSource final : public alerts::AlertSource {
 
  private:
   const MetricsStore& store_;
-  const std::map<std::string, std::shared_ptr<TargetMonitor>>& monitors_;
   std::vector<prometheus::MetricFamily> own_;
 };
 
 std::string rfc3339_or_empty(alerts::Clock::time_point time) {
-  return time == alerts::Clock::time_point{} ? std::string() : rfc3339(time);
+  return time == alerts::Clock::time_point{} ? std::string() : alerts::rfc3339(time);
 }
 
 // The value of ?name=... in a request target (no percent-decoding needed for
@@ -104,30 +94,6 @@ std::string query_parameter(std::string_view target, std::string_view name) {
     if (amp == std::string_view::npos) break;
     rest.remove_prefix(amp + 1);
   }
-  return {};
-}
-
-const config::ProbeSettings* find_settings(const std::map<std::string, config::ProbeSettings>& m,
-                                           const std::string& name) {
-  auto it = m.find(name);
-  return it == m.end() ? nullptr : &it->second;
-}
-
-// Target override, then [probes.NAME], then the probe's own default.
-template <class T, class Field>
-T resolve(const config::Config& cfg, const config::TargetConfig& target, const std::string& probe,
-          Field field, T fallback) {
-  if (const auto* s = find_settings(target.probes, probe); s && (s->*field)) return *(s->*field);
-  if (const auto* s = find_settings(cfg.probes, probe); s && (s->*field)) return *(s->*field);
-  return fallback;
-}
-
-std::vector<std::string> resolve_list(const config::Config& cfg, const config::TargetConfig& target,
-                                      const std::string& probe,
-                                      std::vector<std::string> config::ProbeSettings::*field) {
-  if (const auto* s = find_settings(target.probes, probe); s && !(s->*field).empty())
-    return s->*field;
-  if (const auto* s = find_settings(cfg.probes, probe); s) return s->*field;
   return {};
 }
 
@@ -152,6 +118,7 @@ App::App(config::Config config)
       scheduler_(*registry_, std::chrono::steady_clock::now(),
                  [] { return std::chrono::system_clock::now(); }),
       driver_(io_, scheduler_),
+      runner_(scheduler_, store_),
       alert_timer_(io_) {
   alertmanager_ = std::make_unique<AlertmanagerClient>(io_, *registry_);
   reload_ok_.Set(1);
@@ -313,11 +280,7 @@ bool App::apply(config::Config config) {
       monitors_.erase(existing);
     } else {
       if (existing != monitors_.end()) {
-        existing->second->stop();
-        scheduler_.remove_target(target.name);
-        store_.remove_target(target.name);
-        std::erase_if(completed_, [&](const auto& key) { return key.target == target.name; });
-        std::erase_if(probes_, [&](const auto& e) { return e.first.first == target.name; });
+        drop_target(target.name, *existing->second);
         monitors_.erase(existing);
       }
       monitor =
@@ -325,137 +288,18 @@ bool App::apply(config::Config config) {
       monitor->on_state_change([this](const TargetMonitor& m) { log_state_change(m); });
       monitor->start();
     }
-    add_target_jobs(monitor, target);
+    runner_.sync(monitor, collect::plan_jobs(config_, target, {io_, workers_}));
     next.emplace(target.name, monitor);
   }
-  for (auto& [name, monitor] : monitors_) {  // targets no longer configured
-    monitor->stop();
-    scheduler_.remove_target(name);
-    store_.remove_target(name);
-    std::erase_if(completed_, [&](const auto& key) { return key.target == name; });
-    std::erase_if(probes_, [&](const auto& e) { return e.first.first == name; });
-  }
+  for (auto& [name, monitor] : monitors_) drop_target(name, *monitor);  // no longer configured
   monitors_ = std::move(next);
   configure_alerting();
   return true;
 }
 
-void App::add_job(const daemon::JobKey& key, config::Duration interval,
-                  daemon::Scheduler::Job job) {
-  const bool is_new = !scheduler_.has_job(key);
-  // Record that the job finished a run (success or not): /ready needs every
-  // job's first round.
-  scheduler_.add(key, interval, [this, key, job = std::move(job)](daemon::Scheduler::Done done) {
-    job([this, key, done = std::move(done)](bool ok) {
-      completed_.insert(key);
-      done(ok);
-    });
-  });
-  if (is_new) scheduler_.run_soon(key);  // a new job's first round runs now, not at its phase
-}
-
-void App::add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
-                          const config::TargetConfig& target) {
-  const std::string& name = target.name;
-  std::weak_ptr<TargetMonitor> weak = monitor;
-  std::vector<std::string> wanted{"liveness"};
-
-  const auto liveness_interval = resolve<config::Duration>(
-      config_, target, "liveness", &config::ProbeSettings::interval, 1000ms);
-  add_job({name, "liveness"}, liveness_interval, [weak](daemon::Scheduler::Done done) {
-    if (auto m = weak.lock()) return m->liveness_tick(std::move(done));
-    done(false);
-  });
-
-  for (const auto& descriptor : probe_registry()) {
-    const std::string probe(descriptor.name);
-    const bool enabled = resolve<bool>(config_, target, probe, &config::ProbeSettings::enabled,
-                                       descriptor.enabled_by_default);
-    if (!enabled) continue;
-    wanted.push_back(probe);
-    auto& slot = probes_[{name, probe}];
-    if (!slot.sql && !slot.host) {
-      if (descriptor.make_sql) slot.sql = descriptor.make_sql();
-      if (descriptor.make_host) slot.host = descriptor.make_host();
-    }
-    const auto default_interval =
-        slot.sql ? slot.sql->default_interval() : slot.host->default_interval();
-    const auto interval = resolve<config::Duration>(
-        config_, target, probe, &config::ProbeSettings::interval, default_interval);
-    const auto timeout =
-        resolve<config::Duration>(config_, target, probe, &config::ProbeSettings::timeout,
-                                  std::min<config::Duration>(interval, 10s));
-    if (slot.host) {
-      monitor->keep_when_down(probe);
-      add_job({name, probe}, interval,
-              [weak, probe, host = slot.host, this](daemon::Scheduler::Done done) {
-                if (auto m = weak.lock())
-                  return m->run_host_probe(probe, host, workers_, config_.state_directory,
-                                           std::move(done));
-                done(false);
-              });
-      continue;
-    }
-    auto include = resolve_list(config_, target, probe, &config::ProbeSettings::include_databases);
-    auto exclude = resolve_list(config_, target, probe, &config::ProbeSettings::exclude_databases);
-    add_job({name, probe}, interval,
-            [weak, probe, sql = slot.sql, timeout, include, exclude](daemon::Scheduler::Done done) {
-              if (auto m = weak.lock())
-                return m->run_sql_probe(probe, sql, timeout, include, exclude, std::move(done));
-              done(false);
-            });
-  }
-
-  // Patroni's REST API, fetched on the loop; its series survive PostgreSQL
-  // being down. On by default once a target names patroni_url.
-  if (!target.patroni_url.empty() &&
-      resolve<bool>(config_, target, "patroni", &config::ProbeSettings::enabled, true)) {
-    wanted.push_back("patroni");
-    auto& slot = probes_[{name, "patroni"}];
-    if (!slot.patroni) slot.patroni = std::make_shared<PatroniJob>(io_, store_);
-    slot.patroni->configure(target.patroni_url);
-    const auto interval = resolve<config::Duration>(config_, target, "patroni",
-                                                    &config::ProbeSettings::interval, 5000ms);
-    const auto timeout =
-        resolve<config::Duration>(config_, target, "patroni", &config::ProbeSettings::timeout,
-                                  std::min<config::Duration>(interval, 10s));
-    monitor->keep_when_down("patroni");
-    add_job({name, "patroni"}, interval,
-            [weak, job = slot.patroni, timeout](daemon::Scheduler::Done done) {
-              if (auto m = weak.lock()) return job->run(m, timeout, std::move(done));
-              done(false);
-            });
-  }
-
-  for (const auto& check : target.checks) {
-    const std::string key = "check:" + check.name;
-    wanted.push_back(key);
-    std::shared_ptr<SqlProbe> probe = make_custom_check_probe(check);
-    probes_[{name, key}] = ProbeSlot{probe, nullptr, nullptr};
-    const std::string database = check.database;
-    add_job(
-        {name, key}, check.interval,
-        [weak, key, probe, database, timeout = check.timeout + 2s](daemon::Scheduler::Done done) {
-          auto m = weak.lock();
-          if (!m) return done(false);
-          if (database.empty() || database == m->server().current_database)
-            return m->run_sql_probe(key, probe, timeout, {}, {}, std::move(done));
-          m->run_sql_probe_in_database(key, probe, timeout, database, std::move(done));
-        });
-  }
-
-  // Jobs (and their series) for probes that were disabled or removed.
-  for (auto it = probes_.begin(); it != probes_.end();) {
-    if (it->first.first == name &&
-        std::find(wanted.begin(), wanted.end(), it->first.second) == wanted.end()) {
-      scheduler_.remove({name, it->first.second});
-      completed_.erase({name, it->first.second});
-      store_.remove(name, it->first.second);
-      it = probes_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+void App::drop_target(const std::string& name, TargetMonitor& monitor) {
+  monitor.stop();
+  runner_.remove_target(name);
 }
 
 void App::log_state_change(const TargetMonitor& monitor) {
@@ -463,8 +307,7 @@ void App::log_state_change(const TargetMonitor& monitor) {
   if (live.up()) {
     // Fill the target's series at once after (re)connecting instead of
     // waiting up to a slow probe's interval.
-    for (const auto& [key, slot] : probes_)
-      if (key.first == monitor.name() && slot.sql) scheduler_.run_soon({key.first, key.second});
+    runner_.run_session_jobs_soon(monitor.name());
     spdlog::info("target {} is up: PostgreSQL {} ({})", monitor.name(), monitor.server().version,
                  monitor.server().in_recovery ? "standby" : "primary");
   } else {
@@ -475,12 +318,9 @@ void App::log_state_change(const TargetMonitor& monitor) {
 }
 
 bool App::ready() const {
-  for (const auto& [name, monitor] : monitors_) {
-    if (!monitor->first_round_done() || !completed_.contains({name, "liveness"})) return false;
-  }
-  for (const auto& [key, slot] : probes_)
-    if (!completed_.contains({key.first, key.second})) return false;
-  return true;
+  for (const auto& [name, monitor] : monitors_)
+    if (!monitor->first_round_done()) return false;
+  return runner_.all_ran_once();
 }
 
 bool App::healthy() const {
@@ -625,7 +465,7 @@ void App::evaluate_alerts() {
     targets.push_back(std::move(facts));
   }
   try {
-    StoreAlertSource source(store_, monitors_, registry_->Collect());
+    StoreAlertSource source(store_, registry_->Collect());
     evaluator_.evaluate(source, targets, now);
   } catch (const std::exception& e) {
     spdlog::error("alerts: evaluation failed: {}", e.what());
@@ -635,18 +475,9 @@ void App::evaluate_alerts() {
   const auto& alerting = config_.alerting;
   const auto due = evaluator_.take_due(now, alerting.resend_interval);
   if (due.empty()) return;
-  // Like Prometheus: a firing alert lasts until 4 evaluation or resend
-  // intervals pass without news, so one lost send does not resolve it.
-  const auto ends_at = now + 4 * std::max(alerting.evaluation_interval, alerting.resend_interval);
-  const std::string base = alerting.external_url.empty() ? generator_base_ : alerting.external_url;
-  std::vector<std::pair<std::string, std::string>> batch;
-  for (const auto& alert : due) {
-    const std::string generator = (base.ends_with('/') ? base.substr(0, base.size() - 1) : base) +
-                                  "/api/v1/alerts?alertname=" + alert.rule +
-                                  "&target=" + alert.target;
-    batch.emplace_back(alerts::fingerprint(alert.labels), alert_json(alert, ends_at, generator));
-  }
-  alertmanager_->send(batch);
+  const std::string& base = alerting.external_url.empty() ? generator_base_ : alerting.external_url;
+  alertmanager_->send(alerts::alertmanager_batch(
+      due, now, {alerting.evaluation_interval, alerting.resend_interval}, base));
 }
 
 std::vector<AlertView> App::alert_views(const http::Request& request) const {

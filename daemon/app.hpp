@@ -16,17 +16,17 @@
 #include <vector>
 
 #include "alerts/evaluator.hpp"
+#include "collect/job_runner.hpp"
+#include "collect/loop_driver.hpp"
+#include "collect/metrics_store.hpp"
+#include "collect/scheduler.hpp"
+#include "collect/target_monitor.hpp"
 #include "config/config.hpp"
 #include "daemon/alertmanager_client.hpp"
 #include "daemon/http_routes.hpp"
 #include "daemon/http_server.hpp"
-#include "daemon/loop_driver.hpp"
-#include "daemon/metrics_store.hpp"
 #include "daemon/pages.hpp"
-#include "daemon/patroni_job.hpp"
-#include "daemon/scheduler.hpp"
 #include "daemon/self_metrics.hpp"
-#include "daemon/target_monitor.hpp"
 
 namespace pgvigil {
 
@@ -52,14 +52,7 @@ class App {
   std::string status_line() const;
 
  private:
-  struct ProbeSlot {
-    std::shared_ptr<SqlProbe> sql;
-    std::shared_ptr<HostProbe> host;
-    std::shared_ptr<PatroniJob> patroni;  // the "patroni" job (HTTP, not SQL)
-  };
-  void add_target_jobs(const std::shared_ptr<TargetMonitor>& monitor,
-                       const config::TargetConfig& target);
-  void add_job(const daemon::JobKey& key, config::Duration interval, daemon::Scheduler::Job job);
+  void drop_target(const std::string& name, TargetMonitor& monitor);
   void build_routes();
   void watch_signals();
   void start_watchdog();
@@ -84,13 +77,12 @@ class App {
   prometheus::Gauge& reload_time_;
   MetricsStore store_;
   SelfMetrics self_metrics_;
-  daemon::Scheduler scheduler_;
-  daemon::LoopDriver driver_;
+  collect::Scheduler scheduler_;
+  collect::LoopDriver driver_;
+  collect::JobRunner runner_;
   http::Router router_;
   std::unique_ptr<http::HttpServer> server_;
   std::map<std::string, std::shared_ptr<TargetMonitor>> monitors_;
-  std::map<std::pair<std::string, std::string>, ProbeSlot> probes_;
-  std::set<daemon::JobKey> completed_;  // jobs that finished at least one run
   bool stopping_ = false;
   alerts::Evaluator evaluator_;
   std::unique_ptr<AlertmanagerClient> alertmanager_;

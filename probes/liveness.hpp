@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "probes/pg_connection.hpp"
+#include "probes/connection_failure.hpp"
 #include "probes/probe.hpp"
 #include "probes/sample_sink.hpp"
 

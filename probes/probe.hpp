@@ -91,15 +91,30 @@ class HostProbe {
   virtual void collect(const HostContext& ctx, SampleSink& out) = 0;
 };
 
-// The one table of probes (registry.cpp). Adding a probe = one line there.
-struct ProbeDescriptor {
-  std::string_view name;
-  bool enabled_by_default;
-  std::unique_ptr<SqlProbe> (*make_sql)();  // exactly one of these is set
-  std::unique_ptr<HostProbe> (*make_host)();
+// The one catalogue of probes (catalogue.cpp): every name a config may use
+// in [probes.NAME] and `probes = [...]`, what the probe reads, whether it is
+// on by default, and how to make one. The config's list of valid probe
+// names is derived from it (probe_names()); collect/job_catalogue.* turns
+// it into a target's jobs. Adding a probe = one line there.
+enum class ProbeSource {
+  liveness,  // the target's own connection state (every target has it)
+  sql,       // statements on the monitoring connection or per database
+  host,      // local files, on the worker pool
+  http,      // Patroni's REST API (on once a target names patroni_url)
+  checks,    // the target's [[target.check]] entries, one job each
 };
 
-std::span<const ProbeDescriptor> probe_registry();
+struct ProbeDescriptor {
+  std::string_view name;
+  ProbeSource source;
+  bool enabled_by_default;
+  config::Duration default_interval;          // for sql and host probes: their own
+  std::unique_ptr<SqlProbe> (*make_sql)();    // set for ProbeSource::sql
+  std::unique_ptr<HostProbe> (*make_host)();  // set for ProbeSource::host
+};
+
+std::span<const ProbeDescriptor> probe_catalogue();
 const ProbeDescriptor* find_probe(std::string_view name);
+std::vector<std::string_view> probe_names();
 
 }  // namespace pgvigil

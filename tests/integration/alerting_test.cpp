@@ -19,6 +19,7 @@
 #include <mutex>
 #include <thread>
 
+#include "alerts/alertmanager_payload.hpp"
 #include "daemon/alertmanager_client.hpp"
 #include "support/alert_harness.hpp"
 #include "support/daemon_process.hpp"
@@ -124,12 +125,12 @@ TEST_CASE("alertmanager client: URL parsing, base64, timestamps and the alert JS
   CHECK(pgvigil::base64_encode("ab") == "YWI=");
   CHECK(pgvigil::base64_encode("") == "");
 
-  CHECK(pgvigil::rfc3339(pgvigil::alerts::Clock::time_point(std::chrono::milliseconds(1'500))) ==
-        "1970-01-01T00:00:01.500Z");
+  CHECK(pgvigil::alerts::rfc3339(pgvigil::alerts::Clock::time_point(
+            std::chrono::milliseconds(1'500))) == "1970-01-01T00:00:01.500Z");
 
   auto alert = sample_alert();
   const auto ends = pgvigil::alerts::Clock::time_point(std::chrono::seconds(241));
-  auto json = pgvigil::alert_json(alert, ends, "http://h:1/api/v1/alerts");
+  auto json = pgvigil::alerts::alert_json(alert, ends, "http://h:1/api/v1/alerts");
   CHECK(json.find("\"labels\":{\"alertname\":\"PostgresDown\",\"reason\":\"refused\"") !=
         std::string::npos);
   CHECK(json.find("\"description\":\"a \\\"quoted\\\"\\nline\"") != std::string::npos);
@@ -139,7 +140,7 @@ TEST_CASE("alertmanager client: URL parsing, base64, timestamps and the alert JS
   CHECK(json.find("\"generatorURL\":\"http://h:1/api/v1/alerts\"") != std::string::npos);
   alert.state = pgvigil::alerts::AlertState::resolved;
   alert.resolved_at = pgvigil::alerts::Clock::time_point(std::chrono::seconds(60));
-  json = pgvigil::alert_json(alert, ends, "x");
+  json = pgvigil::alerts::alert_json(alert, ends, "x");
   CHECK(json.find("\"endsAt\":\"1970-01-01T00:01:00.000Z\"") != std::string::npos);
 }
 
@@ -181,7 +182,7 @@ TEST_CASE("alertmanager client: posts to every Alertmanager, dead ones only coun
   REQUIRE(client.alertmanager_count() == 3);
 
   const auto before = Steady::now();
-  client.send({{"fp1", pgvigil::alert_json(sample_alert(), {}, "g")}});
+  client.send({{"fp1", pgvigil::alerts::alert_json(sample_alert(), {}, "g")}});
   CHECK(Steady::now() - before < 50ms);  // queued, nothing done inline
 
   io.run_for(1500ms);
@@ -222,7 +223,7 @@ TEST_CASE("alertmanager client: a silent Alertmanager times out instead of hangi
   options.timeout = 300ms;
   options.backoff_initial = 5s;
   client.configure(options);
-  client.send({{"fp1", pgvigil::alert_json(sample_alert(), {}, "g")}});
+  client.send({{"fp1", pgvigil::alerts::alert_json(sample_alert(), {}, "g")}});
   io.run_for(1s);
   CHECK(counter(registry, "pgvigil_alertmanager_notifications_total", "failure") == 1);
   CHECK(client.queued(0) == 1);
@@ -252,7 +253,7 @@ TEST_CASE("alertmanager client: https to a real Alertmanager, certificate verifi
 
   auto alert = sample_alert();
   alert.fired_at = pgvigil::alerts::Clock::now();
-  const auto json = pgvigil::alert_json(alert, alert.fired_at + 4min, "http://h/");
+  const auto json = pgvigil::alerts::alert_json(alert, alert.fired_at + 4min, "http://h/");
   const auto deliver = [&](prometheus::Registry& registry) {
     boost::asio::io_context io;
     pgvigil::AlertmanagerClient client(io, registry);

@@ -135,7 +135,7 @@ TEST_CASE("probe cost: statements per round and execution time, from pg_stat_sta
   pgvigil::config::TargetConfig target;
   target.name = "db";
   std::vector<Statement> statements;
-  for (const auto& descriptor : pgvigil::probe_registry()) {
+  for (const auto& descriptor : pgvigil::probe_catalogue()) {
     if (!descriptor.make_sql) continue;
     auto probe = descriptor.make_sql();
     pgvigil::ProbeContext ctx{server, target, std::chrono::system_clock::now(), "postgres"};

@@ -1,11 +1,12 @@
-#include "daemon/target_monitor.hpp"
+#include "collect/target_monitor.hpp"
+
+#include "collect/database_walk.hpp"
 
 #include <fnmatch.h>
 #include <libpq-fe.h>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
-#include <fstream>
 
 namespace pgvigil {
 
@@ -29,75 +30,13 @@ constexpr std::string_view kLivenessSql = "SELECT pg_is_in_recovery() AS in_reco
 constexpr std::string_view kDatabasesSql =
     "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname";
 
-bool is_local_host(std::string_view host) {
-  return host.empty() || host.front() == '/' || host == "localhost" || host.starts_with("127.") ||
-         host == "::1";
-}
-
 bool matches_any(const std::vector<std::string>& patterns, const std::string& name) {
   for (const auto& pattern : patterns)
     if (fnmatch(pattern.c_str(), name.c_str(), 0) == 0) return true;
   return false;
 }
 
-void set_param(ConnParams& params, const std::string& key, std::string value) {
-  for (auto& [k, v] : params)
-    if (k == key) {
-      v = std::move(value);
-      return;
-    }
-  params.emplace_back(key, std::move(value));
-}
-
 }  // namespace
-
-BuiltConnParams build_conn_params(const config::TargetConfig& target,
-                                  std::chrono::milliseconds statement_timeout) {
-  BuiltConnParams out;
-  if (!target.conninfo.empty()) {
-    char* err = nullptr;
-    PQconninfoOption* options = PQconninfoParse(target.conninfo.c_str(), &err);
-    if (!options) {
-      // libpq's parse errors name the bad keyword, never a value.
-      out.error = "target " + target.name +
-                  ": invalid conninfo: " + (err ? first_line(err) : std::string("out of memory"));
-      if (err) PQfreemem(err);
-      return out;
-    }
-    for (auto* opt = options; opt->keyword; ++opt)
-      if (opt->val && *opt->val) out.params.emplace_back(opt->keyword, opt->val);
-    PQconninfoFree(options);
-  }
-  for (const auto& [key, value] : target.conn) set_param(out.params, key, value);
-  if (!target.password_file.empty()) {
-    std::ifstream file(target.password_file);
-    std::string password;
-    if (!file || !std::getline(file, password)) {
-      out.error = "target " + target.name + ": cannot read password_file " + target.password_file;
-      return out;
-    }
-    if (!password.empty() && password.back() == '\r') password.pop_back();
-    set_param(out.params, "password", password);
-  }
-  // What every monitoring session gets: its name, keepalives, and server-side
-  // limits so a stuck monitoring query can never hold locks or a transaction.
-  set_param(out.params, "application_name", "pgvigil");
-  set_param(out.params, "keepalives", "1");
-  set_param(out.params, "keepalives_idle", "10");
-  set_param(out.params, "keepalives_interval", "5");
-  set_param(out.params, "keepalives_count", "3");
-  std::string options;
-  for (const auto& [k, v] : out.params)
-    if (k == "options") options = v;
-  options += " -c statement_timeout=" + std::to_string(statement_timeout.count()) +
-             " -c lock_timeout=1000 -c idle_in_transaction_session_timeout=60000";
-  set_param(out.params, "options", options);
-  std::string host;
-  for (const auto& [k, v] : out.params)
-    if (k == "host" || (k == "hostaddr" && host.empty())) host = v;
-  out.local = is_local_host(host);
-  return out;
-}
 
 TargetMonitor::TargetMonitor(asio::io_context& io, MetricsStore& store,
                              std::shared_ptr<const config::TargetConfig> target,
@@ -307,205 +246,83 @@ void TargetMonitor::liveness_tick(Done done) {
       });
 }
 
-void TargetMonitor::run_sql_probe(const std::string& key, std::shared_ptr<SqlProbe> probe,
-                                  std::chrono::milliseconds timeout,
-                                  std::vector<std::string> include,
-                                  std::vector<std::string> exclude, Done done) {
-  if (!ready_ || !connection_ || !connection_->connected()) {
-    store_.remove(target_->name, key);
-    done(false);
-    return;
-  }
-  if (probe->per_database()) {
-    connection_->run(
-        {{"databases", std::string(kDatabasesSql)}}, timeout,
-        [weak = weak_from_this(), key, probe, timeout, include = std::move(include),
-         exclude = std::move(exclude), done = std::move(done)](RoundOutcome round) mutable {
-          auto self = weak.lock();
-          if (!self || !round.ok || round.results.empty() || !round.results[0].ok)
-            return done(false);
-          std::vector<std::string> databases;
-          const auto& rows = round.results[0];
-          for (std::size_t r = 0; r < rows.rows.size(); ++r) {
-            std::string name(rows.text(r, "datname").value_or(""));
-            if (name.empty()) continue;
-            if (!include.empty() && !matches_any(include, name)) continue;
-            if (matches_any(exclude, name)) continue;
-            databases.push_back(std::move(name));
-          }
-          self->run_in_databases(key, probe, timeout, std::move(databases), std::move(done));
-        });
-    return;
-  }
-  ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), server_.current_database};
-  auto queries = probe->queries(ctx);
-  if (queries.empty()) {
-    store_.set(target_->name, key, labels_, {});
-    done(true);
-    return;
-  }
+void TargetMonitor::walk_databases(const std::shared_ptr<SqlProbe>& probe,
+                                   std::chrono::milliseconds timeout,
+                                   std::vector<std::string> include,
+                                   std::vector<std::string> exclude, collect::JobDone done) {
+  if (!ready_ || !connection_ || !connection_->connected())
+    return done(collect::JobOutcome::dropped());
   connection_->run(
-      std::move(queries), timeout,
-      [weak = weak_from_this(), key, probe, done = std::move(done)](RoundOutcome round) {
+      {{"databases", std::string(kDatabasesSql)}}, timeout,
+      [weak = weak_from_this(), probe, timeout, include = std::move(include),
+       exclude = std::move(exclude), done = std::move(done)](RoundOutcome round) mutable {
         auto self = weak.lock();
-        if (!self) return done(false);
-        if (!round.ok) {
-          self->store_.remove(self->name(), key);
-          return done(false);
+        if (!self || !round.ok || round.results.empty() || !round.results[0].ok)
+          return done(collect::JobOutcome{false, collect::JobOutcome::Store::keep, {}});
+        std::vector<std::string> databases;
+        const auto& rows = round.results[0];
+        for (std::size_t r = 0; r < rows.rows.size(); ++r) {
+          std::string name(rows.text(r, "datname").value_or(""));
+          if (name.empty()) continue;
+          if (!include.empty() && !matches_any(include, name)) continue;
+          if (matches_any(exclude, name)) continue;
+          databases.push_back(std::move(name));
         }
-        SampleSink sink;
-        ProbeContext round_ctx{self->server_, *self->target_, std::chrono::system_clock::now(),
-                               self->server_.current_database};
-        bool all_ok = true;
-        for (const auto& result : round.results) all_ok = all_ok && result.ok;
-        try {
-          probe->collect(round_ctx, round.results, sink);
-        } catch (const std::exception& e) {
-          spdlog::error("target {}: probe {} failed to read its results: {}", self->name(), key,
-                        e.what());
-          all_ok = false;
-        }
-        auto evidence = sink.take_evidence();
-        self->store_.set(self->name(), key, self->labels_, sink.take(), std::move(evidence));
-        done(all_ok);
+        self->run_in_databases(probe, timeout, std::move(databases), std::move(done));
       });
 }
 
-namespace {
-// Visits databases one after another, one short-lived connection at a time,
-// closed after its round: per-database views need a connection to each
-// database, but never more than one extra per target.
-class DatabaseWalk : public std::enable_shared_from_this<DatabaseWalk> {
- public:
-  using Finish = std::function<void(SampleSink&, bool all_ok)>;
-  DatabaseWalk(asio::io_context& io, ConnParams params, std::vector<std::string> databases,
-               std::shared_ptr<SqlProbe> probe, ServerInfo server,
-               std::shared_ptr<const config::TargetConfig> target,
-               std::chrono::milliseconds connect_timeout, std::chrono::milliseconds timeout,
-               Finish finish)
-      : io_(io),
-        params_(std::move(params)),
-        databases_(std::move(databases)),
-        probe_(std::move(probe)),
-        server_(std::move(server)),
-        target_(std::move(target)),
-        connect_timeout_(connect_timeout),
-        timeout_(timeout),
-        finish_(std::move(finish)) {}
+void TargetMonitor::run_sql_round(const std::shared_ptr<SqlProbe>& probe,
+                                  std::chrono::milliseconds timeout, collect::JobDone done) {
+  if (!ready_ || !connection_ || !connection_->connected())
+    return done(collect::JobOutcome::dropped());
+  ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), server_.current_database};
+  auto queries = probe->queries(ctx);
+  if (queries.empty()) return done(collect::JobOutcome::replaced(true, {}));  // version gate
+  connection_->run(std::move(queries), timeout,
+                   [weak = weak_from_this(), probe, done = std::move(done)](RoundOutcome round) {
+                     auto self = weak.lock();
+                     if (!self || !round.ok) return done(collect::JobOutcome::dropped());
+                     SampleSink sink;
+                     ProbeContext round_ctx{self->server_, *self->target_,
+                                            std::chrono::system_clock::now(),
+                                            self->server_.current_database};
+                     bool all_ok = true;
+                     for (const auto& result : round.results) all_ok = all_ok && result.ok;
+                     try {
+                       probe->collect(round_ctx, round.results, sink);
+                     } catch (const std::exception& e) {
+                       spdlog::error("target {}: probe {} failed to read its results: {}",
+                                     self->name(), probe->name(), e.what());
+                       all_ok = false;
+                     }
+                     done(collect::JobOutcome::replaced(all_ok, std::move(sink)));
+                   });
+}
 
-  void next() {
-    if (index_ >= databases_.size()) {
-      finish_(sink_, all_ok_);
-      return;
-    }
-    database_ = databases_[index_++];
-    ConnParams params = params_;
-    set_param(params, "dbname", database_);
-    connection_ = PgConnection::create(io_);
-    connection_->connect(
-        std::move(params), connect_timeout_,
-        [self = shared_from_this()](const ConnectOutcome& outcome) { self->connected(outcome); });
-  }
-
- private:
-  void connected(const ConnectOutcome& outcome) {
-    if (!outcome.ok) {
-      all_ok_ = false;
-      asio::post(io_, [self = shared_from_this()] { self->next(); });
-      return;
-    }
-    ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), database_};
-    connection_->run(probe_->queries(ctx), timeout_,
-                     [self = shared_from_this()](RoundOutcome round) { self->answered(round); });
-  }
-  void answered(const RoundOutcome& round) {
-    if (round.ok) {
-      ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), database_};
-      try {
-        probe_->collect(ctx, round.results, sink_);
-      } catch (const std::exception&) {
-        all_ok_ = false;
-      }
-    } else {
-      all_ok_ = false;
-    }
-    connection_->close("round finished");
-    asio::post(io_, [self = shared_from_this()] { self->next(); });
-  }
-
-  asio::io_context& io_;
-  ConnParams params_;
-  std::vector<std::string> databases_;
-  std::shared_ptr<SqlProbe> probe_;
-  ServerInfo server_;
-  std::shared_ptr<const config::TargetConfig> target_;
-  std::chrono::milliseconds connect_timeout_;
-  std::chrono::milliseconds timeout_;
-  Finish finish_;
-  std::size_t index_ = 0;
-  std::string database_;
-  std::shared_ptr<PgConnection> connection_;
-  SampleSink sink_;
-  bool all_ok_ = true;
-};
-}  // namespace
-
-void TargetMonitor::run_in_databases(const std::string& key, std::shared_ptr<SqlProbe> probe,
+void TargetMonitor::run_in_databases(std::shared_ptr<SqlProbe> probe,
                                      std::chrono::milliseconds timeout,
-                                     std::vector<std::string> databases, Done done) {
+                                     std::vector<std::string> databases, collect::JobDone done) {
   auto walk = std::make_shared<DatabaseWalk>(
       io_, params_.params, std::move(databases), std::move(probe), server_, target_,
-      options_.connect_timeout, timeout,
-      [weak = weak_from_this(), key, done = std::move(done)](SampleSink& sink, bool all_ok) {
-        auto self = weak.lock();
-        if (!self) return done(false);
-        auto evidence = sink.take_evidence();
-        self->store_.set(self->name(), key, self->labels_, sink.take(), std::move(evidence));
-        done(all_ok);
+      options_.connect_timeout, timeout, [done = std::move(done)](SampleSink& sink, bool all_ok) {
+        done(collect::JobOutcome::replaced(all_ok, std::move(sink)));
       });
   walk->next();
 }
 
-void TargetMonitor::run_sql_probe_in_database(const std::string& key,
-                                              std::shared_ptr<SqlProbe> probe,
-                                              std::chrono::milliseconds timeout,
-                                              std::string database, Done done) {
-  if (!ready_) {
-    store_.remove(target_->name, key);
-    done(false);
-    return;
-  }
-  run_in_databases(key, std::move(probe), timeout, {std::move(database)}, std::move(done));
+void TargetMonitor::run_in_database(const std::shared_ptr<SqlProbe>& probe,
+                                    std::chrono::milliseconds timeout, std::string database,
+                                    collect::JobDone done) {
+  if (!ready_) return done(collect::JobOutcome::dropped());
+  run_in_databases(probe, timeout, {std::move(database)}, std::move(done));
 }
 
-void TargetMonitor::run_host_probe(const std::string& key, std::shared_ptr<HostProbe> probe,
-                                   asio::thread_pool& pool, std::string state_directory,
-                                   Done done) {
-  // The probe reads files on a worker thread; its result comes back to the loop.
-  auto target = target_;
-  std::string data_dir = data_directory();
-  std::string wal_dir =
-      target->wal_directory.value_or(data_dir.empty() ? "" : data_dir + "/pg_wal");
-  asio::post(pool, [weak = weak_from_this(), &io = io_, key, probe, target, data_dir, wal_dir,
-                    state_directory = std::move(state_directory), done = std::move(done)]() {
-    SampleSink sink;
-    bool ok = true;
-    try {
-      HostContext ctx{*target, data_dir, wal_dir, state_directory,
-                      std::chrono::system_clock::now()};
-      probe->collect(ctx, sink);
-    } catch (const std::exception& e) {
-      spdlog::error("target {}: host probe {} failed: {}", target->name, key, e.what());
-      ok = false;
-    }
-    asio::post(io, [weak, key, ok, sink = std::move(sink), done = std::move(done)]() mutable {
-      auto self = weak.lock();
-      if (!self) return done(false);
-      auto evidence = sink.take_evidence();
-      self->store_.set(self->name(), key, self->labels_, sink.take(), std::move(evidence));
-      done(ok);
-    });
-  });
+TargetMonitor::HostDirectories TargetMonitor::host_directories() const {
+  HostDirectories out;
+  out.data = data_directory();
+  out.wal = target_->wal_directory.value_or(out.data.empty() ? "" : out.data + "/pg_wal");
+  return out;
 }
 
 std::string TargetMonitor::data_directory() const {
@@ -516,8 +333,7 @@ std::string TargetMonitor::data_directory() const {
 void TargetMonitor::publish_liveness() {
   SampleSink sink;
   liveness_.emit(sink);
-  auto evidence = sink.take_evidence();
-  store_.set(target_->name, "liveness", labels_, sink.take(), std::move(evidence));
+  store_.set(target_->name, "liveness", labels_, std::move(sink));
 }
 
 void TargetMonitor::notify() {

@@ -20,52 +20,13 @@
 #include <utility>
 #include <vector>
 
+#include "probes/connection_failure.hpp"
 #include "probes/probe.hpp"
 #include "probes/query_result.hpp"
 
 namespace pgvigil {
 
-// Why a connection attempt failed, as the runbooks name it.
-enum class FailureReason {
-  none,
-  refused,
-  timeout,
-  dns,
-  auth_failed,
-  database_missing,
-  too_many_clients,
-  starting_up,
-  shutting_down,
-  recovery,
-  ssl,
-  other,
-};
-std::string_view to_string(FailureReason reason) noexcept;
-std::span<const std::string_view> failure_reason_names() noexcept;
-
-// pg_isready's answer (PQping semantics), derived from a real attempt.
-enum class PingStatus { ok, rejecting, no_response, no_attempt };
-std::string_view to_string(PingStatus status) noexcept;
-std::span<const std::string_view> ping_status_names() noexcept;
-
-// Pulls the SQLSTATE out of a verbose libpq message ("FATAL:  3D000: ..."), or "".
-std::string extract_sqlstate(std::string_view message);
-// Classifies a failed attempt from its SQLSTATE (preferred) or message text.
-FailureReason classify_connection_failure(std::string_view sqlstate, std::string_view message);
-PingStatus ping_status_for(FailureReason reason, std::string_view sqlstate) noexcept;
-// First line of a libpq message, without the trailing newline, length-capped.
-std::string first_line(std::string_view message);
-
 using ConnParams = std::vector<std::pair<std::string, std::string>>;  // libpq keyword/value
-
-struct ConnectOutcome {
-  bool ok = false;
-  FailureReason reason = FailureReason::none;
-  PingStatus ping = PingStatus::no_attempt;
-  std::string sqlstate;
-  std::string message;  // first line of libpq's message; never contains a password
-  std::chrono::steady_clock::duration elapsed{};
-};
 
 struct RoundOutcome {
   bool ok = false;    // false when the connection failed or the deadline passed

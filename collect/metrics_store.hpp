@@ -23,9 +23,14 @@ class MetricsStore : public prometheus::Collectable {
  public:
   using Evidence = std::map<std::string, std::string, std::less<>>;
 
-  // Stores one round; every series gets target="NAME" and the target's labels.
+  // Stores one round. In /metrics every series gets target="NAME" and the
+  // target's labels in front of its own; lookups (families, samples) see
+  // only its own labels: the target's identity is kept once per snapshot.
   void set(const std::string& target, const std::string& probe, const Labels& target_labels,
            std::vector<prometheus::MetricFamily> families, Evidence evidence = {});
+  // The same from a probe's sink: its samples and its evidence.
+  void set(const std::string& target, const std::string& probe, const Labels& target_labels,
+           SampleSink&& round);
   void remove(const std::string& target, const std::string& probe);
   std::size_t remove_target(const std::string& target);
   // Drops every snapshot of a target except the listed probes (a target going
@@ -41,7 +46,7 @@ class MetricsStore : public prometheus::Collectable {
   const std::vector<prometheus::MetricFamily>* families(const std::string& target,
                                                         const std::string& probe) const;
   const Evidence* evidence(const std::string& target, const std::string& probe) const;
-  // Every sample of a metric across a target's probes: (labels without target, value).
+  // Every sample of a metric across a target's probes: (its own labels, value).
   std::vector<std::pair<Labels, double>> samples(const std::string& target,
                                                  std::string_view metric) const;
   std::vector<std::string> probes_of(const std::string& target) const;
@@ -55,6 +60,7 @@ class MetricsStore : public prometheus::Collectable {
     std::vector<prometheus::MetricFamily> families;
     std::vector<SerializedFamily> text;  // one per family, same order
     Evidence evidence;
+    Labels identity;  // target="NAME" and the target's labels
   };
   std::map<std::pair<std::string, std::string>, Snapshot> snapshots_;
 };

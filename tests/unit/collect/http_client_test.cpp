@@ -1,6 +1,6 @@
 // The HTTP GET client against a tiny loopback server written here, sharing
 // the test thread's io_context; every wait is bounded in time and count.
-#include "daemon/http_fetch.hpp"
+#include "collect/http_client.hpp"
 
 #include <doctest/doctest.h>
 
@@ -18,28 +18,26 @@
 #include <optional>
 #include <string>
 
-#include "daemon/alertmanager_client.hpp"  // base64_encode
-
 namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
-using pgvigil::FetchResult;
-using pgvigil::FetchUrl;
-using pgvigil::HttpFetcher;
-using pgvigil::parse_fetch_url;
+using pgvigil::HttpClient;
+using pgvigil::HttpResult;
+using pgvigil::HttpUrl;
+using pgvigil::parse_http_url;
 
-FetchUrl url_of(const std::string& text) {
+HttpUrl url_of(const std::string& text) {
   std::string error;
-  auto url = parse_fetch_url(text, &error);
+  auto url = parse_http_url(text, &error);
   REQUIRE_MESSAGE(url.has_value(), error);
   return *url;
 }
 
 std::string error_of(const std::string& text) {
   std::string error;
-  CHECK_FALSE(parse_fetch_url(text, &error).has_value());
+  CHECK_FALSE(parse_http_url(text, &error).has_value());
   return error;
 }
 
@@ -71,13 +69,13 @@ struct Server {
   std::string head;
 };
 
-std::optional<FetchResult> fetch(asio::io_context& io, const std::string& url,
-                                 std::chrono::milliseconds timeout = 2000ms,
-                                 std::size_t limit = 1024) {
-  HttpFetcher fetcher(io);
-  std::optional<FetchResult> result;
+std::optional<HttpResult> fetch(asio::io_context& io, const std::string& url,
+                                std::chrono::milliseconds timeout = 2000ms,
+                                std::size_t limit = 1024) {
+  HttpClient fetcher(io);
+  std::optional<HttpResult> result;
   int calls = 0;
-  fetcher.get(url_of(url), "/cluster", timeout, limit, [&](FetchResult r) {
+  fetcher.get(url_of(url), "/cluster", timeout, limit, [&](HttpResult r) {
     ++calls;
     result = std::move(r);
   });

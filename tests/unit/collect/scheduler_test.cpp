@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "daemon/scheduler.hpp"
+#include "collect/scheduler.hpp"
 
 using namespace std::chrono_literals;
-using pgvigil::daemon::JobKey;
-using pgvigil::daemon::Scheduler;
+using pgvigil::collect::JobKey;
+using pgvigil::collect::Scheduler;
 
 namespace {
 
@@ -91,9 +91,9 @@ const JobKey kKey{"db1", "activity"};
 
 TEST_CASE("the job hash is FNV-1a over target, NUL and probe") {
   // A golden value: a different hash would move every job's phase.
-  CHECK(pgvigil::daemon::stable_job_hash(kKey) == 0x9f70b603cd25155fULL);
-  CHECK(pgvigil::daemon::stable_job_hash({"ab", "c"}) !=
-        pgvigil::daemon::stable_job_hash({"a", "bc"}));
+  CHECK(pgvigil::collect::stable_job_hash(kKey) == 0x9f70b603cd25155fULL);
+  CHECK(pgvigil::collect::stable_job_hash({"ab", "c"}) !=
+        pgvigil::collect::stable_job_hash({"a", "bc"}));
 }
 
 TEST_CASE("jobs run on a fixed rhythm starting at their splay") {

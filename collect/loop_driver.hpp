@@ -18,9 +18,9 @@
 #include <cstdint>
 #include <memory>
 
-#include "daemon/scheduler.hpp"
+#include "collect/scheduler.hpp"
 
-namespace pgvigil::daemon {
+namespace pgvigil::collect {
 
 struct LoopDriverOptions {
   // Longest sleep between two wakes, whatever the schedule says.
@@ -67,4 +67,4 @@ class LoopDriver {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
-}  // namespace pgvigil::daemon
+}  // namespace pgvigil::collect

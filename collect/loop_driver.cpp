@@ -1,8 +1,8 @@
-#include "daemon/loop_driver.hpp"
+#include "collect/loop_driver.hpp"
 
 #include <stdexcept>
 
-namespace pgvigil::daemon {
+namespace pgvigil::collect {
 
 LoopDriver::LoopDriver(boost::asio::io_context& io, Scheduler& scheduler, LoopDriverOptions options)
     : scheduler_(scheduler), timer_(io), max_tick_(options.max_tick) {
@@ -64,4 +64,4 @@ void LoopDriver::on_wake(std::uint64_t generation) {
   if (running() && generation == generation_) arm();
 }
 
-}  // namespace pgvigil::daemon
+}  // namespace pgvigil::collect

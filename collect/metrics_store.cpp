@@ -1,4 +1,4 @@
-#include "daemon/metrics_store.hpp"
+#include "collect/metrics_store.hpp"
 
 #include <prometheus/text_serializer.h>
 
@@ -10,10 +10,14 @@ namespace pgvigil {
 void MetricsStore::set(const std::string& target, const std::string& probe,
                        const Labels& target_labels, std::vector<prometheus::MetricFamily> families,
                        Evidence evidence) {
+  // The exposition text carries the target's identity (target="NAME" and its
+  // labels) in front of each sample's own labels; the kept families carry
+  // only their own, so lookups for the evaluator need no stripping.
+  const std::size_t identity = target_labels.size() + 1;
   for (auto& family : families) {
     for (auto& metric : family.metric) {
       std::vector<prometheus::ClientMetric::Label> labels;
-      labels.reserve(metric.label.size() + target_labels.size() + 1);
+      labels.reserve(metric.label.size() + identity);
       labels.push_back({"target", target});
       for (const auto& [name, value] : target_labels) labels.push_back({name, value});
       for (auto& label : metric.label) labels.push_back(std::move(label));
@@ -37,8 +41,20 @@ void MetricsStore::set(const std::string& target, const std::string& probe,
       header_end = newline == std::string::npos ? all.size() : newline + 1;
     }
     text.push_back({all.substr(0, header_end), all.substr(header_end)});
+    for (auto& metric : family.metric)
+      metric.label.erase(metric.label.begin(),
+                         metric.label.begin() + static_cast<std::ptrdiff_t>(identity));
   }
-  snapshots_[{target, probe}] = Snapshot{std::move(families), std::move(text), std::move(evidence)};
+  Labels identity_labels{{"target", target}};
+  identity_labels.insert(identity_labels.end(), target_labels.begin(), target_labels.end());
+  snapshots_[{target, probe}] = Snapshot{std::move(families), std::move(text), std::move(evidence),
+                                         std::move(identity_labels)};
+}
+
+void MetricsStore::set(const std::string& target, const std::string& probe,
+                       const Labels& target_labels, SampleSink&& round) {
+  auto evidence = round.take_evidence();
+  set(target, probe, target_labels, round.take(), std::move(evidence));
 }
 
 void MetricsStore::remove(const std::string& target, const std::string& probe) {
@@ -57,7 +73,8 @@ void MetricsStore::retain_only(const std::string& target, const std::vector<std:
 }
 
 std::vector<prometheus::MetricFamily> MetricsStore::Collect() const {
-  // The text format wants each family once: merge same-named families.
+  // The text format wants each family once: merge same-named families, each
+  // sample with its snapshot's identity labels in front, as in write_text.
   std::vector<prometheus::MetricFamily> merged;
   std::unordered_map<std::string, std::size_t> index;
   for (const auto& [key, snapshot] : snapshots_) {
@@ -65,9 +82,14 @@ std::vector<prometheus::MetricFamily> MetricsStore::Collect() const {
       auto [it, inserted] = index.try_emplace(family.name, merged.size());
       if (inserted) {
         merged.push_back(family);
-      } else {
-        auto& into = merged[it->second].metric;
-        into.insert(into.end(), family.metric.begin(), family.metric.end());
+        merged.back().metric.clear();
+      }
+      for (const auto& metric : family.metric) {
+        auto& into = merged[it->second].metric.emplace_back(metric);
+        std::vector<prometheus::ClientMetric::Label> labels;
+        for (const auto& [name, value] : snapshot.identity) labels.push_back({name, value});
+        labels.insert(labels.end(), metric.label.begin(), metric.label.end());
+        into.label = std::move(labels);
       }
     }
   }
@@ -124,8 +146,8 @@ std::vector<std::pair<Labels, double>> MetricsStore::samples(const std::string& 
       if (family.name != metric) continue;
       for (const auto& sample : family.metric) {
         Labels labels;
-        for (const auto& label : sample.label)
-          if (label.name != "target") labels.emplace_back(label.name, label.value);
+        labels.reserve(sample.label.size());
+        for (const auto& label : sample.label) labels.emplace_back(label.name, label.value);
         out.emplace_back(std::move(labels), sample_value(family, sample));
       }
     }

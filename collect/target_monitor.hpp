@@ -4,7 +4,6 @@
 // read once per connection, and the plumbing that runs probe rounds for it.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -12,24 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "collect/conn_params.hpp"
+#include "collect/job.hpp"
+#include "collect/metrics_store.hpp"
+#include "collect/pg_connection.hpp"
 #include "config/config.hpp"
-#include "daemon/metrics_store.hpp"
 #include "probes/liveness.hpp"
-#include "probes/pg_connection.hpp"
 #include "probes/probe.hpp"
 
 namespace pgvigil {
-
-// libpq keyword/values for a target: conninfo, then explicit keywords, then the
-// password from password_file, then what pgvigil always sets. Returns an error
-// message (never containing the password) on a bad conninfo or unreadable file.
-struct BuiltConnParams {
-  ConnParams params;
-  std::string error;
-  bool local = false;  // the server runs on this host (host probes may look at its files)
-};
-BuiltConnParams build_conn_params(const config::TargetConfig& target,
-                                  std::chrono::milliseconds statement_timeout);
 
 struct MonitorOptions {
   std::chrono::milliseconds connect_timeout{5000};
@@ -55,18 +45,28 @@ class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
   // Probes whose snapshots survive the target going down (host probes).
   void keep_when_down(std::string probe_key);
 
-  // Scheduler jobs. Each calls done exactly once.
+  // What the jobs (collect/jobs.*) ask of the target. Each calls done
+  // exactly once; none stores anything (the JobRunner does).
   void liveness_tick(Done done);
-  void run_sql_probe(const std::string& key, std::shared_ptr<SqlProbe> probe,
-                     std::chrono::milliseconds timeout, std::vector<std::string> include,
-                     std::vector<std::string> exclude, Done done);
-  // Runs a probe in another database of the same server over a short-lived
-  // connection (custom checks with their own database).
-  void run_sql_probe_in_database(const std::string& key, std::shared_ptr<SqlProbe> probe,
-                                 std::chrono::milliseconds timeout, std::string database,
-                                 Done done);
-  void run_host_probe(const std::string& key, std::shared_ptr<HostProbe> probe,
-                      boost::asio::thread_pool& pool, std::string state_directory, Done done);
+  // One pipelined round of `probe` on the monitoring connection.
+  void run_sql_round(const std::shared_ptr<SqlProbe>& probe, std::chrono::milliseconds timeout,
+                     collect::JobDone done);
+  // `probe` in every database that passes include/exclude (globs), one
+  // short-lived connection at a time; collect() once per database.
+  void walk_databases(const std::shared_ptr<SqlProbe>& probe, std::chrono::milliseconds timeout,
+                      std::vector<std::string> include, std::vector<std::string> exclude,
+                      collect::JobDone done);
+  // `probe` in one other database of the same server (custom checks).
+  void run_in_database(const std::shared_ptr<SqlProbe>& probe, std::chrono::milliseconds timeout,
+                       std::string database, collect::JobDone done);
+  // The directories host probes look at: the data directory (configured, or
+  // the server's own when it runs on this host; may be empty) and pg_wal.
+  struct HostDirectories {
+    std::string data;
+    std::string wal;
+  };
+  HostDirectories host_directories() const;
+  std::shared_ptr<const config::TargetConfig> shared_config() const noexcept { return target_; }
 
   const std::string& name() const noexcept { return target_->name; }
   const config::TargetConfig& config() const noexcept { return *target_; }
@@ -89,9 +89,8 @@ class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
   void handle_lost(const std::string& why);
   void publish_liveness();
   void notify();
-  void run_in_databases(const std::string& key, std::shared_ptr<SqlProbe> probe,
-                        std::chrono::milliseconds timeout, std::vector<std::string> databases,
-                        Done done);
+  void run_in_databases(std::shared_ptr<SqlProbe> probe, std::chrono::milliseconds timeout,
+                        std::vector<std::string> databases, collect::JobDone done);
   std::string data_directory() const;
 
   boost::asio::io_context& io_;

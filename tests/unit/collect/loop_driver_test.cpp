@@ -11,14 +11,14 @@
 #include <string>
 #include <thread>
 
-#include "daemon/loop_driver.hpp"
-#include "daemon/scheduler.hpp"
+#include "collect/loop_driver.hpp"
+#include "collect/scheduler.hpp"
 
 using namespace std::chrono_literals;
-using pgvigil::daemon::JobKey;
-using pgvigil::daemon::LoopDriver;
-using pgvigil::daemon::LoopDriverOptions;
-using pgvigil::daemon::Scheduler;
+using pgvigil::collect::JobKey;
+using pgvigil::collect::LoopDriver;
+using pgvigil::collect::LoopDriverOptions;
+using pgvigil::collect::Scheduler;
 
 namespace {
 

@@ -33,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-namespace pgvigil::daemon {
+namespace pgvigil::collect {
 
 // Opaque timer handle. Ids are handed out in increasing order and never reused
 // within one wheel's life; the default value names no timer.
@@ -209,4 +209,4 @@ class TimerWheel {
   bool advancing_ = false;
 };
 
-}  // namespace pgvigil::daemon
+}  // namespace pgvigil::collect

@@ -6,16 +6,16 @@
 #include <string>
 #include <vector>
 
-#include "daemon/timer_wheel.hpp"
+#include "collect/timer_wheel.hpp"
 
 using namespace std::chrono_literals;
-using pgvigil::daemon::TimerId;
+using pgvigil::collect::TimerId;
 
 namespace {
 
 // The wheel never reads a clock; it only needs the types.
 using Clock = std::chrono::steady_clock;
-using Wheel = pgvigil::daemon::TimerWheel<Clock>;
+using Wheel = pgvigil::collect::TimerWheel<Clock>;
 const Clock::time_point t0 = Clock::time_point{} + 1000h;
 
 }  // namespace

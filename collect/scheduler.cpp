@@ -1,11 +1,11 @@
-#include "daemon/scheduler.hpp"
+#include "collect/scheduler.hpp"
 
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
 #include <vector>
 
-namespace pgvigil::daemon {
+namespace pgvigil::collect {
 
 namespace {
 
@@ -258,4 +258,4 @@ void Scheduler::drop(JobState& state) {
   state.last_success = nullptr;
 }
 
-}  // namespace pgvigil::daemon
+}  // namespace pgvigil::collect

@@ -24,9 +24,9 @@
 #include <string>
 #include <string_view>
 
-#include "daemon/timer_wheel.hpp"
+#include "collect/timer_wheel.hpp"
 
-namespace pgvigil::daemon {
+namespace pgvigil::collect {
 
 struct JobKey {
   std::string target;
@@ -104,4 +104,4 @@ class Scheduler {
   std::map<JobKey, std::shared_ptr<JobState>> jobs_;
 };
 
-}  // namespace pgvigil::daemon
+}  // namespace pgvigil::collect

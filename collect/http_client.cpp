@@ -1,4 +1,4 @@
-#include "daemon/http_fetch.hpp"
+#include "collect/http_client.hpp"
 
 #include <algorithm>
 #include <boost/asio/connect.hpp>
@@ -14,8 +14,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <cctype>
-
-#include "daemon/alertmanager_client.hpp"  // base64_encode
 
 namespace pgvigil {
 
@@ -53,8 +51,43 @@ std::optional<std::string> percent_decode(std::string_view text) {
 
 }  // namespace
 
-std::optional<FetchUrl> parse_fetch_url(std::string_view url, std::string* error) {
-  auto fail = [&](const std::string& why) -> std::optional<FetchUrl> {
+std::string base64_encode(std::string_view data) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    const auto n = (static_cast<unsigned>(static_cast<unsigned char>(data[i])) << 16) |
+                   (static_cast<unsigned>(static_cast<unsigned char>(data[i + 1])) << 8) |
+                   static_cast<unsigned>(static_cast<unsigned char>(data[i + 2]));
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i < data.size()) {
+    auto n = static_cast<unsigned>(static_cast<unsigned char>(data[i])) << 16;
+    if (i + 1 < data.size())
+      n |= static_cast<unsigned>(static_cast<unsigned char>(data[i + 1])) << 8;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < data.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string basic_authorization(std::string_view user, std::string_view password) {
+  std::string pair(user);
+  pair += ':';
+  pair += password;
+  return "Basic " + base64_encode(pair);
+}
+
+std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* error,
+                                      UrlCredentials credentials) {
+  auto fail = [&](const std::string& why) -> std::optional<HttpUrl> {
     if (error != nullptr) *error = why;
     return std::nullopt;
   };
@@ -75,9 +108,11 @@ std::optional<FetchUrl> parse_fetch_url(std::string_view url, std::string* error
     return fail("URL must not have a query or fragment");
   while (!path.empty() && path.back() == '/') path.pop_back();
 
-  FetchUrl out;
+  HttpUrl out;
   out.tls = tls;
   if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    if (credentials == UrlCredentials::refused)
+      return fail("URL must not carry credentials (user:password@); use the secret file settings");
     const auto userinfo = authority.substr(0, at);
     authority.remove_prefix(at + 1);
     auto decoded = percent_decode(userinfo);
@@ -113,11 +148,9 @@ std::optional<FetchUrl> parse_fetch_url(std::string_view url, std::string* error
   return out;
 }
 
-namespace {
-
-struct Exchange : std::enable_shared_from_this<Exchange> {
-  Exchange(asio::io_context& io, FetchUrl target, std::shared_ptr<asio::ssl::context> tls_context,
-           HttpFetcher::Callback callback)
+struct HttpClient::Exchange : std::enable_shared_from_this<Exchange> {
+  Exchange(asio::io_context& io, HttpUrl target, std::shared_ptr<asio::ssl::context> tls_context,
+           HttpClient::Callback callback)
       : url(std::move(target)),
         ssl(std::move(tls_context)),
         resolver(io),
@@ -125,16 +158,23 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
         deadline(io),
         done(std::move(callback)) {}
 
-  void start(std::string_view path, std::chrono::milliseconds timeout, std::size_t body_limit) {
-    request.method(bhttp::verb::get);
-    request.target(url.path + std::string(path));
+  void start(HttpRequest what, std::chrono::milliseconds timeout, std::size_t body_limit) {
+    started = std::chrono::steady_clock::now();
+    request.method(what.method == HttpRequest::Method::post ? bhttp::verb::post : bhttp::verb::get);
+    request.target(url.path + what.path);
     request.version(11);
     const bool v6 = url.host.find(':') != std::string::npos;
     request.set(bhttp::field::host, (v6 ? "[" + url.host + "]" : url.host) + ":" + url.port);
     request.set(bhttp::field::user_agent, "pgvigil/" PGVIGIL_VERSION);
-    request.set(bhttp::field::accept, "application/json");
+    if (!what.accept.empty()) request.set(bhttp::field::accept, what.accept);
+    if (!what.content_type.empty()) request.set(bhttp::field::content_type, what.content_type);
     request.set(bhttp::field::connection, "close");
-    if (!url.authorization.empty()) request.set(bhttp::field::authorization, url.authorization);
+    const auto& authorization = what.authorization.empty() ? url.authorization : what.authorization;
+    if (!authorization.empty()) request.set(bhttp::field::authorization, authorization);
+    if (what.method == HttpRequest::Method::post || !what.body.empty()) {
+      request.body() = std::move(what.body);
+      request.prepare_payload();
+    }
     limit = body_limit;
     parser.body_limit(body_limit);
 
@@ -160,7 +200,6 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
                               });
         });
   }
-
   void handshake() {
     tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket, *ssl);
     tls->set_verify_mode(asio::ssl::verify_peer);
@@ -215,7 +254,7 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     if (response.body().size() > limit)
       return finish({false, 0, {}, "reply body over the size limit"});
     const auto status = response.result_int();
-    FetchResult result;
+    HttpResult result;
     result.status = status;
     result.ok = status >= 200 && status < 300;
     if (!result.ok) result.error = "HTTP " + std::to_string(status);
@@ -227,8 +266,10 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     finish({false, 0, {}, step + ": " + ec.message()});
   }
 
-  void finish(FetchResult result) {
+  void finish(HttpResult result) {
+    if (finished) return;
     finished = true;
+    result.elapsed = std::chrono::steady_clock::now() - started;
     deadline.cancel();
     resolver.cancel();
     boost::system::error_code ignored;
@@ -238,27 +279,28 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
     if (callback) callback(std::move(result));
   }
 
-  FetchUrl url;
+  HttpUrl url;
   std::shared_ptr<asio::ssl::context> ssl;
   tcp::resolver resolver;
   tcp::socket socket;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
   asio::steady_timer deadline;
   beast::flat_buffer buffer;
-  bhttp::request<bhttp::empty_body> request;
+  bhttp::request<bhttp::string_body> request;
   bhttp::response_parser<bhttp::string_body> parser;
-  HttpFetcher::Callback done;
+  HttpClient::Callback done;
+  std::chrono::steady_clock::time_point started;
   std::size_t limit = 0;
   bool finished = false;
 };
 
-}  // namespace
+HttpClient::HttpClient(asio::io_context& io) : io_(io) {}
 
-HttpFetcher::HttpFetcher(asio::io_context& io) : io_(io) {}
+HttpClient::~HttpClient() {
+  cancel();
+}
 
-HttpFetcher::~HttpFetcher() = default;
-
-void HttpFetcher::get(const FetchUrl& url, std::string_view path, std::chrono::milliseconds timeout,
+void HttpClient::send(const HttpUrl& url, HttpRequest request, std::chrono::milliseconds timeout,
                       std::size_t body_limit, Callback done) {
   if (url.tls && !ssl_) {
     ssl_ = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
@@ -266,8 +308,25 @@ void HttpFetcher::get(const FetchUrl& url, std::string_view path, std::chrono::m
     ssl_->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
                       asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
   }
+  std::erase_if(in_flight_, [](const auto& weak) { return weak.expired(); });
   auto exchange = std::make_shared<Exchange>(io_, url, ssl_, std::move(done));
-  exchange->start(path, timeout, body_limit);
+  in_flight_.push_back(exchange);
+  exchange->start(std::move(request), timeout, body_limit);
+}
+
+void HttpClient::get(const HttpUrl& url, std::string_view path, std::chrono::milliseconds timeout,
+                     std::size_t body_limit, Callback done) {
+  HttpRequest request;
+  request.path = std::string(path);
+  request.accept = "application/json";
+  send(url, std::move(request), timeout, body_limit, std::move(done));
+}
+
+void HttpClient::cancel() {
+  auto exchanges = std::move(in_flight_);
+  in_flight_.clear();
+  for (auto& weak : exchanges)
+    if (auto exchange = weak.lock()) exchange->finish({false, 0, {}, "cancelled"});
 }
 
 }  // namespace pgvigil

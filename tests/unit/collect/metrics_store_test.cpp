@@ -1,7 +1,7 @@
 // The store behind /metrics: rounds replace whole snapshots, same-named
 // families merge across targets, and the pre-serialised text is exactly what
 // the prometheus-cpp serializer makes of the same data (golden file).
-#include "daemon/metrics_store.hpp"
+#include "collect/metrics_store.hpp"
 
 #include <doctest/doctest.h>
 #include <prometheus/text_serializer.h>

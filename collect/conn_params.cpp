@@ -1,0 +1,75 @@
+#include "collect/conn_params.hpp"
+
+#include <libpq-fe.h>
+
+#include <fstream>
+
+namespace pgvigil {
+
+namespace {
+
+bool is_local_host(std::string_view host) {
+  return host.empty() || host.front() == '/' || host == "localhost" || host.starts_with("127.") ||
+         host == "::1";
+}
+
+}  // namespace
+
+void set_conn_param(ConnParams& params, const std::string& key, std::string value) {
+  for (auto& [k, v] : params)
+    if (k == key) {
+      v = std::move(value);
+      return;
+    }
+  params.emplace_back(key, std::move(value));
+}
+
+BuiltConnParams build_conn_params(const config::TargetConfig& target,
+                                  std::chrono::milliseconds statement_timeout) {
+  BuiltConnParams out;
+  if (!target.conninfo.empty()) {
+    char* err = nullptr;
+    PQconninfoOption* options = PQconninfoParse(target.conninfo.c_str(), &err);
+    if (!options) {
+      // libpq's parse errors name the bad keyword, never a value.
+      out.error = "target " + target.name +
+                  ": invalid conninfo: " + (err ? first_line(err) : std::string("out of memory"));
+      if (err) PQfreemem(err);
+      return out;
+    }
+    for (auto* opt = options; opt->keyword; ++opt)
+      if (opt->val && *opt->val) out.params.emplace_back(opt->keyword, opt->val);
+    PQconninfoFree(options);
+  }
+  for (const auto& [key, value] : target.conn) set_conn_param(out.params, key, value);
+  if (!target.password_file.empty()) {
+    std::ifstream file(target.password_file);
+    std::string password;
+    if (!file || !std::getline(file, password)) {
+      out.error = "target " + target.name + ": cannot read password_file " + target.password_file;
+      return out;
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    set_conn_param(out.params, "password", password);
+  }
+  // What every monitoring session gets: its name, keepalives, and server-side
+  // limits so a stuck monitoring query can never hold locks or a transaction.
+  set_conn_param(out.params, "application_name", "pgvigil");
+  set_conn_param(out.params, "keepalives", "1");
+  set_conn_param(out.params, "keepalives_idle", "10");
+  set_conn_param(out.params, "keepalives_interval", "5");
+  set_conn_param(out.params, "keepalives_count", "3");
+  std::string options;
+  for (const auto& [k, v] : out.params)
+    if (k == "options") options = v;
+  options += " -c statement_timeout=" + std::to_string(statement_timeout.count()) +
+             " -c lock_timeout=1000 -c idle_in_transaction_session_timeout=60000";
+  set_conn_param(out.params, "options", options);
+  std::string host;
+  for (const auto& [k, v] : out.params)
+    if (k == "host" || (k == "hostaddr" && host.empty())) host = v;
+  out.local = is_local_host(host);
+  return out;
+}
+
+}  // namespace pgvigil

@@ -1,0 +1,84 @@
+#include "collect/job_runner.hpp"
+
+#include <algorithm>
+
+#include "collect/target_monitor.hpp"
+
+namespace pgvigil::collect {
+
+void JobRunner::sync(const std::shared_ptr<TargetMonitor>& monitor,
+                     const std::vector<JobSpec>& plan) {
+  const std::string& target = monitor->name();
+  std::weak_ptr<TargetMonitor> weak = monitor;
+  for (const auto& spec : plan) {
+    const JobKey key{target, spec.key};
+    auto& job = jobs_[key];
+    if (!job || spec.rebuild) job = spec.make();
+    job->configure(spec.settings);
+    if (job->survives_down()) monitor->keep_when_down(spec.key);
+    const bool is_new = !scheduler_.has_job(key);
+    scheduler_.add(key, spec.settings.interval, [this, weak, key, job = job](Scheduler::Done done) {
+      auto target_monitor = weak.lock();
+      if (!target_monitor) return done(false);
+      job->run(target_monitor,
+               [this, weak, key, done = std::move(done)](JobOutcome outcome) mutable {
+                 const bool ok = outcome.ok;
+                 if (auto m = weak.lock())
+                   store(key.target, key.probe, m->labels(), std::move(outcome));
+                 completed_.insert(key);
+                 done(ok);
+               });
+    });
+    if (is_new) scheduler_.run_soon(key);
+  }
+  // Jobs (and their series) for probes that were disabled or removed.
+  for (auto it = jobs_.lower_bound({target, ""});
+       it != jobs_.end() && it->first.target == target;) {
+    const bool planned = std::any_of(
+        plan.begin(), plan.end(), [&](const JobSpec& spec) { return spec.key == it->first.probe; });
+    if (planned) {
+      ++it;
+      continue;
+    }
+    scheduler_.remove(it->first);
+    completed_.erase(it->first);
+    store_.remove(target, it->first.probe);
+    it = jobs_.erase(it);
+  }
+}
+
+void JobRunner::remove_target(const std::string& target) {
+  scheduler_.remove_target(target);
+  store_.remove_target(target);
+  std::erase_if(completed_, [&](const JobKey& key) { return key.target == target; });
+  std::erase_if(jobs_, [&](const auto& entry) { return entry.first.target == target; });
+}
+
+void JobRunner::run_session_jobs_soon(const std::string& target) {
+  for (auto it = jobs_.lower_bound({target, ""}); it != jobs_.end() && it->first.target == target;
+       ++it) {
+    const auto need = it->second->need();
+    if (need == JobNeed::session || need == JobNeed::database_walk) scheduler_.run_soon(it->first);
+  }
+}
+
+bool JobRunner::all_ran_once() const {
+  return std::all_of(jobs_.begin(), jobs_.end(),
+                     [&](const auto& entry) { return completed_.contains(entry.first); });
+}
+
+void JobRunner::store(const std::string& target, const std::string& key, const Labels& labels,
+                      JobOutcome outcome) {
+  switch (outcome.store) {
+    case JobOutcome::Store::replace:
+      store_.set(target, key, labels, std::move(outcome.samples));
+      break;
+    case JobOutcome::Store::drop:
+      store_.remove(target, key);
+      break;
+    case JobOutcome::Store::keep:
+      break;
+  }
+}
+
+}  // namespace pgvigil::collect
