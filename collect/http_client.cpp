@@ -112,7 +112,7 @@ std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* error,
   out.tls = tls;
   if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
     if (credentials == UrlCredentials::refused)
-      return fail("URL must not carry credentials (user:password@); use the secret file settings");
+      return fail("URL must not carry credentials (user:password@)");
     const auto userinfo = authority.substr(0, at);
     authority.remove_prefix(at + 1);
     auto decoded = percent_decode(userinfo);

@@ -14,7 +14,11 @@ namespace asio = boost::asio;
 std::optional<HttpUrl> parse_alertmanager_url(const std::string& url, std::string* error) {
   std::string why;
   auto parsed = parse_http_url(url, &why, UrlCredentials::refused);
-  if (!parsed && error != nullptr) *error = "Alertmanager " + why;
+  if (!parsed && error != nullptr) {
+    *error = "Alertmanager " + why;
+    if (why.find("credentials") != std::string::npos)
+      *error += "; use basic_auth_user and basic_auth_password_file";
+  }
   return parsed;
 }
 
