@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "alerts/labels.hpp"
+#include "alerts/template.hpp"
 #include "config/names.hpp"
 
 namespace pgvigil::alerts {
@@ -41,20 +43,6 @@ std::string number(double value) {
   return fmt::format("{}", value);
 }
 
-std::string label(const Labels& labels, std::string_view name) {
-  for (const auto& [key, value] : labels)
-    if (key == name) return value;
-  return {};
-}
-
-std::string series_key(const Labels& labels) {
-  auto sorted = labels;
-  std::sort(sorted.begin(), sorted.end());
-  std::string key;
-  for (const auto& [name, value] : sorted) key += name + '=' + value + '\x1f';
-  return key;
-}
-
 // One finding for every sample of `metric` whose value passes `test`.
 template <class Test>
 Findings each_sample(const RuleContext& ctx, std::string_view metric, Test test,
@@ -81,7 +69,7 @@ Findings above(const RuleContext& ctx, std::string_view metric, double threshold
 std::optional<std::string> current_state(const RuleContext& ctx, std::string_view metric,
                                          std::string_view state_label) {
   for (const auto& [labels, value] : ctx.source.samples(ctx.target.name, metric))
-    if (value == 1) return label(labels, state_label);
+    if (value == 1) return label_value(labels, state_label);
   return std::nullopt;
 }
 
@@ -124,7 +112,8 @@ std::function<Findings(const RuleContext&)> eval_rose(std::string metric) {
   return [metric = std::move(metric)](const RuleContext& ctx) {
     Findings out;
     for (auto& [labels, value] : ctx.source.samples(ctx.target.name, metric)) {
-      if (!rose_within(ctx, metric + series_key(labels), value, ctx.params.get("window"))) continue;
+      if (!rose_within(ctx, metric + fingerprint(labels), value, ctx.params.get("window")))
+        continue;
       Finding finding;
       finding.labels = labels;
       finding.value = value;
@@ -164,7 +153,8 @@ std::string disk_usage_evidence(const RuleContext& ctx) {
             [](const auto& a, const auto& b) { return a.second > b.second; });
   std::string text = "largest databases:\n";
   for (std::size_t i = 0; i < std::min<std::size_t>(sizes.size(), 5); ++i)
-    text += "  " + label(sizes[i].first, "datname") + " " + humanize_1024(sizes[i].second) + "B\n";
+    text += "  " + label_value(sizes[i].first, "datname") + " " + humanize_1024(sizes[i].second) +
+            "B\n";
   if (sizes.empty()) text += "  (database sizes not known)\n";
   for (const auto& [labels, value] :
        ctx.source.samples(ctx.target.name, "pg_wal_directory_size_bytes"))
@@ -181,7 +171,7 @@ std::optional<Finding> log_class_rose(const RuleContext& ctx, std::string_view k
   double messages = 0;
   bool have_log = false;
   for (const auto& [labels, value] : ctx.source.samples(ctx.target.name, "pg_log_messages_total"))
-    if (label(labels, "class") == klass) {
+    if (label_value(labels, "class") == klass) {
       messages += value;
       have_log = true;
     }
@@ -234,17 +224,18 @@ Findings inode_findings(const RuleContext& ctx, double below, std::string severi
   const auto free_inodes = ctx.source.samples(ctx.target.name, "pg_filesystem_files_free");
   for (const auto& [labels, files] : ctx.source.samples(ctx.target.name, "pg_filesystem_files")) {
     if (!(files > 0)) continue;
-    const auto key = series_key(labels);
+    const auto key = fingerprint(labels);
     for (const auto& [free_labels, free_count] : free_inodes) {
-      if (series_key(free_labels) != key || !std::isfinite(free_count)) continue;
+      if (fingerprint(free_labels) != key || !std::isfinite(free_count)) continue;
       const double ratio = free_count / files;
       if (ratio >= below) continue;
       Finding finding;
       finding.labels = labels;
       finding.value = ratio;
       finding.severity = severity;
-      finding.evidence = fmt::format("{} of {} inodes free on {} ({})\n", free_count, files,
-                                     label(labels, "mountpoint"), label(labels, "path"));
+      finding.evidence =
+          fmt::format("{} of {} inodes free on {} ({})\n", free_count, files,
+                      label_value(labels, "mountpoint"), label_value(labels, "path"));
       out.push_back(std::move(finding));
     }
   }
@@ -471,9 +462,9 @@ std::vector<RuleDefinition> build_table() {
          const auto active = ctx.source.samples(ctx.target.name, "pg_replication_slots_active");
          for (auto& finding :
               above(ctx, "pg_replication_slots_pg_wal_lsn_diff", ctx.params.get("bytes"))) {
-           const auto key = series_key(finding.labels);
+           const auto key = fingerprint(finding.labels);
            const bool inactive = std::any_of(active.begin(), active.end(), [&](const auto& a) {
-             return a.second == 0 && series_key(a.first) == key;
+             return a.second == 0 && fingerprint(a.first) == key;
            });
            if (inactive) out.push_back(std::move(finding));
          }
@@ -552,9 +543,9 @@ std::vector<RuleDefinition> build_table() {
          for (auto& low : each_sample(
                   ctx, "pg_filesystem_avail_bytes", [min_bytes](double v) { return v < min_bytes; },
                   "critical")) {
-           const auto key = series_key(low.labels);
+           const auto key = fingerprint(low.labels);
            if (std::none_of(critical.begin(), critical.end(),
-                            [&](const Finding& f) { return series_key(f.labels) == key; }))
+                            [&](const Finding& f) { return fingerprint(f.labels) == key; }))
              critical.push_back(std::move(low));
          }
          out.insert(out.end(), critical.begin(), critical.end());
@@ -658,7 +649,7 @@ std::vector<RuleDefinition> build_table() {
          bool have_log = false;
          for (const auto& [labels, value] :
               ctx.source.samples(ctx.target.name, "pg_log_messages_total"))
-           if (label(labels, "class") == "corruption") {
+           if (label_value(labels, "class") == "corruption") {
              corruption_messages += value;
              have_log = true;
            }
@@ -670,7 +661,7 @@ std::vector<RuleDefinition> build_table() {
          }
          for (auto& [labels, value] :
               ctx.source.samples(ctx.target.name, "pg_stat_database_checksum_failures")) {
-           if (!rose_within(ctx, "checksums" + series_key(labels), value, window)) continue;
+           if (!rose_within(ctx, "checksums" + fingerprint(labels), value, window)) continue;
            Finding finding;
            finding.labels = labels;
            finding.value = value;
@@ -729,9 +720,9 @@ std::vector<RuleDefinition> build_table() {
          Findings out;
          for (auto& finding :
               above(ctx, "pg_stat_user_tables_dead_tuple_ratio", ctx.params.get("ratio"))) {
-           const auto key = series_key(finding.labels);
+           const auto key = fingerprint(finding.labels);
            const bool recent = std::any_of(vacuumed.begin(), vacuumed.end(), [&](const auto& v) {
-             return series_key(v.first) == key && now - v.second < max_age;
+             return fingerprint(v.first) == key && now - v.second < max_age;
            });
            if (!recent) out.push_back(std::move(finding));
          }
@@ -763,7 +754,7 @@ std::vector<RuleDefinition> build_table() {
          Findings out;
          for (auto& finding :
               each_sample(ctx, "pgvigil_check_ok", [](double v) { return v == 0; })) {
-           const auto name = label(finding.labels, "check");
+           const auto name = label_value(finding.labels, "check");
            finding.evidence_keys.push_back("check." + name);
            if (ctx.target.config != nullptr) {
              for (const auto& check : ctx.target.config->checks) {
@@ -1187,126 +1178,6 @@ std::string substitute_thresholds(std::string_view text, const RuleDefinition& r
     const std::string value = format_threshold(params.get(spec.key), spec.unit);
     for (auto pos = out.find(token); pos != std::string::npos; pos = out.find(token, pos))
       out.replace(pos, token.size(), value), pos += value.size();
-  }
-  return out;
-}
-
-namespace {
-
-// Go's %.4g, which these templates use, matches C's %.4g.
-std::string g4(double value) {
-  return fmt::format("{:.4g}", value);
-}
-
-std::string trim(std::string_view text) {
-  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
-  return std::string(text);
-}
-
-}  // namespace
-
-std::string humanize(double v) {
-  if (v == 0 || !std::isfinite(v)) return g4(v);
-  std::string prefix;
-  if (std::fabs(v) >= 1) {
-    for (const char* p : {"k", "M", "G", "T", "P", "E", "Z", "Y"}) {
-      if (std::fabs(v) < 1000) break;
-      prefix = p;
-      v /= 1000;
-    }
-  } else {
-    for (const char* p : {"m", "u", "n", "p", "f", "a", "z", "y"}) {
-      if (std::fabs(v) >= 1) break;
-      prefix = p;
-      v *= 1000;
-    }
-  }
-  return g4(v) + prefix;
-}
-
-std::string humanize_duration(double v) {
-  if (!std::isfinite(v)) return g4(v);
-  if (v == 0) return g4(v) + "s";
-  if (std::fabs(v) >= 1) {
-    std::string sign;
-    if (v < 0) {
-      sign = "-";
-      v = -v;
-    }
-    const auto total = static_cast<std::int64_t>(v);
-    const auto seconds = total % 60;
-    const auto minutes = (total / 60) % 60;
-    const auto hours = (total / 3600) % 24;
-    const auto days = total / 86400;
-    if (days != 0) return fmt::format("{}{}d {}h {}m {}s", sign, days, hours, minutes, seconds);
-    if (hours != 0) return fmt::format("{}{}h {}m {}s", sign, hours, minutes, seconds);
-    if (minutes != 0) return fmt::format("{}{}m {}s", sign, minutes, seconds);
-    return sign + g4(v) + "s";
-  }
-  std::string prefix;
-  for (const char* p : {"m", "u", "n"}) {
-    if (std::fabs(v) >= 1) break;
-    prefix = p;
-    v *= 1000;
-  }
-  return g4(v) + prefix + "s";
-}
-
-std::string humanize_percentage(double ratio) {
-  return g4(ratio * 100) + "%";
-}
-
-std::string humanize_1024(double v) {
-  if (std::fabs(v) <= 1 || !std::isfinite(v)) return g4(v);
-  std::string prefix;
-  for (const char* p : {"ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"}) {
-    if (std::fabs(v) < 1024) break;
-    prefix = p;
-    v /= 1024;
-  }
-  return g4(v) + prefix;
-}
-
-std::string render_template(std::string_view text, const Labels& labels, double value) {
-  std::string out;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const auto open = text.find("{{", pos);
-    const auto close = open == std::string_view::npos ? open : text.find("}}", open + 2);
-    if (open == std::string_view::npos || close == std::string_view::npos) {
-      out.append(text.substr(pos));
-      break;
-    }
-    out.append(text.substr(pos, open - pos));
-    const std::string expr = trim(text.substr(open + 2, close - open - 2));
-    std::string replacement;
-    bool known = true;
-    if (expr.starts_with("$labels.")) {
-      replacement = label(labels, std::string_view(expr).substr(8));
-    } else if (expr == "$value") {
-      replacement = fmt::format("{}", value);
-    } else if (expr.starts_with("$value")) {
-      auto pipe = expr.find('|');
-      const std::string fn = pipe == std::string::npos ? "" : trim(expr.substr(pipe + 1));
-      if (fn == "humanize")
-        replacement = humanize(value);
-      else if (fn == "humanizeDuration")
-        replacement = humanize_duration(value);
-      else if (fn == "humanizePercentage")
-        replacement = humanize_percentage(value);
-      else if (fn == "humanize1024")
-        replacement = humanize_1024(value);
-      else
-        known = false;
-    } else {
-      known = false;
-    }
-    if (known)
-      out += replacement;
-    else
-      out.append(text.substr(open, close + 2 - open));
-    pos = close + 2;
   }
   return out;
 }

@@ -111,10 +111,9 @@ struct RuleDefinition {
   std::string_view severity;  // "warning" | "critical"; rules with both set it per finding
   std::chrono::milliseconds default_for;
   std::vector<ThresholdSpec> thresholds;
-  // Prometheus template syntax, also rendered by the daemon: {{ $labels.X }},
-  // {{ $value }}, {{ $value | humanize }}, {{ $value | humanizeDuration }},
-  // {{ $value | humanizePercentage }}, {{ $value | humanize1024 }}. Before
-  // either use, ${key} is replaced by the threshold's formatted value.
+  // Prometheus template syntax, also rendered by the daemon (the subset in
+  // alerts/template.hpp). Before either use, ${key} is replaced by the
+  // threshold's formatted value.
   std::string_view summary;
   std::string_view description;
   std::string_view condition;                   // one line for docs/alerts.md
@@ -138,14 +137,5 @@ std::string format_threshold(double value, Unit unit);
 // Replaces ${key} by the formatted thresholds of `params`.
 std::string substitute_thresholds(std::string_view text, const RuleDefinition& rule,
                                   const RuleParams& params);
-// Renders the Prometheus-style template subset named above with label values
-// and $value; unknown expressions are left as they are.
-std::string render_template(std::string_view text, const Labels& labels, double value);
-
-// Prometheus' humanize functions, for the daemon's own rendering.
-std::string humanize(double value);
-std::string humanize_duration(double seconds);
-std::string humanize_percentage(double ratio);
-std::string humanize_1024(double value);
 
 }  // namespace pgvigil::alerts
