@@ -61,6 +61,18 @@ Prometheus prom_above(std::string metric, std::string key) {
   };
 }
 
+Evaluate eval_equals(std::string metric, double value) {
+  return [metric = std::move(metric), value](const RuleContext& ctx) {
+    return each_sample(ctx, metric, [value](double v) { return v == value; });
+  };
+}
+
+Prometheus prom_equals(std::string metric, double value) {
+  return [metric = std::move(metric), value](const PromContext& p) {
+    return std::vector<PromAlert>{{.expr = p.select(metric) + " == " + number(value)}};
+  };
+}
+
 Findings rose_findings(const RuleContext& ctx, const std::string& metric) {
   Findings out;
   const double window = ctx.params.get("window");

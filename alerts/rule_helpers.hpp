@@ -63,6 +63,10 @@ bool rose_within(const RuleContext& ctx, const std::string& series, double value
 Evaluate eval_above(std::string metric, std::string key);
 Prometheus prom_above(std::string metric, std::string key);
 
+// A rule that fires while a metric equals `value` (a 0/1 flag or state).
+Evaluate eval_equals(std::string metric, double value);
+Prometheus prom_equals(std::string metric, double value);
+
 // Counters that rose within the "window" threshold, one finding per series
 // (each series' last value remembered), and the same as PromQL increase().
 Findings rose_findings(const RuleContext& ctx, const std::string& metric);

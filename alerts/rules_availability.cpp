@@ -224,10 +224,7 @@ std::vector<RuleDefinition> availability_rules() {
             }
             return out;
           },
-      .prometheus =
-          [](const PromContext& p) {
-            return std::vector<PromAlert>{{.expr = p.select("pgvigil_check_ok") + " == 0"}};
-          },
+      .prometheus = prom_equals("pgvigil_check_ok", 0),
   });
 
   return rules;

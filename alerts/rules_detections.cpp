@@ -172,14 +172,8 @@ std::vector<RuleDefinition> detections_rules() {
       .condition = "pg_datadir_ownership_ok == 0",
       .rule_labels = "-",
       .evidence_keys = {"datadir.ownership", "logs.last.wrong_ownership"},
-      .evaluate =
-          [](const RuleContext& ctx) {
-            return each_sample(ctx, "pg_datadir_ownership_ok", [](double v) { return v == 0; });
-          },
-      .prometheus =
-          [](const PromContext& p) {
-            return std::vector<PromAlert>{{.expr = p.select("pg_datadir_ownership_ok") + " == 0"}};
-          },
+      .evaluate = eval_equals("pg_datadir_ownership_ok", 0),
+      .prometheus = prom_equals("pg_datadir_ownership_ok", 0),
   });
 
   rules.push_back({

@@ -22,14 +22,8 @@ std::vector<RuleDefinition> patroni_rules() {
       .condition = "patroni_cluster_unlocked == 1",
       .rule_labels = "scope (when Patroni reports it)",
       .evidence_keys = {"patroni.members"},
-      .evaluate =
-          [](const RuleContext& ctx) {
-            return each_sample(ctx, "patroni_cluster_unlocked", [](double v) { return v == 1; });
-          },
-      .prometheus =
-          [](const PromContext& p) {
-            return std::vector<PromAlert>{{.expr = p.select("patroni_cluster_unlocked") + " == 1"}};
-          },
+      .evaluate = eval_equals("patroni_cluster_unlocked", 1),
+      .prometheus = prom_equals("patroni_cluster_unlocked", 1),
   });
 
   rules.push_back({
@@ -43,14 +37,8 @@ std::vector<RuleDefinition> patroni_rules() {
       .condition = "patroni_up == 0",
       .rule_labels = "-",
       .evidence_keys = {"patroni.members"},
-      .evaluate =
-          [](const RuleContext& ctx) {
-            return each_sample(ctx, "patroni_up", [](double v) { return v == 0; });
-          },
-      .prometheus =
-          [](const PromContext& p) {
-            return std::vector<PromAlert>{{.expr = p.select("patroni_up") + " == 0"}};
-          },
+      .evaluate = eval_equals("patroni_up", 0),
+      .prometheus = prom_equals("patroni_up", 0),
   });
 
   return rules;

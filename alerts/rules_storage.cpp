@@ -133,14 +133,8 @@ std::vector<RuleDefinition> storage_rules() {
       .condition = "pg_backup_stale == 1 (max_age per [[target.backup]], default 24h)",
       .rule_labels = "glob",
       .evidence_keys = {"backups.newest"},
-      .evaluate =
-          [](const RuleContext& ctx) {
-            return each_sample(ctx, "pg_backup_stale", [](double v) { return v == 1; });
-          },
-      .prometheus =
-          [](const PromContext& p) {
-            return std::vector<PromAlert>{{.expr = p.select("pg_backup_stale") + " == 1"}};
-          },
+      .evaluate = eval_equals("pg_backup_stale", 1),
+      .prometheus = prom_equals("pg_backup_stale", 1),
   });
 
   rules.push_back({
@@ -155,14 +149,8 @@ std::vector<RuleDefinition> storage_rules() {
       .condition = "pg_datadir_stale_pidfile == 1",
       .rule_labels = "-",
       .evidence_keys = {"datadir.pidfile", "logs.last.lock_file"},
-      .evaluate =
-          [](const RuleContext& ctx) {
-            return each_sample(ctx, "pg_datadir_stale_pidfile", [](double v) { return v == 1; });
-          },
-      .prometheus =
-          [](const PromContext& p) {
-            return std::vector<PromAlert>{{.expr = p.select("pg_datadir_stale_pidfile") + " == 1"}};
-          },
+      .evaluate = eval_equals("pg_datadir_stale_pidfile", 1),
+      .prometheus = prom_equals("pg_datadir_stale_pidfile", 1),
   });
 
   rules.push_back({
