@@ -1,7 +1,5 @@
 // Replication: standbys, replication slots and WAL archiving
 // (alerts/tests/replication.yml).
-#include <algorithm>
-
 #include "alerts/rule_groups.hpp"
 #include "alerts/rule_helpers.hpp"
 
