@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "alerts/template.hpp"
 #include "probes/sample_sink.hpp"
 
 namespace pgvigil::alerts {
@@ -19,14 +20,6 @@ std::string_view to_string(AlertState state) noexcept {
       return "resolved";
   }
   return "unknown";
-}
-
-std::string fingerprint(const Labels& labels) {
-  auto sorted = labels;
-  std::sort(sorted.begin(), sorted.end());
-  std::string key;
-  for (const auto& [name, value] : sorted) key += name + '=' + value + '\x1f';
-  return key;
 }
 
 namespace {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "alerts/labels.hpp"  // fingerprint, the key of alerts_
 #include "alerts/rules.hpp"
 
 namespace pgvigil::alerts {
@@ -41,9 +42,6 @@ struct Alert {
   Clock::time_point resolved_at{};  // when the condition stopped holding
   std::optional<Clock::time_point> last_sent;
 };
-
-// A stable identity of a label set ("name=value" pairs, sorted).
-std::string fingerprint(const Labels& labels);
 
 class Evaluator {
  public:

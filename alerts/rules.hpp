@@ -99,27 +99,30 @@ struct PromContext {
   std::string select(std::string_view metric, std::string_view matchers = {}) const;
 };
 
+// Members that may be left out of a designated initializer have a default
+// member initializer (which also keeps -Wmissing-field-initializers quiet).
 struct PromAlert {
   std::string expr;
-  std::string severity;                                     // empty: the rule's severity
-  std::optional<std::chrono::milliseconds> for_duration;    // empty: params.for_duration
-  std::vector<std::pair<std::string, std::string>> labels;  // extra static labels
+  std::string severity{};                                     // empty: the rule's severity
+  std::optional<std::chrono::milliseconds> for_duration{};    // empty: params.for_duration
+  std::vector<std::pair<std::string, std::string>> labels{};  // extra static labels
 };
 
+// Written with designated initializers (alerts/rules_*.cpp); thresholds and
+// evidence_keys may be left out.
 struct RuleDefinition {
   std::string_view name;
   std::string_view severity;  // "warning" | "critical"; rules with both set it per finding
   std::chrono::milliseconds default_for;
-  std::vector<ThresholdSpec> thresholds;
-  // Prometheus template syntax, also rendered by the daemon: {{ $labels.X }},
-  // {{ $value }}, {{ $value | humanize }}, {{ $value | humanizeDuration }},
-  // {{ $value | humanizePercentage }}, {{ $value | humanize1024 }}. Before
-  // either use, ${key} is replaced by the threshold's formatted value.
+  std::vector<ThresholdSpec> thresholds{};
+  // Prometheus template syntax, also rendered by the daemon (the subset in
+  // alerts/template.hpp). Before either use, ${key} is replaced by the
+  // threshold's formatted value.
   std::string_view summary;
   std::string_view description;
-  std::string_view condition;                   // one line for docs/alerts.md
-  std::string_view rule_labels;                 // labels the rule adds, for docs/alerts.md
-  std::vector<std::string_view> evidence_keys;  // probe evidence attached when firing
+  std::string_view condition;                     // one line for docs/alerts.md
+  std::string_view rule_labels;                   // labels the rule adds, for docs/alerts.md
+  std::vector<std::string_view> evidence_keys{};  // probe evidence attached when firing
   std::function<std::vector<Finding>(const RuleContext&)> evaluate;
   std::function<std::vector<PromAlert>(const PromContext&)> prometheus;
 };
@@ -138,14 +141,5 @@ std::string format_threshold(double value, Unit unit);
 // Replaces ${key} by the formatted thresholds of `params`.
 std::string substitute_thresholds(std::string_view text, const RuleDefinition& rule,
                                   const RuleParams& params);
-// Renders the Prometheus-style template subset named above with label values
-// and $value; unknown expressions are left as they are.
-std::string render_template(std::string_view text, const Labels& labels, double value);
-
-// Prometheus' humanize functions, for the daemon's own rendering.
-std::string humanize(double value);
-std::string humanize_duration(double seconds);
-std::string humanize_percentage(double ratio);
-std::string humanize_1024(double value);
 
 }  // namespace pgvigil::alerts
