@@ -8,7 +8,8 @@
 
 namespace pgvigil::alerts::detail {
 
-std::vector<RuleDefinition> availability_rules();    // connections, sessions, custom checks
+std::vector<RuleDefinition> availability_rules();    // connections, sessions
+std::vector<RuleDefinition> custom_check_rules();    // [[target.check]] (availability.yml)
 std::vector<RuleDefinition> replication_rules();     // standbys, slots, WAL archiving
 std::vector<RuleDefinition> storage_rules();         // disks, backups, corruption, vacuum
 std::vector<RuleDefinition> selfmonitoring_rules();  // pgvigil's own probes

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 
 #include "alerts/rule_groups.hpp"
 #include "alerts/rule_helpers.hpp"
 #include "alerts/template.hpp"
-#include "config/names.hpp"
 
 namespace pgvigil::alerts {
 
@@ -36,33 +36,30 @@ std::string PromContext::select(std::string_view metric, std::string_view matche
 
 namespace {
 
-// The groups in the order they held in the one table they come from; the
-// table itself is in the order of config::kRuleNames, which the exported rule
-// file follows (PostgresCustomCheckFailed is tested with availability but is
-// exported after the storage rules).
+// The groups in the order of the exported rule file (alerts/pgvigil.rules.yml,
+// byte-identical across refactorings; tests/unit/alerts/prometheus_rules_test).
+// The config's list of valid rule names is derived from this table.
 std::vector<RuleDefinition> build_table() {
   std::vector<RuleDefinition> rules;
   for (auto group : {detail::availability_rules, detail::replication_rules, detail::storage_rules,
-                     detail::selfmonitoring_rules, detail::patroni_rules, detail::detections_rules,
-                     detail::queries_rules}) {
+                     detail::custom_check_rules, detail::selfmonitoring_rules,
+                     detail::patroni_rules, detail::detections_rules, detail::queries_rules}) {
     auto more = group();
     std::move(more.begin(), more.end(), std::back_inserter(rules));
   }
-  // A rule missing from kRuleNames goes last (rules_test fails on it).
-  auto position = [](const RuleDefinition& rule) {
-    return std::find(config::kRuleNames.begin(), config::kRuleNames.end(), rule.name) -
-           config::kRuleNames.begin();
-  };
-  std::stable_sort(rules.begin(), rules.end(),
-                   [&](const auto& a, const auto& b) { return position(a) < position(b); });
   return rules;
 }
-
 }  // namespace
 
 std::span<const RuleDefinition> rule_table() {
   static const std::vector<RuleDefinition> table = build_table();
   return table;
+}
+
+std::vector<std::string_view> rule_names() {
+  std::vector<std::string_view> names;
+  for (const auto& rule : rule_table()) names.emplace_back(rule.name);
+  return names;
 }
 
 const RuleDefinition* find_rule(std::string_view name) {

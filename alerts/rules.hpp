@@ -127,8 +127,10 @@ struct RuleDefinition {
   std::function<std::vector<PromAlert>(const PromContext&)> prometheus;
 };
 
-// The rules, in the order of config::kRuleNames.
+// The rules, in the order of the exported rule file.
 std::span<const RuleDefinition> rule_table();
+// Their names: the config's list of valid rule names ([rules.NAME]).
+std::vector<std::string_view> rule_names();
 const RuleDefinition* find_rule(std::string_view name);
 
 // Defaults merged with a target's overrides for `rule`. Unknown threshold
