@@ -10,16 +10,9 @@ namespace pgvigil::config {
 
 void ConfigParser::parse_probe_map(const Field& field,
                                    std::map<std::string, ProbeSettings>& probes) {
-  const toml::table* table = as_table(field);
-  if (table == nullptr) return;
-  for (auto&& [name, node] : *table) {
-    const Field f = child(field.path, name, node);
-    if (!is_probe_name(name.str())) {
-      error(f, "unknown probe " + quoted(name.str()) + did_you_mean(name.str(), kProbeNames));
-      continue;
-    }
-    parse_probe_settings(f, probes[std::string(name.str())]);
-  }
+  each_named_member(field, kProbeNames, "probe", [&](const Field& f, std::string_view name) {
+    parse_probe_settings(f, probes[std::string(name)]);
+  });
 }
 
 void ConfigParser::parse_probe_settings(const Field& field, ProbeSettings& settings) {
@@ -84,31 +77,21 @@ void ConfigParser::parse_alerting(const Field& field) {
 }
 
 void ConfigParser::parse_rule_map(const Field& field, std::map<std::string, RuleOverride>& rules) {
-  const toml::table* table = as_table(field);
-  if (table == nullptr) return;
-  for (auto&& [name, node] : *table) {
-    const Field f = child(field.path, name, node);
-    if (!is_rule_name(name.str())) {
-      error(f, "unknown rule " + quoted(name.str()) + did_you_mean(name.str(), kRuleNames));
-      continue;
-    }
-    parse_rule(f, rules[std::string(name.str())]);
-  }
+  each_named_member(field, kRuleNames, "rule", [&](const Field& f, std::string_view name) {
+    parse_rule(f, rules[std::string(name)]);
+  });
 }
 
 void ConfigParser::parse_rule(const Field& field, RuleOverride& rule) {
-  const toml::table* table = as_table(field);
-  if (table == nullptr) return;
-  for (auto&& [key, node] : *table) {
-    const Field f = child(field.path, key, node);
-    if (key.str() == "enabled") {
+  each_member(field, [&](const Field& f, std::string_view key) {
+    if (key == "enabled") {
       rule.enabled = as_bool(f);
-    } else if (key.str() == "for") {
+    } else if (key == "for") {
       read_duration(f, rule.for_duration, /*allow_zero=*/true);
     } else if (auto threshold = as_threshold(f)) {
-      rule.thresholds[std::string(key.str())] = *threshold;
+      rule.thresholds[std::string(key)] = *threshold;
     }
-  }
+  });
 }
 
 // Thresholds are kept in base units so rules compare like with like.

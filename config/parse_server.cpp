@@ -87,13 +87,10 @@ void ConfigParser::parse_tls(const Field& field) {
 }
 
 void ConfigParser::parse_basic_auth(const Field& field) {
-  dispatch(field, {{"users", [&](const Field& users_field) {
-                      const toml::table* users = as_table(users_field);
-                      if (users == nullptr) return;
-                      for (auto&& [user, hash_node] : *users) {
-                        const Field f = child(users_field.path, user, hash_node);
-                        parse_basic_auth_user(f, user.str());
-                      }
+  dispatch(field, {{"users", [&](const Field& users) {
+                      each_member(users, [&](const Field& f, std::string_view user) {
+                        parse_basic_auth_user(f, user);
+                      });
                     }}});
 }
 

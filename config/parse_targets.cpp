@@ -211,31 +211,27 @@ void ConfigParser::parse_connect_timeout(const Field& field, TargetConfig& targe
 }
 
 void ConfigParser::parse_labels(const Field& field, std::map<std::string, std::string>& labels) {
-  const toml::table* table = as_table(field);
-  if (table == nullptr) return;
-  for (auto&& [name, node] : *table) {
-    const Field f = child(field.path, name, node);
-    const std::string_view label = name.str();
+  each_member(field, [&](const Field& f, std::string_view label) {
     const bool valid_syntax = !label.empty() && (is_ascii_alpha(label[0]) || label[0] == '_') &&
                               std::all_of(label.begin(), label.end(), [](char c) {
                                 return is_ascii_alpha(c) || is_ascii_digit(c) || c == '_';
                               });
     if (!valid_syntax) {
       error(f, "invalid label name " + quoted(label) + ": use [a-zA-Z_][a-zA-Z0-9_]*");
-      continue;
+      return;
     }
     if (label.substr(0, 2) == "__") {
       error(f, "label names starting with \"__\" are reserved by Prometheus");
-      continue;
+      return;
     }
     if (label == "target") {
       error(f, "the \"target\" label is set by pgvigil from the target name");
-      continue;
+      return;
     }
     std::string value;
     read_string(f, value, /*allow_empty=*/true);
     if (f.node.is_string()) labels[std::string(label)] = value;
-  }
+  });
 }
 
 void ConfigParser::parse_backup(const Field& field, TargetConfig& target) {

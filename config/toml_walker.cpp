@@ -326,7 +326,26 @@ void TomlWalker::read_choice(const Field& field, std::string& out,
   out = *value;
 }
 
-// Calls parse_item for each table of an array of tables ([[name]]).
+void TomlWalker::each_member(
+    const Field& table_field,
+    const std::function<void(const Field&, std::string_view)>& parse_item) {
+  const toml::table* table = as_table(table_field);
+  if (table == nullptr) return;
+  for (auto&& [key, node] : *table) parse_item(child(table_field.path, key, node), key.str());
+}
+
+void TomlWalker::each_named_member(
+    const Field& table_field, std::span<const std::string_view> names, std::string_view what,
+    const std::function<void(const Field&, std::string_view)>& parse_item) {
+  each_member(table_field, [&](const Field& field, std::string_view key) {
+    if (std::find(names.begin(), names.end(), key) == names.end()) {
+      error(field, "unknown " + std::string(what) + " " + quoted(key) + did_you_mean(key, names));
+    } else {
+      parse_item(field, key);
+    }
+  });
+}
+
 void TomlWalker::each_table(const Field& field,
                             const std::function<void(const Field&)>& parse_item) {
   const auto* array = field.node.as_array();

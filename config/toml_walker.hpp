@@ -69,6 +69,14 @@ class TomlWalker {
   static Field element(const Field& array_field, std::size_t index, const toml::node& node);
   // Runs the handler registered for each key; any other key is an error.
   void dispatch(const Field& table_field, std::initializer_list<KeyHandler> handlers);
+  // Calls parse_item with each member of a table and its key.
+  void each_member(const Field& table_field,
+                   const std::function<void(const Field&, std::string_view)>& parse_item);
+  // each_member for a table whose keys must be among names; any other key is
+  // an error "unknown WHAT \"key\"" with a suggestion.
+  void each_named_member(const Field& table_field, std::span<const std::string_view> names,
+                         std::string_view what,
+                         const std::function<void(const Field&, std::string_view)>& parse_item);
   // Calls parse_item for each table of an array of tables ([[name]]).
   void each_table(const Field& field, const std::function<void(const Field&)>& parse_item);
 
