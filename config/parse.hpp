@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/redaction.hpp"  // redact_conninfo, declared here before
 #include "config/units.hpp"
 
 namespace pgvigil::config {
@@ -45,14 +46,7 @@ LoadResult parse_config_text(std::string_view text, const std::string& source_na
 // are shown.
 std::string render_effective_config(const Config& config);
 
-// Masks the value of password=... (quoted or not) in keyword/value conninfo,
-// and the password in postgresql:// URIs (user:secret@ and ?password=...).
-std::string redact_conninfo(std::string_view conninfo);
-
 // "> 0", ">= 1.5", "!= 0": an operator (> >= < <= == !=) then a number.
 std::optional<std::pair<Comparison, double>> parse_expect(std::string_view text);
-
-// True when value satisfies "value <comparison> threshold".
-bool compare(Comparison comparison, double value, double threshold);
 
 }  // namespace pgvigil::config

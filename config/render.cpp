@@ -7,24 +7,10 @@
 #include <sstream>
 
 #include "config/parse.hpp"
+#include "config/redaction.hpp"
 
 namespace pgvigil::config {
 namespace {
-
-constexpr std::string_view kRedacted = "<redacted>";
-
-// http://user:secret@host/ -> http://user:<redacted>@host/ (patroni_url).
-std::string redact_url_password(const std::string& url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string::npos) return url;
-  const auto start = scheme + 3;
-  const auto end = url.find_first_of("/?#", start);
-  const auto at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
-  if (at == std::string::npos || at < start) return url;
-  const auto colon = url.find(':', start);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon + 1) + std::string(kRedacted) + url.substr(at);
-}
 
 toml::array string_array(const std::vector<std::string>& values) {
   toml::array array;
@@ -131,7 +117,7 @@ toml::table render_target(const TargetConfig& target) {
   if (target.data_directory) table.insert_or_assign("data_directory", *target.data_directory);
   if (target.wal_directory) table.insert_or_assign("wal_directory", *target.wal_directory);
   table.insert_or_assign("extra_paths", string_array(target.extra_paths));
-  insert_if_set(table, "patroni_url", redact_url_password(target.patroni_url));
+  insert_if_set(table, "patroni_url", redact_url_userinfo(target.patroni_url));
   if (!target.probes.empty()) table.insert_or_assign("probes", render_probes(target.probes));
   if (!target.backups.empty()) {
     toml::array backups;

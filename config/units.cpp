@@ -5,31 +5,17 @@
 #include <cmath>
 #include <limits>
 
+#include "config/text.hpp"
+
 namespace pgvigil::config {
 namespace {
-
-constexpr bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-constexpr char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool equals_ignore_case(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
 
 // Reads a run of decimal digits at pos into value; false on overflow or when
 // there are no digits.
 bool read_unsigned(std::string_view text, std::size_t& pos, std::uint64_t& value) {
   const std::size_t start = pos;
   value = 0;
-  while (pos < text.size() && is_digit(text[pos])) {
+  while (pos < text.size() && is_ascii_digit(text[pos])) {
     const auto digit = static_cast<std::uint64_t>(text[pos] - '0');
     if (value > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return false;
     value = value * 10 + digit;
@@ -113,7 +99,7 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
   const std::string_view unit = text.substr(pos);
   if (unit.empty()) return amount;
   for (const auto& candidate : kSizeUnits) {
-    if (equals_ignore_case(unit, candidate.suffix)) {
+    if (iequals(unit, candidate.suffix)) {
       if (amount > std::numeric_limits<std::uint64_t>::max() / candidate.bytes) {
         return std::nullopt;
       }
@@ -131,7 +117,7 @@ std::optional<double> parse_percent(std::string_view text) {
   bool seen_digit = false;
   bool seen_point = false;
   for (const char c : number) {
-    if (is_digit(c)) {
+    if (is_ascii_digit(c)) {
       seen_digit = true;
     } else if (c == '.' && !seen_point) {
       seen_point = true;

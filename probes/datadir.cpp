@@ -11,6 +11,7 @@
 #include <fstream>
 #include <vector>
 
+#include "config/text.hpp"
 #include "probes/bounded_read.hpp"
 
 namespace pgvigil {
@@ -20,18 +21,9 @@ namespace {
 constexpr std::size_t kMaxPidFileBytes = 16 * 1024;
 constexpr std::size_t kMaxTcpTableBytes = 16 * 1024 * 1024;
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r'))
-    s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return s;
-}
-
 template <typename Int>
 std::optional<Int> to_int(std::string_view text, int base = 10) {
-  text = trim(text);
+  text = config::trim(text);
   Int value{};
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, base);
   if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
@@ -51,7 +43,7 @@ ProcessCheck check_process(long pid) {
   int error = 0;
   auto comm = read_bounded("/proc/" + std::to_string(pid) + "/comm", 256, error);
   if (!comm) return {true, "process " + std::to_string(pid) + " exists"};
-  auto name = trim(*comm);
+  auto name = config::trim(*comm);
   if (!is_postgres_comm(name))
     return {false, "PID " + std::to_string(pid) + " is now '" + std::string(name) + "'"};
   return {true, "postmaster " + std::to_string(pid) + " is running"};
@@ -83,7 +75,9 @@ std::optional<PostmasterPid> parse_postmaster_pid(std::string_view text) {
   PostmasterPid result;
   result.single_user = *pid < 0;  // a standalone backend writes -PID
   result.pid = *pid < 0 ? -*pid : *pid;
-  auto line = [&](std::size_t i) { return i < lines.size() ? trim(lines[i]) : std::string_view{}; };
+  auto line = [&](std::size_t i) {
+    return i < lines.size() ? config::trim(lines[i]) : std::string_view{};
+  };
   result.data_directory = std::string(line(1));
   result.start_time = to_int<long long>(line(2));
   if (auto port = to_int<unsigned>(line(3)); port && *port > 0 && *port <= 65535)
@@ -126,7 +120,7 @@ bool datadir_mode_ok(unsigned mode) noexcept {
 }
 
 bool is_postgres_comm(std::string_view comm) noexcept {
-  comm = trim(comm);
+  comm = config::trim(comm);
   return comm == "postgres" || comm == "postmaster";
 }
 

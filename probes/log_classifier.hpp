@@ -37,10 +37,8 @@ std::string_view log_class_for_sqlstate(std::string_view sqlstate) noexcept;
 // Matches the message text (case-insensitive) against known patterns; empty if none.
 std::string_view log_class_for_message(std::string_view message) noexcept;
 
-// Masks password=... (quoted or bare) and the password in URIs
-// (postgresql://user:pass@host) so a line can be kept as evidence.
-std::string mask_secrets(std::string_view line);
-// mask_secrets, then cut to at most max_bytes without splitting a UTF-8 sequence.
+// config::mask_secrets (password=..., user:pass@ in URIs), then cut to at most max_bytes without
+// splitting a UTF-8 sequence.
 std::string evidence_line(std::string_view line, std::size_t max_bytes = 512);
 
 // Splits one CSV record (RFC 4180 quoting, embedded newlines allowed) into fields.

@@ -1,5 +1,7 @@
 #include "probes/probe_output.hpp"
 
+#include "config/text.hpp"
+
 namespace pgvigil {
 
 bool any_permission_denied(std::span<const QueryResult> results) noexcept {
@@ -15,19 +17,12 @@ void report_permission_denied(SampleSink& out, const Labels& labels, bool denied
 }
 
 std::string clip_evidence(std::string_view text, std::size_t limit) {
-  std::string out;
-  out.reserve(std::min(text.size(), limit));
-  for (char c : text) {
-    if (out.size() >= limit) break;
-    out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
+  const std::string_view kept = config::clip_utf8(text, limit);
+  std::string out(kept);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   }
-  if (text.size() > out.size()) {
-    // Drop a multi-byte character the cut went through: its continuation
-    // bytes, then its lead byte.
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-    if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0x80) != 0) out.pop_back();
-    out += "...";
-  }
+  if (kept.size() < text.size()) out += "...";
   return out;
 }
 

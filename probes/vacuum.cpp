@@ -56,13 +56,6 @@ constexpr std::array<TableColumn, 8> kTableColumns{{
     {"autovacuum_count", true, "Number of times this table has been vacuumed by autovacuum"},
 }};
 
-std::string clip(std::string_view text, std::size_t limit = 200) {
-  if (text.size() <= limit) return std::string(text);
-  std::size_t cut = limit;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return std::string(text.substr(0, cut)) + "...";
-}
-
 std::size_t top_n(const ProbeContext& ctx) {
   auto it = ctx.target.probes.find("vacuum");
   if (it == ctx.target.probes.end() || !it->second.top_n) return VacuumProbe::kDefaultTopN;
@@ -110,13 +103,14 @@ void VacuumProbe::collect(const ProbeContext& ctx, std::span<const QueryResult> 
         out.gauge("pg_stat_user_tables_dead_tuple_ratio",
                   "Dead rows / (live rows + dead rows), estimated", labels,
                   *dead / (*live + *dead));
-      table_text += fmt::format("{}.{} dead={} live={} last_autovacuum={}\n", clip(*schemaname),
-                                clip(*relname), tables.text(row, "n_dead_tup").value_or("-"),
-                                tables.text(row, "n_live_tup").value_or("-"),
-                                tables.text(row, "last_autovacuum").value_or("never"));
+      table_text +=
+          fmt::format("{}.{} dead={} live={} last_autovacuum={}\n", clip_evidence(*schemaname),
+                      clip_evidence(*relname), tables.text(row, "n_dead_tup").value_or("-"),
+                      tables.text(row, "n_live_tup").value_or("-"),
+                      tables.text(row, "last_autovacuum").value_or("never"));
     }
     // One evidence key for the whole round: each database adds its section.
-    std::string text = fmt::format("database {}:\n{}", clip(ctx.database),
+    std::string text = fmt::format("database {}:\n{}", clip_evidence(ctx.database),
                                    table_text.empty() ? "no user tables\n" : table_text);
     if (auto it = out.evidence().find("vacuum.top_dead"); it != out.evidence().end())
       text = it->second + text;

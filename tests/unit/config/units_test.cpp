@@ -112,15 +112,3 @@ TEST_CASE("parse_expect reads an operator and a number") {
     CHECK_FALSE(parse_expect(text).has_value());
   }
 }
-
-TEST_CASE("compare applies each comparison") {
-  CHECK(compare(Comparison::greater, 2, 1));
-  CHECK_FALSE(compare(Comparison::greater, 1, 1));
-  CHECK(compare(Comparison::greater_equal, 1, 1));
-  CHECK(compare(Comparison::less, 0, 1));
-  CHECK_FALSE(compare(Comparison::less, 1, 1));
-  CHECK(compare(Comparison::less_equal, 1, 1));
-  CHECK(compare(Comparison::equal, 3, 3));
-  CHECK(compare(Comparison::not_equal, 3, 4));
-  CHECK_FALSE(compare(Comparison::not_equal, 4, 4));
-}

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config/redaction.hpp"
 #include "probes/log_classifier.hpp"
 #include "probes/log_tailer.hpp"
 
@@ -218,7 +219,7 @@ TEST_CASE("odd input never crashes") {
 }
 
 TEST_CASE("mask_secrets hides passwords in conninfo and URIs") {
-  using pgvigil::mask_secrets;
+  using pgvigil::config::mask_secrets;
   CHECK(mask_secrets("host=db password=s3cret user=x") == "host=db password=*** user=x");
   CHECK(mask_secrets("PASSWORD = 'a b c' dbname=x") == "PASSWORD = *** dbname=x");
   CHECK(mask_secrets("PGPASSWORD=hunter2") == "PGPASSWORD=***");
@@ -256,4 +257,28 @@ TEST_CASE("every truncation of real records classifies without crashing") {
     }
   }
   CHECK(checked > 1000);
+}
+
+TEST_CASE("jsonlog lines with escapes, odd bytes and odd shapes") {
+  using pgvigil::classify_log_line;
+  using pgvigil::LogFormat;
+  // \u escapes and escaped quotes are resolved before the message is matched.
+  auto escaped = classify_log_line(
+      R"({"error_severity":"FATAL","message":"database \"app\u00e9\" does not exist"})");
+  CHECK(escaped.format == LogFormat::json);
+  CHECK(escaped.log_class == "database_missing");
+  // A LATIN1 byte (not valid UTF-8) in the message still classifies.
+  auto latin1 = classify_log_line(
+      "{\"error_severity\":\"FATAL\",\"state_code\":\"28P01\",\"message\":"
+      "\"password authentication failed for user \\\"jos\xe9\\\"\"}");
+  CHECK(latin1.format == LogFormat::json);
+  CHECK(latin1.sqlstate == "28P01");
+  CHECK(latin1.log_class == "auth_failed");
+  // Non-string members are skipped; a severity that is not a string is no severity.
+  auto numbers = classify_log_line(
+      R"({"pid":42,"error_severity":"LOG","backend_type":null,"message":"deadlock detected"})");
+  CHECK(numbers.severity == "LOG");
+  CHECK(numbers.log_class == "deadlock");
+  CHECK(classify_log_line(R"({"error_severity":7})").format != LogFormat::json);
+  CHECK(classify_log_line(R"({"error_severity":"ERROR")").format != LogFormat::json);
 }

@@ -1,0 +1,59 @@
+#pragma once
+// Internal to config/: the section parsers of pgvigil.toml, one class on top
+// of the TOML walker. The members are defined by section: parse.cpp (root,
+// defaults), parse_server.cpp ([server], [log]), parse_alerting.cpp
+// ([probes], [alerting]) and parse_targets.cpp ([[target]] and its tables).
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "config/parse.hpp"
+#include "config/toml_walker.hpp"
+
+namespace pgvigil::config {
+
+class ConfigParser : public TomlWalker {
+ public:
+  using TomlWalker::TomlWalker;
+
+  LoadResult parse(std::string_view text);
+
+ private:
+  // parse.cpp
+  void parse_root(const toml::table& root);
+  void apply_global_defaults();
+
+  // parse_server.cpp
+  void parse_server(const Field& field);
+  void parse_listen(const Field& field);
+  bool valid_listen_address(const Field& field, std::string_view address);
+  void parse_tls(const Field& field);
+  void parse_basic_auth(const Field& field);
+  void parse_basic_auth_user(const Field& field, std::string_view user);
+  void parse_log(const Field& field);
+
+  // parse_alerting.cpp
+  void parse_probe_map(const Field& field, std::map<std::string, ProbeSettings>& probes);
+  void parse_probe_settings(const Field& field, ProbeSettings& settings);
+  void parse_alerting(const Field& field);
+  void parse_rule_map(const Field& field, std::map<std::string, RuleOverride>& rules);
+  void parse_rule(const Field& field, RuleOverride& rule);
+  std::optional<double> as_threshold(const Field& field);
+
+  // parse_targets.cpp
+  void parse_target(const Field& field);
+  void parse_conninfo(const Field& field, TargetConfig& target);
+  void parse_port(const Field& field, TargetConfig& target);
+  void parse_connect_timeout(const Field& field, TargetConfig& target);
+  void parse_labels(const Field& field, std::map<std::string, std::string>& labels);
+  void parse_backup(const Field& field, TargetConfig& target);
+  void parse_log_scan(const Field& field, TargetConfig& target);
+  void parse_checks(const Field& field, TargetConfig& target);
+
+  Config config_;
+  std::map<std::string, std::uint32_t> target_name_lines_;
+};
+
+}  // namespace pgvigil::config
