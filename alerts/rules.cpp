@@ -8,6 +8,8 @@
 #include "alerts/rule_groups.hpp"
 #include "alerts/rule_helpers.hpp"
 #include "alerts/template.hpp"
+#include "config/units.hpp"
+#include "probes/probe.hpp"
 
 namespace pgvigil::alerts {
 
@@ -62,6 +64,10 @@ std::vector<std::string_view> rule_names() {
   return names;
 }
 
+config::Vocabulary config_vocabulary() {
+  return {probe_names(), rule_names()};
+}
+
 const RuleDefinition* find_rule(std::string_view name) {
   for (const auto& rule : rule_table())
     if (rule.name == name) return &rule;
@@ -91,19 +97,10 @@ std::string format_threshold(double value, Unit unit) {
   switch (unit) {
     case Unit::seconds: {
       if (value <= 0 || !std::isfinite(value)) return number(value) + "s";
-      auto ms = static_cast<std::int64_t>(std::llround(value * 1000));
+      const auto ms = static_cast<std::int64_t>(std::llround(value * 1000));
+      // A fraction of a second is written in milliseconds alone ("1500ms").
       if (ms % 1000 != 0) return std::to_string(ms) + "ms";
-      auto s = ms / 1000;
-      std::string out;
-      const std::pair<std::int64_t, const char*> units[] = {
-          {86400, "d"}, {3600, "h"}, {60, "m"}, {1, "s"}};
-      for (const auto& [size, suffix] : units) {
-        if (s >= size) {
-          out += std::to_string(s / size) + suffix;
-          s %= size;
-        }
-      }
-      return out;
+      return config::format_duration(config::Duration(ms));
     }
     case Unit::bytes:
       return humanize_1024(value) + "B";

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/names.hpp"
 #include "probes/sample_sink.hpp"
 
 namespace pgvigil::alerts {
@@ -131,6 +132,8 @@ struct RuleDefinition {
 std::span<const RuleDefinition> rule_table();
 // Their names: the config's list of valid rule names ([rules.NAME]).
 std::vector<std::string_view> rule_names();
+// Every name a config may refer to: the probe catalogue's and the rules'.
+config::Vocabulary config_vocabulary();
 const RuleDefinition* find_rule(std::string_view name);
 
 // Defaults merged with a target's overrides for `rule`. Unknown threshold

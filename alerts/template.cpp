@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "alerts/labels.hpp"
+#include "config/text.hpp"
 
 namespace pgvigil::alerts {
 
@@ -17,9 +18,7 @@ std::string g4(double value) {
 }
 
 std::string trim(std::string_view text) {
-  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
-  return std::string(text);
+  return std::string(config::trim(text, " "));
 }
 
 }  // namespace

@@ -15,6 +15,9 @@
 #include <boost/beast/http/write.hpp>
 #include <cctype>
 
+#include "config/host_port.hpp"
+#include "config/text.hpp"
+
 namespace pgvigil {
 
 namespace asio = boost::asio;
@@ -92,14 +95,10 @@ std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* error,
     return std::nullopt;
   };
   std::string_view rest = url;
-  auto scheme_is = [&](std::string_view scheme) {  // case-insensitive, like the config check
-    if (rest.size() < scheme.size()) return false;
-    for (std::size_t i = 0; i < scheme.size(); ++i)
-      if (std::tolower(static_cast<unsigned char>(rest[i])) != scheme[i]) return false;
-    return true;
-  };
-  const bool tls = scheme_is("https://");
-  if (!tls && !scheme_is("http://")) return fail("URL must start with http:// or https://");
+  // Case-insensitive, like the config check.
+  const bool tls = config::istarts_with(rest, "https://");
+  if (!tls && !config::istarts_with(rest, "http://"))
+    return fail("URL must start with http:// or https://");
   rest.remove_prefix(tls ? 8 : 7);
   const auto end_of_authority = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, end_of_authority);
@@ -121,26 +120,11 @@ std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* error,
       return fail("URL credentials must be user:password");
     out.authorization = "Basic " + base64_encode(*decoded);
   }
-  out.port = tls ? "443" : "80";
-  if (authority.starts_with('[')) {  // [v6]:port
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return fail("URL has an unterminated [IPv6] host");
-    out.host = std::string(authority.substr(1, close - 1));
-    auto after = authority.substr(close + 1);
-    if (after.starts_with(':'))
-      out.port = std::string(after.substr(1));
-    else if (!after.empty())
-      return fail("URL has junk after its [IPv6] host");
-  } else {
-    const auto colon = authority.rfind(':');
-    out.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) out.port = std::string(authority.substr(colon + 1));
-  }
-  if (out.host.empty()) return fail("URL has no host");
-  if (out.port.empty() || out.port.size() > 5 ||
-      !std::all_of(out.port.begin(), out.port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-      std::stoi(out.port) == 0 || std::stoi(out.port) > 65535)
-    return fail("URL has an invalid port");
+  auto host_port = config::parse_host_port(authority, tls ? 443 : 80);
+  if (!host_port.value) return fail("URL authority: " + host_port.error);
+  if (host_port.value->port == 0) return fail("URL has an invalid port");
+  out.host = std::move(host_port.value->host);
+  out.port = std::to_string(host_port.value->port);
   out.path = path;
   const bool v6 = out.host.find(':') != std::string::npos;
   out.display = std::string(tls ? "https://" : "http://") + (v6 ? "[" + out.host + "]" : out.host) +

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "config/names.hpp"
 #include "config/parse.hpp"
 #include "config/toml_walker.hpp"
 
@@ -16,7 +17,8 @@ namespace pgvigil::config {
 
 class ConfigParser : public TomlWalker {
  public:
-  using TomlWalker::TomlWalker;
+  ConfigParser(std::string source_name, const Vocabulary& names)
+      : TomlWalker(std::move(source_name)), names_(names) {}
 
   LoadResult parse(std::string_view text);
 
@@ -52,6 +54,7 @@ class ConfigParser : public TomlWalker {
   void parse_log_scan(const Field& field, TargetConfig& target);
   void parse_checks(const Field& field, TargetConfig& target);
 
+  const Vocabulary& names_;
   Config config_;
   std::map<std::string, std::uint32_t> target_name_lines_;
 };

@@ -104,11 +104,12 @@ bool config_holds_secret(const Config& config) {
 
 }  // namespace
 
-LoadResult parse_config_text(std::string_view text, const std::string& source_name) {
-  return ConfigParser(source_name).parse(text);
+LoadResult parse_config_text(std::string_view text, const std::string& source_name,
+                             const Vocabulary& names) {
+  return ConfigParser(source_name, names).parse(text);
 }
 
-LoadResult load_config_file(const std::string& path) {
+LoadResult load_config_file(const std::string& path, const Vocabulary& names) {
   const auto unreadable = [&](int error_number) {
     LoadResult result;
     result.errors.push_back(
@@ -152,7 +153,7 @@ LoadResult load_config_file(const std::string& path) {
   }
   ::close(fd);
 
-  LoadResult result = parse_config_text(text, path);
+  LoadResult result = parse_config_text(text, path, names);
   if (result.config && config_holds_secret(*result.config) &&
       (info.st_mode & (S_IRGRP | S_IROTH)) != 0) {
     result.warnings.push_back(path + ":0:0: the file holds secrets but is readable by " +

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/names.hpp"
 #include "config/redaction.hpp"  // redact_conninfo, declared here before
 #include "config/units.hpp"
 
@@ -35,10 +36,12 @@ struct LoadResult {
 // Reads and parses a file (blocking; meant for startup and reload). Besides
 // parse_config_text's checks, warns when the file holds a secret and is
 // readable by group or others.
-LoadResult load_config_file(const std::string& path);
+LoadResult load_config_file(const std::string& path, const Vocabulary& names);
 
 // source_name is used in errors and as Config::source_path.
-LoadResult parse_config_text(std::string_view text, const std::string& source_name);
+// `names` are the probe and rule names the file may use (config/names.hpp).
+LoadResult parse_config_text(std::string_view text, const std::string& source_name,
+                             const Vocabulary& names);
 
 // TOML text of the effective configuration (every default the config layer
 // knows filled in), with every secret replaced by "<redacted>". Probe

@@ -3,14 +3,13 @@
 #include <cmath>
 
 #include "config/config_parser.hpp"
-#include "config/names.hpp"
 #include "config/units.hpp"
 
 namespace pgvigil::config {
 
 void ConfigParser::parse_probe_map(const Field& field,
                                    std::map<std::string, ProbeSettings>& probes) {
-  each_named_member(field, kProbeNames, "probe", [&](const Field& f, std::string_view name) {
+  each_named_member(field, names_.probes, "probe", [&](const Field& f, std::string_view name) {
     parse_probe_settings(f, probes[std::string(name)]);
   });
 }
@@ -77,7 +76,7 @@ void ConfigParser::parse_alerting(const Field& field) {
 }
 
 void ConfigParser::parse_rule_map(const Field& field, std::map<std::string, RuleOverride>& rules) {
-  each_named_member(field, kRuleNames, "rule", [&](const Field& f, std::string_view name) {
+  each_named_member(field, names_.rules, "rule", [&](const Field& f, std::string_view name) {
     parse_rule(f, rules[std::string(name)]);
   });
 }

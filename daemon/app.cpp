@@ -235,7 +235,7 @@ void App::start_watchdog() {
 }
 
 bool App::reload() {
-  auto loaded = config::load_config_file(config_.source_path);
+  auto loaded = config::load_config_file(config_.source_path, alerts::config_vocabulary());
   for (const auto& warning : loaded.warnings) spdlog::warn("config: {}", warning);
   if (!loaded.config) {
     for (const auto& error : loaded.errors) spdlog::error("config reload: {}", error.to_string());

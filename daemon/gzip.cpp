@@ -8,6 +8,8 @@
 #include <optional>
 #include <stdexcept>
 
+#include "config/text.hpp"
+
 namespace pgvigil::http {
 namespace {
 
@@ -34,19 +36,10 @@ class Deflater {
 };
 
 std::string_view trim(std::string_view text) {
-  constexpr std::string_view kWhitespace = " \t";
-  const auto first = text.find_first_not_of(kWhitespace);
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(kWhitespace);
-  return text.substr(first, last - first + 1);
+  return config::trim(text, " \t");  // HTTP's optional whitespace
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using config::iequals;
 
 // RFC 9110 qvalue: "0" ["." up to 3 digits] or "1" ["." up to 3 zeros].
 // Returns whether the weight is non-zero, or nullopt when malformed.

@@ -9,6 +9,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "config/text.hpp"
+
 namespace pgvigil::http {
 
 namespace {
@@ -52,13 +54,6 @@ std::optional<std::string> decode_base64(std::string_view text) {
   return out;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
-
 bool looks_like_bcrypt(std::string_view hash) {
   return hash.size() == 60 && hash[0] == '$' && hash[1] == '2' &&
          (hash[2] == 'a' || hash[2] == 'b' || hash[2] == 'y') && hash[3] == '$' && hash[6] == '$';
@@ -67,15 +62,11 @@ bool looks_like_bcrypt(std::string_view hash) {
 }  // namespace
 
 std::optional<BasicCredentials> parse_basic_authorization(std::string_view header_value) {
-  const auto trim = [](std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-  };
+  const auto trim = [](std::string_view s) { return config::trim(s, " \t"); };
   header_value = trim(header_value);
   const auto space = header_value.find(' ');
   if (space == std::string_view::npos) return std::nullopt;
-  if (!iequals(header_value.substr(0, space), "basic")) return std::nullopt;
+  if (!config::iequals(header_value.substr(0, space), "basic")) return std::nullopt;
   auto decoded = decode_base64(trim(header_value.substr(space + 1)));
   if (!decoded) return std::nullopt;
   const auto colon = decoded->find(':');

@@ -6,6 +6,7 @@
 #include <exception>
 #include <string_view>
 
+#include "config/text.hpp"
 #include "daemon/gzip.hpp"
 
 namespace pgvigil::http {
@@ -34,10 +35,7 @@ bool status_has_no_body(unsigned status) {
 
 // Headers the router computes itself; a handler's value would contradict them.
 bool is_framing_header(std::string_view name) {
-  const auto iequals = [](std::string_view a, std::string_view b) {
-    return boost::beast::iequals(boost::beast::string_view(a.data(), a.size()),
-                                 boost::beast::string_view(b.data(), b.size()));
-  };
+  using config::iequals;
   return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
          iequals(name, "Content-Encoding") || iequals(name, "Connection");
 }

@@ -31,6 +31,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "config/host_port.hpp"
 #include "daemon/http_auth.hpp"
 #include "daemon/tls_context.hpp"
 
@@ -551,39 +552,12 @@ void accept_next(const std::shared_ptr<State>& state, State::Listener& listener)
   });
 }
 
-// Splits "host:port" or "[v6]:port"; throws std::runtime_error on bad syntax.
-std::pair<std::string, std::string> split_host_port(const std::string& address) {
-  std::string host;
-  std::string port;
-  if (!address.empty() && address.front() == '[') {
-    const auto close_bracket = address.find(']');
-    if (close_bracket == std::string::npos || close_bracket + 1 >= address.size() ||
-        address[close_bracket + 1] != ':') {
-      throw std::runtime_error("expected [address]:port");
-    }
-    host = address.substr(1, close_bracket - 1);
-    port = address.substr(close_bracket + 2);
-  } else {
-    const auto colon = address.rfind(':');
-    if (colon == std::string::npos) throw std::runtime_error("expected host:port");
-    host = address.substr(0, colon);
-    port = address.substr(colon + 1);
-    if (host.find(':') != std::string::npos) {
-      throw std::runtime_error("IPv6 addresses need brackets, e.g. [::1]:9816");
-    }
-  }
-  if (host.empty()) throw std::runtime_error("missing host");
-  if (port.empty() || port.size() > 5 ||
-      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
-      std::stoul(port) > 65535) {
-    throw std::runtime_error("port must be a number from 0 to 65535");
-  }
-  return {host, port};
-}
-
 std::vector<tcp::endpoint> resolve(asio::io_context& io, const std::string& address) {
-  const auto [host, port] = split_host_port(address);
-  const auto port_number = static_cast<unsigned short>(std::stoul(port));
+  auto parsed = config::parse_host_port(address);
+  if (!parsed.value) throw std::runtime_error(parsed.error);
+  const std::string host = parsed.value->host;
+  const std::string port = std::to_string(parsed.value->port);
+  const auto port_number = parsed.value->port;
   error_code ec;
   const auto ip = asio::ip::make_address(host, ec);
   if (!ec) return {tcp::endpoint(ip, port_number)};

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -65,6 +66,15 @@ bool wants_help(const std::vector<std::string_view>& args) {
   return false;
 }
 
+// Loads the file for a one-shot command: warnings and errors go to stderr,
+// each naming file:line:column.
+std::optional<pgvigil::config::Config> load_for_command(const std::string& path) {
+  auto loaded = pgvigil::config::load_config_file(path, pgvigil::alerts::config_vocabulary());
+  for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << "\n";
+  for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
+  return std::move(loaded.config);
+}
+
 int check_config(const std::vector<std::string_view>& args) {
   if (wants_help(args)) {
     std::cout << kCheckUsage;
@@ -74,13 +84,9 @@ int check_config(const std::vector<std::string_view>& args) {
     std::cerr << kCheckUsage;
     return 2;
   }
-  auto loaded = pgvigil::config::load_config_file(std::string(args[0]));
-  for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << "\n";
-  if (!loaded.config) {
-    for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
-    return 1;
-  }
-  std::cout << pgvigil::config::render_effective_config(*loaded.config);
+  auto config = load_for_command(std::string(args[0]));
+  if (!config) return 1;
+  std::cout << pgvigil::config::render_effective_config(*config);
   return 0;
 }
 
@@ -103,13 +109,9 @@ int print_rules(const std::vector<std::string_view>& args) {
                                                           "the default configuration");
     return 0;
   }
-  auto loaded = pgvigil::config::load_config_file(path);
-  for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << "\n";
-  if (!loaded.config) {
-    for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
-    return 1;
-  }
-  std::cout << pgvigil::alerts::render_prometheus_rules(*loaded.config, path);
+  auto config = load_for_command(path);
+  if (!config) return 1;
+  std::cout << pgvigil::alerts::render_prometheus_rules(*config, path);
   return 0;
 }
 
@@ -134,7 +136,7 @@ int run(const std::vector<std::string_view>& args) {
     std::cerr << "pgvigil run: -c FILE is required\n" << kRunUsage;
     return 2;
   }
-  auto loaded = pgvigil::config::load_config_file(path);
+  auto loaded = pgvigil::config::load_config_file(path, pgvigil::alerts::config_vocabulary());
   if (!loaded.config) {
     for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
     return 1;

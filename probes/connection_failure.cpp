@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "config/text.hpp"
+
 namespace pgvigil {
 
 namespace {
@@ -22,14 +24,7 @@ constexpr std::array<std::string_view, 12> kFailureReasonNames{"none",
 constexpr std::array<std::string_view, 4> kPingNames{"ok", "rejecting", "no_response",
                                                      "no_attempt"};
 
-bool contains_nocase(std::string_view haystack, std::string_view needle) {
-  auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
-                        [](char a, char b) {
-                          return std::tolower(static_cast<unsigned char>(a)) ==
-                                 std::tolower(static_cast<unsigned char>(b));
-                        });
-  return it != haystack.end();
-}
+using config::icontains;
 
 bool is_sqlstate_char(char c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
@@ -48,17 +43,6 @@ std::string_view to_string(PingStatus status) noexcept {
 }
 std::span<const std::string_view> ping_status_names() noexcept {
   return kPingNames;
-}
-
-std::string first_line(std::string_view message) {
-  // libpq prefixes multi-host attempts with "connection to server at ... failed: ";
-  // the server's FATAL follows on the same line, which is the part worth keeping.
-  auto end = message.find('\n');
-  std::string line(message.substr(0, end));
-  while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
-  constexpr std::size_t kMax = 300;
-  if (line.size() > kMax) line.resize(kMax);
-  return line;
 }
 
 std::string extract_sqlstate(std::string_view message) {
@@ -80,8 +64,8 @@ FailureReason classify_connection_failure(std::string_view sqlstate, std::string
   if (sqlstate == "3D000") return FailureReason::database_missing;
   if (sqlstate == "53300") return FailureReason::too_many_clients;
   if (sqlstate == "57P03") {
-    if (contains_nocase(message, "starting up")) return FailureReason::starting_up;
-    if (contains_nocase(message, "shutting down")) return FailureReason::shutting_down;
+    if (icontains(message, "starting up")) return FailureReason::starting_up;
+    if (icontains(message, "shutting down")) return FailureReason::shutting_down;
     return FailureReason::recovery;
   }
   if (sqlstate == "57P01" || sqlstate == "57P02") return FailureReason::shutting_down;
@@ -90,21 +74,20 @@ FailureReason classify_connection_failure(std::string_view sqlstate, std::string
     return FailureReason::other;
   }
   // No SQLSTATE: the failure happened before the server said anything.
-  if (contains_nocase(message, "too many clients") ||
-      contains_nocase(message, "remaining connection slots are reserved"))
+  if (icontains(message, "too many clients") ||
+      icontains(message, "remaining connection slots are reserved"))
     return FailureReason::too_many_clients;
-  if (contains_nocase(message, "password authentication failed") ||
-      contains_nocase(message, "no password supplied"))
+  if (icontains(message, "password authentication failed") ||
+      icontains(message, "no password supplied"))
     return FailureReason::auth_failed;
-  if (contains_nocase(message, "Connection refused") ||
-      contains_nocase(message, "No such file or directory"))
+  if (icontains(message, "Connection refused") || icontains(message, "No such file or directory"))
     return FailureReason::refused;
-  if (contains_nocase(message, "timeout") || contains_nocase(message, "timed out"))
+  if (icontains(message, "timeout") || icontains(message, "timed out"))
     return FailureReason::timeout;
-  if (contains_nocase(message, "could not translate host name") ||
-      contains_nocase(message, "Name or service not known"))
+  if (icontains(message, "could not translate host name") ||
+      icontains(message, "Name or service not known"))
     return FailureReason::dns;
-  if (contains_nocase(message, "SSL")) return FailureReason::ssl;
+  if (icontains(message, "SSL")) return FailureReason::ssl;
   return FailureReason::other;
 }
 
@@ -131,8 +114,8 @@ PingStatus ping_status_for(FailureReason reason, std::string_view sqlstate) noex
 ConnectOutcome outcome_before_start(std::string message) {
   ConnectOutcome out;
   out.reason = classify_connection_failure("", message);
-  out.ping = contains_nocase(message, "invalid") ? PingStatus::no_attempt
-                                                 : ping_status_for(out.reason, "");
+  out.ping =
+      icontains(message, "invalid") ? PingStatus::no_attempt : ping_status_for(out.reason, "");
   out.message = std::move(message);
   return out;
 }

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "config/text.hpp"
+
 namespace pgvigil {
 
 // Why a connection attempt failed, as the runbooks name it.
@@ -38,8 +40,10 @@ std::string extract_sqlstate(std::string_view message);
 // Classifies a failed attempt from its SQLSTATE (preferred) or message text.
 FailureReason classify_connection_failure(std::string_view sqlstate, std::string_view message);
 PingStatus ping_status_for(FailureReason reason, std::string_view sqlstate) noexcept;
-// First line of a libpq message, without the trailing newline, length-capped.
-std::string first_line(std::string_view message);
+// The first line of a libpq message (libpq prefixes multi-host attempts
+// with "connection to server at ... failed: " and the server's FATAL follows
+// on the same line, the part worth keeping), length-capped.
+using config::first_line;
 
 struct ConnectOutcome {
   bool ok = false;

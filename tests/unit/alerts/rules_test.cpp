@@ -3,16 +3,18 @@
 #include <set>
 
 #include "alerts/rules.hpp"
-#include "config/names.hpp"
 
 using namespace pgvigil;
 using namespace pgvigil::alerts;
 
-TEST_CASE("the rule table holds exactly the config's rule names, in order") {
+TEST_CASE("the rule table: unique names, the config's rule names, every field set") {
   const auto table = rule_table();
-  REQUIRE(table.size() == config::kRuleNames.size());
+  const auto names = rule_names();
+  REQUIRE(table.size() == names.size());
+  CHECK(std::set<std::string_view>(names.begin(), names.end()).size() == names.size());
+  CHECK(config_vocabulary().rules == names);
   for (std::size_t i = 0; i < table.size(); ++i) {
-    CHECK(table[i].name == config::kRuleNames[i]);
+    CHECK(table[i].name == names[i]);
     CHECK((table[i].severity == "warning" || table[i].severity == "critical"));
     CHECK(!table[i].summary.empty());
     CHECK(!table[i].description.empty());

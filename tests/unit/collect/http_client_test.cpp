@@ -97,7 +97,7 @@ std::string http(const std::string& status, const std::string& body) {
 
 }  // namespace
 
-TEST_CASE("http_fetch: URLs split into parts, credentials into a header and out of display") {
+TEST_CASE("http client: URLs split into parts, credentials into a header and out of display") {
   auto plain = url_of("http://127.0.0.1:8008");
   CHECK_FALSE(plain.tls);
   CHECK(plain.host == "127.0.0.1");
@@ -125,16 +125,25 @@ TEST_CASE("http_fetch: URLs split into parts, credentials into a header and out 
   CHECK(secret.display.find("ss") == std::string::npos);
 
   CHECK(error_of("ftp://x") == "URL must start with http:// or https://");
-  CHECK(error_of("http://:8008") == "URL has no host");
-  CHECK(error_of("http://u:topsecret@h:99999") == "URL has an invalid port");
+  CHECK(error_of("http://:8008") == "URL authority: the host is missing");
+  CHECK(error_of("http://u:topsecret@h:99999") == "URL authority: the port must be 0..65535");
   CHECK(error_of("http://u:topsecret@h:0") == "URL has an invalid port");
   CHECK(error_of("http://h:8008/x?y=1") == "URL must not have a query or fragment");
   CHECK(error_of("http://nopassword@h") == "URL credentials must be user:password");
   CHECK(error_of("http://u:%zz@h").find("percent") != std::string::npos);
   CHECK(error_of("http://u:%zz@h").find("%zz") == std::string::npos);
+
+  // Where the config has secret files for them (Alertmanager), credentials
+  // in the URL are refused, and the error does not quote them.
+  std::string refused;
+  CHECK_FALSE(pgvigil::parse_http_url("http://u:topsecret@h:9093", &refused,
+                                      pgvigil::UrlCredentials::refused));
+  CHECK(refused.find("credentials") != std::string::npos);
+  CHECK(refused.find("topsecret") == std::string::npos);
+  CHECK(pgvigil::parse_http_url("HTTPS://h", &refused, pgvigil::UrlCredentials::refused));
 }
 
-TEST_CASE("http_fetch: a 2xx reply with its body, credentials sent as Basic auth") {
+TEST_CASE("http client: a 2xx reply with its body, credentials sent as Basic auth") {
   asio::io_context io;
   Server server(io, http("200 OK", R"({"members": []})"));
   auto result = fetch(io, "http://u:pw@127.0.0.1:" + std::to_string(server.port()) + "/base");
@@ -148,7 +157,7 @@ TEST_CASE("http_fetch: a 2xx reply with its body, credentials sent as Basic auth
         std::string::npos);
 }
 
-TEST_CASE("http_fetch: an HTTP error status is not ok") {
+TEST_CASE("http client: an HTTP error status is not ok") {
   asio::io_context io;
   Server server(io, http("503 Service Unavailable", "{}"));
   auto result = fetch(io, "http://127.0.0.1:" + std::to_string(server.port()));
@@ -158,7 +167,7 @@ TEST_CASE("http_fetch: an HTTP error status is not ok") {
   CHECK(result->error == "HTTP 503");
 }
 
-TEST_CASE("http_fetch: a body over the limit is refused") {
+TEST_CASE("http client: a body over the limit is refused") {
   asio::io_context io;
   Server server(io, http("200 OK", std::string(5000, 'x')));
   auto result = fetch(io, "http://127.0.0.1:" + std::to_string(server.port()), 2000ms, 1024);
@@ -167,7 +176,7 @@ TEST_CASE("http_fetch: a body over the limit is refused") {
   CHECK(result->error == "reply body over the size limit");
 }
 
-TEST_CASE("http_fetch: a chunked body over the limit is refused too") {
+TEST_CASE("http client: a chunked body over the limit is refused too") {
   asio::io_context io;
   std::string chunks;
   for (int i = 0; i < 10; ++i) chunks += "200\r\n" + std::string(512, 'y') + "\r\n";
@@ -179,7 +188,7 @@ TEST_CASE("http_fetch: a chunked body over the limit is refused too") {
   CHECK(result->error == "reply body over the size limit");
 }
 
-TEST_CASE("http_fetch: a silent server times out, a closed port is refused") {
+TEST_CASE("http client: a silent server times out, a closed port is refused") {
   asio::io_context io;
   {
     Server server(io, "", 3000ms);

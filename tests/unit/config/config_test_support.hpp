@@ -6,9 +6,19 @@
 #include <string>
 #include <string_view>
 
+#include "alerts/rules.hpp"
 #include "config/parse.hpp"
 
 namespace pgvigil::config::testing {
+
+// The real names (probe catalogue and rule table): these tests link
+// pgvigil_alerts for them, as the daemon does.
+inline LoadResult parse_config_text(std::string_view text, const std::string& source_name) {
+  return config::parse_config_text(text, source_name, alerts::config_vocabulary());
+}
+inline LoadResult load_config_file(const std::string& path) {
+  return config::load_config_file(path, alerts::config_vocabulary());
+}
 
 inline const ConfigError* find_error(const LoadResult& result, std::string_view key) {
   const auto it = std::find_if(result.errors.begin(), result.errors.end(),

@@ -2,7 +2,6 @@
 
 #include <cstdlib>
 
-#include "config/names.hpp"
 #include "config/parse.hpp"
 #include "config_test_support.hpp"
 
@@ -299,16 +298,27 @@ enabled = false
   CHECK(find_error(result, "target[0].rules.NoSuchRule") != nullptr);
 }
 
-TEST_CASE("every probe and rule name in names.hpp is accepted") {
+TEST_CASE("every probe of the catalogue and every rule of the table is a valid name") {
+  const auto names = pgvigil::alerts::config_vocabulary();
+  REQUIRE(names.probes.size() >= 17);
+  REQUIRE(names.rules.size() >= 32);
   std::string text = "[[target]]\nname = \"a\"\n";
-  for (const auto probe : kProbeNames) {
+  for (const auto probe : names.probes) {
     text += "[target.probes." + std::string(probe) + "]\nenabled = true\n";
   }
-  for (const auto rule : kRuleNames)
+  for (const auto rule : names.rules)
     text += "[target.rules." + std::string(rule) + "]\nfor = \"1s\"\n";
   const Config config = parse_valid(text);
-  CHECK(config.targets.at(0).probes.size() == kProbeNames.size());
-  CHECK(config.targets.at(0).rules.size() == kRuleNames.size());
+  CHECK(config.targets.at(0).probes.size() == names.probes.size());
+  CHECK(config.targets.at(0).rules.size() == names.rules.size());
+
+  // A name outside the vocabulary handed in is refused, whatever the daemon knows.
+  const Vocabulary few{{"activity"}, {"PostgresDown"}};
+  const auto narrow = pgvigil::config::parse_config_text(
+      "[probes.vacuum]\nenabled = false\n[alerting.rules.PostgresDeadlocks]\nfor = \"1s\"\n",
+      "narrow.toml", few);
+  CHECK(find_error(narrow, "probes.vacuum") != nullptr);
+  CHECK(find_error(narrow, "alerting.rules.PostgresDeadlocks") != nullptr);
 }
 
 TEST_CASE("label names follow Prometheus rules") {
