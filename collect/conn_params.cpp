@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include "config/text.hpp"
+
 namespace pgvigil {
 
 namespace {
@@ -69,6 +71,17 @@ BuiltConnParams build_conn_params(const config::TargetConfig& target,
   for (const auto& [k, v] : out.params)
     if (k == "host" || (k == "hostaddr" && host.empty())) host = v;
   out.local = is_local_host(host);
+  for (const auto& [k, v] : out.params) {
+    // libpq reads an integer prefix ("10", " 5"); a value that has none, or
+    // zero (libpq: wait forever), leaves the session's own default.
+    if (k != "connect_timeout") continue;
+    const std::string_view digits = config::trim(v);
+    long long seconds = 0;
+    std::size_t used = 0;
+    while (used < digits.size() && config::is_ascii_digit(digits[used]) && seconds < 86'400)
+      seconds = seconds * 10 + (digits[used++] - '0');
+    if (used > 0 && seconds > 0) out.connect_timeout = std::chrono::seconds(seconds);
+  }
   return out;
 }
 

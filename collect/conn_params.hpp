@@ -3,6 +3,7 @@
 // config. Reading password_file is blocking: done at (re)load, off the
 // probe path.
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include "collect/pg_connection.hpp"
@@ -17,6 +18,10 @@ struct BuiltConnParams {
   ConnParams params;
   std::string error;
   bool local = false;  // the server runs on this host (host probes may look at its files)
+  // libpq's connect_timeout (whole seconds, from conninfo or the target's
+  // connect_timeout), which the session's own deadline honours; unset = the
+  // session's default.
+  std::optional<std::chrono::milliseconds> connect_timeout;
 };
 BuiltConnParams build_conn_params(const config::TargetConfig& target,
                                   std::chrono::milliseconds statement_timeout);

@@ -3,7 +3,6 @@
 // closed after its round: per-database views (pg_stat_user_tables) need a
 // connection to each database, but never more than one extra per target.
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "collect/conn_params.hpp"
+#include "collect/connect_gate.hpp"
 #include "collect/pg_connection.hpp"
 #include "probes/probe.hpp"
 
@@ -22,6 +22,7 @@ class DatabaseWalk : public std::enable_shared_from_this<DatabaseWalk> {
   DatabaseWalk(boost::asio::io_context& io, ConnParams params, std::vector<std::string> databases,
                std::shared_ptr<SqlProbe> probe, ServerInfo server,
                std::shared_ptr<const config::TargetConfig> target,
+               std::shared_ptr<collect::ConnectGate> gate,
                std::chrono::milliseconds connect_timeout, std::chrono::milliseconds timeout,
                Finish finish)
       : io_(io),
@@ -30,49 +31,18 @@ class DatabaseWalk : public std::enable_shared_from_this<DatabaseWalk> {
         probe_(std::move(probe)),
         server_(std::move(server)),
         target_(std::move(target)),
+        gate_(std::move(gate)),
         connect_timeout_(connect_timeout),
         timeout_(timeout),
         finish_(std::move(finish)) {}
 
-  void next() {
-    if (index_ >= databases_.size()) {
-      finish_(sink_, all_ok_);
-      return;
-    }
-    database_ = databases_[index_++];
-    ConnParams params = params_;
-    set_conn_param(params, "dbname", database_);
-    connection_ = PgConnection::create(io_);
-    connection_->connect(
-        std::move(params), connect_timeout_,
-        [self = shared_from_this()](const ConnectOutcome& outcome) { self->connected(outcome); });
-  }
+  // Visits the next database, or finishes when none is left.
+  void next();
 
  private:
-  void connected(const ConnectOutcome& outcome) {
-    if (!outcome.ok) {
-      all_ok_ = false;
-      boost::asio::post(io_, [self = shared_from_this()] { self->next(); });
-      return;
-    }
-    ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), database_};
-    connection_->run(probe_->queries(ctx), timeout_,
-                     [self = shared_from_this()](RoundOutcome round) { self->answered(round); });
-  }
-  void answered(const RoundOutcome& round) {
-    if (round.ok) {
-      ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), database_};
-      try {
-        probe_->collect(ctx, round.results, sink_);
-      } catch (const std::exception&) {
-        all_ok_ = false;
-      }
-    } else {
-      all_ok_ = false;
-    }
-    connection_->close("round finished");
-    boost::asio::post(io_, [self = shared_from_this()] { self->next(); });
-  }
+  void connect();
+  void connected(const ConnectOutcome& outcome);
+  void answered(const RoundOutcome& round);
 
   boost::asio::io_context& io_;
   ConnParams params_;
@@ -80,6 +50,8 @@ class DatabaseWalk : public std::enable_shared_from_this<DatabaseWalk> {
   std::shared_ptr<SqlProbe> probe_;
   ServerInfo server_;
   std::shared_ptr<const config::TargetConfig> target_;
+  std::shared_ptr<collect::ConnectGate> gate_;  // may be null: no admission control
+  collect::ConnectGate::Ticket ticket_;         // held while connecting
   std::chrono::milliseconds connect_timeout_;
   std::chrono::milliseconds timeout_;
   Finish finish_;

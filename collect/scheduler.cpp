@@ -169,6 +169,23 @@ std::size_t Scheduler::remove_target(const std::string& target) {
   return removed;
 }
 
+std::vector<std::pair<std::string, double>> Scheduler::probe_values(const std::string& target,
+                                                                    std::string_view metric) const {
+  const auto value_of = [&](const JobState& state) -> std::optional<double> {
+    if (metric == "pgvigil_probe_last_success_timestamp_seconds")
+      return state.last_success ? std::optional(state.last_success->Value()) : std::nullopt;
+    if (metric == "pgvigil_probe_runs_total") return state.runs->Value();
+    if (metric == "pgvigil_probe_failures_total") return state.failures->Value();
+    if (metric == "pgvigil_probe_skipped_total") return state.skipped->Value();
+    return std::nullopt;
+  };
+  std::vector<std::pair<std::string, double>> out;
+  for (auto it = jobs_.lower_bound(JobKey{target, ""});
+       it != jobs_.end() && it->first.target == target; ++it)
+    if (auto value = value_of(*it->second)) out.emplace_back(it->first.probe, *value);
+  return out;
+}
+
 void Scheduler::run_soon(const JobKey& key) {
   auto it = jobs_.find(key);
   if (it == jobs_.end() || it->second->in_flight) return;

@@ -23,6 +23,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "collect/timer_wheel.hpp"
 
@@ -80,6 +82,11 @@ class Scheduler {
   Clock::time_point last_advance() const noexcept { return last_advance_; }
 
   bool has_job(const JobKey& key) const { return jobs_.contains(key); }
+  // One target's values of a pgvigil_probe_* metric, by probe: what the
+  // alert rules read without copying the registry (runs_total,
+  // failures_total, skipped_total, last_success_timestamp_seconds).
+  std::vector<std::pair<std::string, double>> probe_values(const std::string& target,
+                                                           std::string_view metric) const;
   std::size_t job_count() const noexcept { return jobs_.size(); }
   // The phase of a key within an interval (exposed for tests and diagnostics).
   static Clock::duration splay(const JobKey& key, Clock::duration interval) noexcept;

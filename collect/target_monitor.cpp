@@ -75,6 +75,7 @@ void TargetMonitor::start() {
 
 void TargetMonitor::stop() {
   stopped_ = true;
+  connect_ticket_.release();
   reconnect_timer_.cancel();
   if (connection_) connection_->close("stopping");
 }
@@ -98,7 +99,17 @@ void TargetMonitor::connect_now() {
       if (auto self = weak.lock()) self->handle_lost(why);
     });
   }
-  connection_->connect(params_.params, options_.connect_timeout,
+  if (!options_.gate) return start_attempt();
+  options_.gate->acquire([weak = weak_from_this()](collect::ConnectGate::Ticket ticket) {
+    auto self = weak.lock();
+    if (!self || self->stopped_) return;  // the ticket goes, and with it the slot
+    self->connect_ticket_ = std::move(ticket);
+    self->start_attempt();
+  });
+}
+
+void TargetMonitor::start_attempt() {
+  connection_->connect(params_.params, connect_timeout(),
                        [weak = weak_from_this()](const ConnectOutcome& outcome) {
                          if (auto self = weak.lock()) self->handle_connected(outcome);
                        });
@@ -120,6 +131,7 @@ void TargetMonitor::schedule_reconnect() {
 
 void TargetMonitor::handle_connected(const ConnectOutcome& outcome) {
   connecting_ = false;
+  connect_ticket_.release();
   if (stopped_) return;
   const auto now = std::chrono::system_clock::now();
   const bool was_up = liveness_.up();
@@ -304,8 +316,8 @@ void TargetMonitor::run_in_databases(std::shared_ptr<SqlProbe> probe,
                                      std::chrono::milliseconds timeout,
                                      std::vector<std::string> databases, collect::JobDone done) {
   auto walk = std::make_shared<DatabaseWalk>(
-      io_, params_.params, std::move(databases), std::move(probe), server_, target_,
-      options_.connect_timeout, timeout, [done = std::move(done)](SampleSink& sink, bool all_ok) {
+      io_, params_.params, std::move(databases), std::move(probe), server_, target_, options_.gate,
+      connect_timeout(), timeout, [done = std::move(done)](SampleSink& sink, bool all_ok) {
         done(collect::JobOutcome::replaced(all_ok, std::move(sink)));
       });
   walk->next();

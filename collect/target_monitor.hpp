@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "collect/conn_params.hpp"
+#include "collect/connect_gate.hpp"
 #include "collect/job.hpp"
 #include "collect/metrics_store.hpp"
 #include "collect/pg_connection.hpp"
@@ -22,11 +23,14 @@
 namespace pgvigil {
 
 struct MonitorOptions {
+  // Used when the target sets no connect_timeout of its own.
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds liveness_timeout{5000};
   std::chrono::milliseconds statement_timeout{15000};
   std::chrono::milliseconds backoff_initial{250};
   std::chrono::milliseconds backoff_cap{5000};
+  // Admission control shared by every target (none: attempts start at once).
+  std::shared_ptr<collect::ConnectGate> gate;
 };
 
 class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
@@ -83,6 +87,10 @@ class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
 
  private:
   void connect_now();
+  void start_attempt();
+  std::chrono::milliseconds connect_timeout() const {
+    return params_.connect_timeout.value_or(options_.connect_timeout);
+  }
   void schedule_reconnect();
   void handle_connected(const ConnectOutcome& outcome);
   void refresh_server_info(std::function<void(bool)> then);
@@ -100,6 +108,7 @@ class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
   MonitorOptions options_;
   Labels labels_;
   std::shared_ptr<PgConnection> connection_;
+  collect::ConnectGate::Ticket connect_ticket_;  // held while an attempt is in flight
   boost::asio::steady_timer reconnect_timer_;
   std::chrono::milliseconds backoff_{0};
   std::minstd_rand jitter_;

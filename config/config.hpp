@@ -122,6 +122,10 @@ struct Config {
   ServerConfig server;
   LogConfig log;
   std::string state_directory = "/var/lib/pgvigil";
+  // PostgreSQL connection attempts in progress at once, across all targets
+  // (admission control: a fleet starting, or many targets reconnecting after
+  // a server restart, connects in a steady stream instead of a storm).
+  std::size_t max_connection_attempts = 32;
   std::map<std::string, ProbeSettings> probes;  // [probes.NAME] defaults
   std::vector<TargetConfig> targets;
   AlertingConfig alerting;

@@ -56,6 +56,11 @@ void ConfigParser::parse_root(const toml::table& root) {
       root_field,
       {
           {"state_directory", [&](const Field& f) { read_string(f, config_.state_directory); }},
+          {"max_connection_attempts",
+           [&](const Field& f) {
+             if (auto n = as_integer(f, 1, 10'000))
+               config_.max_connection_attempts = static_cast<std::size_t>(*n);
+           }},
           {"server", [&](const Field& f) { parse_server(f); }},
           {"log", [&](const Field& f) { parse_log(f); }},
           {"probes", [&](const Field& f) { parse_probe_map(f, config_.probes); }},

@@ -176,6 +176,8 @@ bool thresholds_print_exactly_when_relaxed(const Config& config) {
 std::string render_effective_config(const Config& config) {
   toml::table root;
   root.insert_or_assign("state_directory", config.state_directory);
+  root.insert_or_assign("max_connection_attempts",
+                        static_cast<std::int64_t>(config.max_connection_attempts));
   root.insert_or_assign("server", render_server(config.server));
   root.insert_or_assign("log",
                         toml::table{{"level", config.log.level}, {"format", config.log.format}});

@@ -32,30 +32,19 @@ double now_seconds() {
 
 // The alert rules' view of the daemon: the store's latest samples (their own
 // labels; the evaluator adds the target's once, to the alert), evidence from
-// any of the target's probes, and the scheduler's per-probe success times.
+// any of the target's probes, and the scheduler's per-probe values, looked up
+// by target (no copy of the registry per evaluation).
 class StoreAlertSource final : public alerts::AlertSource {
  public:
-  StoreAlertSource(const MetricsStore& store, std::vector<prometheus::MetricFamily> own_families)
-      : store_(store), own_(std::move(own_families)) {}
+  StoreAlertSource(const MetricsStore& store, const collect::Scheduler& scheduler)
+      : store_(store), scheduler_(scheduler) {}
 
   std::vector<std::pair<Labels, double>> samples(const std::string& target,
                                                  std::string_view metric) const override {
-    std::vector<std::pair<Labels, double>> out;
     if (metric.starts_with("pgvigil_probe_")) {  // kept by the scheduler, not the store
-      for (const auto& family : own_) {
-        if (family.name != metric) continue;
-        for (const auto& sample : family.metric) {
-          Labels labels;
-          bool ours = false;
-          for (const auto& label : sample.label) {
-            if (label.name == "target")
-              ours = label.value == target;
-            else
-              labels.emplace_back(label.name, label.value);
-          }
-          if (ours) out.emplace_back(std::move(labels), sample_value(family, sample));
-        }
-      }
+      std::vector<std::pair<Labels, double>> out;
+      for (auto& [probe, value] : scheduler_.probe_values(target, metric))
+        out.push_back({Labels{{"probe", std::move(probe)}}, value});
       return out;
     }
     return store_.samples(target, metric);
@@ -73,7 +62,7 @@ class StoreAlertSource final : public alerts::AlertSource {
 
  private:
   const MetricsStore& store_;
-  std::vector<prometheus::MetricFamily> own_;
+  const collect::Scheduler& scheduler_;
 };
 
 std::string rfc3339_or_empty(alerts::Clock::time_point time) {
@@ -119,6 +108,8 @@ App::App(config::Config config)
                  [] { return std::chrono::system_clock::now(); }),
       driver_(io_, scheduler_),
       runner_(scheduler_, store_),
+      connect_gate_(
+          collect::ConnectGate::create(io_, config_.max_connection_attempts, registry_.get())),
       alert_timer_(io_) {
   alertmanager_ = std::make_unique<AlertmanagerClient>(io_, *registry_);
   reload_ok_.Set(1);
@@ -266,7 +257,9 @@ bool App::apply(config::Config config) {
       level != spdlog::level::off || config_.log.level == "off")
     spdlog::set_level(level);
 
+  connect_gate_->set_limit(config_.max_connection_attempts);
   MonitorOptions options;
+  options.gate = connect_gate_;
   std::map<std::string, std::shared_ptr<TargetMonitor>> next;
   for (const auto& target : config_.targets) {
     auto shared_target = std::make_shared<const config::TargetConfig>(target);
@@ -367,22 +360,23 @@ void App::build_routes() {
     router_.add("/runbooks/" + std::string(page.file), serve);
     if (page.file == "README.md") router_.add("/runbooks/", serve);
   }
-  router_.add("/health", [this](const http::Request&) {
-    http::RouteReply reply;
-    reply.content_type = "text/plain; charset=utf-8";
-    const bool ok = healthy();
-    reply.status = ok ? 200 : 503;
-    reply.body = ok ? "ok\n" : "event loop or scheduler stalled\n";
-    return reply;
-  });
-  router_.add("/ready", [this](const http::Request&) {
-    http::RouteReply reply;
-    reply.content_type = "text/plain; charset=utf-8";
-    const bool ok = ready();
-    reply.status = ok ? 200 : 503;
-    reply.body = ok ? "ready\n" : "waiting for the first round of probes\n";
-    return reply;
-  });
+  // 200 or 503 with a line of text: what load balancers and kubelets read.
+  const auto status_route = [](std::function<bool()> check, std::string ok_text,
+                               std::string failing_text) {
+    return [check = std::move(check), ok_text = std::move(ok_text),
+            failing_text = std::move(failing_text)](const http::Request&) {
+      http::RouteReply reply;
+      reply.content_type = "text/plain; charset=utf-8";
+      const bool ok = check();
+      reply.status = ok ? 200 : 503;
+      reply.body = ok ? ok_text : failing_text;
+      return reply;
+    };
+  };
+  router_.add("/health", status_route([this] { return healthy(); }, "ok\n",
+                                      "event loop or scheduler stalled\n"));
+  router_.add("/ready", status_route([this] { return ready(); }, "ready\n",
+                                     "waiting for the first round of probes\n"));
   router_.add("/", [this](const http::Request& request) {
     http::RouteReply reply;
     reply.content_type = "text/html; charset=utf-8";
@@ -465,7 +459,7 @@ void App::evaluate_alerts() {
     targets.push_back(std::move(facts));
   }
   try {
-    StoreAlertSource source(store_, registry_->Collect());
+    StoreAlertSource source(store_, scheduler_);
     evaluator_.evaluate(source, targets, now);
   } catch (const std::exception& e) {
     spdlog::error("alerts: evaluation failed: {}", e.what());

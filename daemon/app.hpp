@@ -80,6 +80,7 @@ class App {
   collect::Scheduler scheduler_;
   collect::LoopDriver driver_;
   collect::JobRunner runner_;
+  std::shared_ptr<collect::ConnectGate> connect_gate_;  // after io_: its tickets post there
   http::Router router_;
   std::unique_ptr<http::HttpServer> server_;
   std::map<std::string, std::shared_ptr<TargetMonitor>> monitors_;

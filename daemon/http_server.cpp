@@ -1,5 +1,7 @@
 // The only translation unit that instantiates Beast's parser, serializer and
-// stream code (plain and TLS), to keep the daemon's compile time down.
+// stream code (plain and TLS), to keep the daemon's compile time down. That
+// is why it is longer than 600 lines: the connection (both streams), the
+// accept loop with its eviction and the listener set stay in this one unit.
 #include "daemon/http_server.hpp"
 
 #include <spdlog/spdlog.h>

@@ -3,6 +3,7 @@
 #include "probes/activity.hpp"
 #include "probes/archiver.hpp"
 #include "probes/backups.hpp"
+#include "probes/bgwriter.hpp"
 #include "probes/connections.hpp"
 #include "probes/databases.hpp"
 #include "probes/datadir.hpp"
@@ -37,6 +38,7 @@ const std::array kProbes{
     ProbeDescriptor{"replication", S::sql, true, {}, &make_replication_probe, nullptr},
     ProbeDescriptor{"slots", S::sql, true, {}, &make_slots_probe, nullptr},
     ProbeDescriptor{"archiver", S::sql, true, {}, &make_archiver_probe, nullptr},
+    ProbeDescriptor{"bgwriter", S::sql, true, {}, &make_bgwriter_probe, nullptr},
     ProbeDescriptor{"disk", S::host, true, {}, nullptr, &make_disk_probe},
     ProbeDescriptor{"backups", S::host, true, {}, nullptr, &make_backups_probe},
     ProbeDescriptor{"datadir", S::host, true, {}, nullptr, &make_datadir_probe},

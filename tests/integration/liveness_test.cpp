@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -215,4 +216,57 @@ TEST_CASE("liveness: a black-holed target does not disturb a healthy one's rhyth
   CHECK(after - before >= 17);
   CHECK(daemon.metric("pgvigil_probe_skipped_total", {{"target", "good"}, {"probe", "liveness"}})
             .value_or(0) == 0);
+}
+
+TEST_CASE("admission control: 200 targets at a silent server, never more attempts than the limit") {
+  // Every attempt hangs until its deadline: the worst case for a storm. The
+  // limit holds, the rest wait, and each attempt ends at the target's own
+  // connect_timeout (1 s), not at the 5 s default.
+  SilentListener silent;
+  std::string config =
+      "state_directory = \"@STATE@\"\nmax_connection_attempts = 8\n[server]\nlisten = "
+      "[\"127.0.0.1:0\"]\n";
+  constexpr int kTargets = 200;
+  for (int i = 0; i < kTargets; ++i)
+    config += "[[target]]\nname = \"t" + std::to_string(i) +
+              "\"\nhost = \"127.0.0.1\"\nport = " + std::to_string(silent.port) +
+              "\nuser = \"nobody\"\ndbname = \"nothing\"\nconnect_timeout = 1\n";
+  DaemonProcess daemon(config);
+
+  double peak = 0;
+  bool saw_waiting = false;
+  std::size_t samples = 0;
+  const auto started = std::chrono::steady_clock::now();
+  for (int round = 0; round < 80 && std::chrono::steady_clock::now() - started < 4s; ++round) {
+    const std::string text = daemon.metrics();
+    const auto in_flight =
+        pgvigil::test::metric_value(text, "pgvigil_connection_attempts_in_flight");
+    const auto waiting = pgvigil::test::metric_value(text, "pgvigil_connection_attempts_waiting");
+    if (in_flight && waiting) {
+      ++samples;
+      CHECK(*in_flight <= 8);
+      peak = std::max(peak, *in_flight);
+      saw_waiting = saw_waiting || *waiting > 0;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(samples > 10);
+  CHECK(peak == 8);
+  CHECK(saw_waiting);
+  const std::string text = daemon.metrics();
+  CHECK(pgvigil::test::metric_value(text, "pgvigil_connection_attempts_in_flight_peak") == 8.0);
+  CHECK(pgvigil::test::metric_value(text, "pgvigil_connection_attempts_limit") == 8.0);
+  // After ~4 s with 8 slots and a 1 s deadline, about 24 attempts have timed
+  // out; with the 5 s default there would be none yet.
+  int timed_out = 0;
+  for (int i = 0; i < kTargets; ++i)
+    timed_out +=
+        pgvigil::test::metric_value(text, "pg_connection_failures_total",
+                                    {{"target", "t" + std::to_string(i)}, {"reason", "timeout"}})
+                    .value_or(0) >= 1
+            ? 1
+            : 0;
+  MESSAGE("targets with a timed-out attempt after ~4 s: " << timed_out);
+  CHECK(timed_out >= 16);
+  CHECK(timed_out <= 8 * 6);  // never more than the limit per deadline
 }

@@ -29,8 +29,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using MetricLabels = std::map<std::string, std::string>;
 
-constexpr std::string_view kSqlProbes[] = {"activity",  "connections", "settings",  "locks",
-                                           "databases", "vacuum",      "statements"};
+constexpr std::string_view kSqlProbes[] = {"activity",  "connections", "settings",   "locks",
+                                           "databases", "vacuum",      "statements", "bgwriter"};
 
 struct TargetSpec {
   std::string name = "db";
@@ -288,6 +288,33 @@ TEST_CASE("connections: filled to 80 % of a small max_connections") {
         return value && *value < 0.8;
       },
       10s));
+}
+
+TEST_CASE("bgwriter: a requested CHECKPOINT shows in postgres_exporter's counters") {
+  PgCluster cluster;
+  auto spec = monitor_target(cluster);
+  DaemonProcess daemon(config_with(target_toml(spec)));
+  wait_up(daemon);
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.metric("pg_stat_bgwriter_checkpoints_req_total", {{"target", "db"}})
+            .has_value();
+      },
+      10s));
+  const double requested = value_of(daemon, "pg_stat_bgwriter_checkpoints_req_total", {});
+  const double written = value_of(daemon, "pg_stat_bgwriter_buffers_checkpoint_total", {});
+  CHECK(value_of(daemon, "pg_stat_bgwriter_buffers_alloc_total", {}) > 0);
+  CHECK(value_of(daemon, "pgvigil_probe_permission_denied", {{"probe", "bgwriter"}}) == 0);
+
+  TestConnection admin(cluster.conninfo(cluster.primary_port()));
+  admin.query("CREATE TABLE bgwriter_fill AS SELECT g FROM generate_series(1, 20000) g");
+  admin.query("CHECKPOINT");
+  CHECK(wait_until(
+      [&] {
+        return metric_at_least(daemon, "pg_stat_bgwriter_checkpoints_req_total", {}, requested + 1);
+      },
+      10s));
+  CHECK(value_of(daemon, "pg_stat_bgwriter_buffers_checkpoint_total", {}) > written);
 }
 
 TEST_CASE("databases: a database created then dropped, an expected one missing") {

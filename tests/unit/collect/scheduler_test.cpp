@@ -443,3 +443,30 @@ TEST_CASE("time handed to advance never runs backwards") {
   h.scheduler.advance(h.start + 2s);
   CHECK(h.scheduler.last_advance() == h.start + 5s);
 }
+
+TEST_CASE("probe values by target: what the alert rules read, equal to the registry's series") {
+  Harness h;
+  std::vector<Clock::time_point> starts;
+  h.scheduler.add(kKey, 10s, recording_job(starts, h));
+  h.scheduler.add({"db1", "locks"}, 10s, recording_job(starts, h, false));
+  h.scheduler.add({"db2", "activity"}, 10s, recording_job(starts, h));
+  h.scheduler.run_soon(kKey);
+  h.scheduler.run_soon({"db1", "locks"});
+  h.scheduler.run_soon({"db2", "activity"});
+  h.run_until(h.now + 1ms);
+  REQUIRE(starts.size() == 3);
+
+  const auto successes =
+      h.scheduler.probe_values("db1", "pgvigil_probe_last_success_timestamp_seconds");
+  REQUIRE(successes.size() == 1);  // locks never succeeded: no sample, like the registry
+  CHECK(successes[0].first == "activity");
+  CHECK(successes[0].second ==
+        value_of(h.registry, "pgvigil_probe_last_success_timestamp_seconds", kKey));
+  const auto failures = h.scheduler.probe_values("db1", "pgvigil_probe_failures_total");
+  REQUIRE(failures.size() == 2);
+  CHECK(failures[0] == std::pair<std::string, double>{"activity", 0});
+  CHECK(failures[1] == std::pair<std::string, double>{"locks", 1});
+  CHECK(h.scheduler.probe_values("db1", "pgvigil_probe_runs_total").size() == 2);
+  CHECK(h.scheduler.probe_values("db3", "pgvigil_probe_runs_total").empty());
+  CHECK(h.scheduler.probe_values("db1", "pgvigil_probe_no_such_metric").empty());
+}

@@ -1,0 +1,75 @@
+#pragma once
+// Admission control for new PostgreSQL connections: at most `limit`
+// connection attempts in flight across the whole daemon, the rest wait in
+// arrival order. A fleet that starts, or a hundred targets whose server just
+// restarted, connect in a steady stream instead of a storm that leaves
+// backends stuck in authentication. Loop thread only.
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <boost/asio/io_context.hpp>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+
+namespace pgvigil::collect {
+
+class ConnectGate : public std::enable_shared_from_this<ConnectGate> {
+ public:
+  // Holds one slot until destroyed (or release()d); movable, not copyable.
+  class Ticket {
+   public:
+    Ticket() = default;
+    explicit Ticket(std::weak_ptr<ConnectGate> gate) : gate_(std::move(gate)) {}
+    Ticket(Ticket&& other) noexcept : gate_(std::move(other.gate_)) { other.gate_.reset(); }
+    Ticket& operator=(Ticket&& other) noexcept;
+    Ticket(const Ticket&) = delete;
+    Ticket& operator=(const Ticket&) = delete;
+    ~Ticket() { release(); }
+    void release() noexcept;
+    bool held() const noexcept { return !gate_.expired(); }
+
+   private:
+    std::weak_ptr<ConnectGate> gate_;
+  };
+  using Granted = std::function<void(Ticket)>;
+
+  static constexpr std::size_t kDefaultLimit = 32;
+
+  static std::shared_ptr<ConnectGate> create(boost::asio::io_context& io,
+                                             std::size_t limit = kDefaultLimit,
+                                             prometheus::Registry* registry = nullptr) {
+    return std::shared_ptr<ConnectGate>(new ConnectGate(io, limit, registry));
+  }
+
+  // `granted` runs on the loop with a ticket: at once (posted) when a slot is
+  // free, else when one frees. A waiter whose owner has gone simply lets its
+  // ticket go, which passes the slot on.
+  void acquire(Granted granted);
+  // A lower limit lets attempts in flight finish; new ones wait.
+  void set_limit(std::size_t limit);
+
+  std::size_t limit() const noexcept { return limit_; }
+  std::size_t in_flight() const noexcept { return in_flight_; }
+  std::size_t waiting() const noexcept { return waiting_.size(); }
+  std::size_t peak() const noexcept { return peak_; }
+
+ private:
+  ConnectGate(boost::asio::io_context& io, std::size_t limit, prometheus::Registry* registry);
+  void release_slot() noexcept;
+  void grant_waiting();
+  void publish() noexcept;
+
+  boost::asio::io_context& io_;
+  std::size_t limit_;
+  std::size_t in_flight_ = 0;
+  std::size_t peak_ = 0;
+  std::deque<Granted> waiting_;
+  prometheus::Gauge* in_flight_gauge_ = nullptr;
+  prometheus::Gauge* waiting_gauge_ = nullptr;
+  prometheus::Gauge* peak_gauge_ = nullptr;
+  prometheus::Gauge* limit_gauge_ = nullptr;
+};
+
+}  // namespace pgvigil::collect
