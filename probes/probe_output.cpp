@@ -1,5 +1,7 @@
 #include "probes/probe_output.hpp"
 
+#include <algorithm>
+
 #include "config/text.hpp"
 
 namespace pgvigil {
@@ -24,6 +26,13 @@ std::string clip_evidence(std::string_view text, std::size_t limit) {
   }
   if (kept.size() < text.size()) out += "...";
   return out;
+}
+
+std::size_t configured_top_n(const ProbeContext& ctx, std::string_view probe, std::size_t default_n,
+                             std::size_t max_n) {
+  auto it = ctx.target.probes.find(std::string(probe));
+  if (it == ctx.target.probes.end() || !it->second.top_n) return default_n;
+  return std::clamp<std::size_t>(*it->second.top_n, 1, max_n);
 }
 
 }  // namespace pgvigil

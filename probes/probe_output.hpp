@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "probes/probe.hpp"
 #include "probes/query_result.hpp"
 #include "probes/sample_sink.hpp"
 
@@ -20,5 +21,10 @@ void report_permission_denied(SampleSink& out, const Labels& labels, bool denied
 // One line of evidence: control characters become spaces, and text past
 // `limit` bytes is cut at a UTF-8 character boundary and marked with "...".
 std::string clip_evidence(std::string_view text, std::size_t limit = 200);
+
+// A probe's `top_n` from the target's [target.probes.NAME], clamped to
+// 1..max_n; default_n when unset.
+std::size_t configured_top_n(const ProbeContext& ctx, std::string_view probe, std::size_t default_n,
+                             std::size_t max_n);
 
 }  // namespace pgvigil

@@ -36,9 +36,8 @@ JOIN pg_database AS d ON d.oid = s.dbid
 ORDER BY seconds_total DESC, s.queryid)sql";
 
 std::size_t top_n(const ProbeContext& ctx) {
-  auto it = ctx.target.probes.find("statements");
-  if (it == ctx.target.probes.end() || !it->second.top_n) return StatementsProbe::kDefaultTopN;
-  return std::clamp<std::size_t>(*it->second.top_n, 1, StatementsProbe::kMaxTopN);
+  return configured_top_n(ctx, "statements", StatementsProbe::kDefaultTopN,
+                          StatementsProbe::kMaxTopN);
 }
 
 }  // namespace

@@ -57,9 +57,7 @@ constexpr std::array<TableColumn, 8> kTableColumns{{
 }};
 
 std::size_t top_n(const ProbeContext& ctx) {
-  auto it = ctx.target.probes.find("vacuum");
-  if (it == ctx.target.probes.end() || !it->second.top_n) return VacuumProbe::kDefaultTopN;
-  return std::clamp<std::size_t>(*it->second.top_n, 1, VacuumProbe::kMaxTopN);
+  return configured_top_n(ctx, "vacuum", VacuumProbe::kDefaultTopN, VacuumProbe::kMaxTopN);
 }
 
 }  // namespace
