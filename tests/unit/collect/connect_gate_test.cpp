@@ -63,7 +63,7 @@ TEST_CASE("connect gate: never more attempts in flight than the limit, the rest 
   CHECK(found_peak);
 }
 
-TEST_CASE("connect gate: a waiter whose owner left passes its slot on; a raised limit grants") {
+TEST_CASE("connect gate: a waiter whose owner left passes its slot on, a raised limit grants") {
   boost::asio::io_context io;
   auto gate = ConnectGate::create(io, 1);
   Attempts attempts;
