@@ -4,6 +4,7 @@
 
 #include <fstream>
 
+#include "config/redaction.hpp"
 #include "config/text.hpp"
 
 namespace pgvigil {
@@ -33,9 +34,11 @@ BuiltConnParams build_conn_params(const config::TargetConfig& target,
     char* err = nullptr;
     PQconninfoOption* options = PQconninfoParse(target.conninfo.c_str(), &err);
     if (!options) {
-      // libpq's parse errors name the bad keyword, never a value.
-      out.error = "target " + target.name +
-                  ": invalid conninfo: " + (err ? first_line(err) : std::string("out of memory"));
+      // libpq quotes all of a URI it cannot read, or a word of a
+      // keyword/value string: either may hold the password.
+      out.error = "target " + target.name + ": invalid conninfo: " +
+                  config::redact_conninfo_message(
+                      err ? first_line(err) : std::string("out of memory"), target.conninfo);
       if (err) PQfreemem(err);
       return out;
     }

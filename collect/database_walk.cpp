@@ -21,6 +21,7 @@ void DatabaseWalk::connect() {
   ConnParams params = params_;
   set_conn_param(params, "dbname", database_);
   connection_ = PgConnection::create(io_);
+  connection_->set_log_name("database " + database_);
   connection_->connect(
       std::move(params), connect_timeout_,
       [self = shared_from_this()](const ConnectOutcome& outcome) { self->connected(outcome); });

@@ -14,33 +14,21 @@
 #include <string_view>
 #include <vector>
 
+#include "config/http_url.hpp"
+
 namespace boost::asio::ssl {
 class context;
 }
 
 namespace pgvigil {
 
-struct HttpUrl {
-  bool tls = false;
-  std::string host;           // without [] for IPv6
-  std::string port;           // "80" / "443" when the URL has none
-  std::string path;           // base path, no trailing slash ("" or "/patroni-a")
-  std::string authorization;  // "Basic ..." from user:password@, else ""; a secret
-  std::string display;        // scheme://host:port/path without credentials, for logs and labels
-};
-
-enum class UrlCredentials { allowed, refused };
-
-// Splits an http:// or https:// URL (scheme case-insensitive). Returns nullopt
-// with *error set, never quoting the credentials, when the URL cannot be used.
-// With UrlCredentials::refused a user:password@ part is an error (where the
-// config has its own secret files, a password in a URL would end up in logs).
-std::optional<HttpUrl> parse_http_url(std::string_view url, std::string* error,
-                                      UrlCredentials credentials = UrlCredentials::allowed);
-
-std::string base64_encode(std::string_view data);
-// "Basic base64(user:password)".
-std::string basic_authorization(std::string_view user, std::string_view password);
+// The one URL parser lives in config/ so the config check and the client
+// read a URL the same way.
+using config::base64_encode;
+using config::basic_authorization;
+using config::HttpUrl;
+using config::parse_http_url;
+using config::UrlCredentials;
 
 struct HttpRequest {
   enum class Method { get, post };

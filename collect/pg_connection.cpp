@@ -10,6 +10,11 @@
 #include <boost/asio/post.hpp>
 #include <cctype>
 
+#include <spdlog/spdlog.h>
+
+#include "config/redaction.hpp"
+#include "config/text.hpp"
+
 namespace pgvigil {
 
 namespace asio = boost::asio;
@@ -81,6 +86,9 @@ void PgConnection::connect(ConnParams params, std::chrono::milliseconds deadline
     return;
   }
   const auto gen = ++generation_;
+  secrets_.clear();
+  for (const auto& [key, value] : params)
+    if (key == "password" || key == "sslpassword") secrets_.push_back(value);
   connect_done_ = std::move(done);
   started_ = std::chrono::steady_clock::now();
   connect_deadline_ = deadline;
@@ -154,6 +162,9 @@ void PgConnection::start_libpq(ConnParams params) {
     return;
   }
   PQsetErrorVerbosity(conn_, PQERRORS_VERBOSE);  // puts the SQLSTATE into messages
+  // libpq's default prints notices (and a server's FATAL on an idle
+  // connection) raw to stderr; they go through the logger instead.
+  PQsetNoticeProcessor(conn_, &PgConnection::on_notice, this);
   if (PQstatus(conn_) == CONNECTION_BAD) {
     finish_connect(outcome_before_start(first_line(PQerrorMessage(conn_))));
     return;
@@ -199,7 +210,37 @@ void PgConnection::poll_connect() {
   }
 }
 
+std::string PgConnection::scrub(std::string_view text) const {
+  return config::scrub_secrets(text, secrets_);
+}
+
+void PgConnection::on_notice(void* self_ptr, const char* message) {
+  const auto* self = static_cast<const PgConnection*>(self_ptr);
+  if (!message) return;
+  // One log line: libpq's verbose form spans lines (DETAIL, LOCATION, ...).
+  std::string text;
+  for (std::string_view rest(message); !rest.empty();) {
+    const std::size_t end = rest.find('\n');
+    const std::string_view line = config::trim(rest.substr(0, end));
+    if (!line.empty()) {
+      if (!text.empty()) text += " | ";
+      text += line;
+    }
+    if (end == std::string_view::npos) break;
+    rest.remove_prefix(end + 1);
+  }
+  // A FATAL here is the server ending the session; the loss itself is
+  // reported where the connection's owner notices it.
+  const auto level = text.starts_with("WARNING") ? spdlog::level::warn
+                     : text.starts_with("NOTICE") || text.starts_with("INFO") ||
+                             text.starts_with("DEBUG") || text.starts_with("LOG")
+                         ? spdlog::level::debug
+                         : spdlog::level::info;
+  spdlog::log(level, "{}: server message: {}", self->log_name_, self->scrub(text));
+}
+
 void PgConnection::finish_connect(ConnectOutcome outcome) {
+  outcome.message = scrub(outcome.message);
   deadline_timer_.cancel();
   outcome.elapsed = std::chrono::steady_clock::now() - started_;
   if (outcome.ok) {
@@ -267,7 +308,7 @@ void PgConnection::start_next_round() {
     // A query past its deadline: drop the connection; the server's
     // statement_timeout ends the statement on its side.
     self->finish_round(false, "deadline exceeded", true);
-    self->fail_connection("query deadline exceeded");
+    self->fail_connection("no answer within the query deadline", FailureReason::timeout);
   });
   pump_round();
 }
@@ -299,6 +340,8 @@ void PgConnection::pump_round() {
       ++syncs_seen_;
     } else if (syncs_seen_ < expected && !answered_[syncs_seen_]) {
       results_[syncs_seen_] = result_from_pg(res);  // the first result of a statement wins
+      if (!results_[syncs_seen_].error.empty())
+        results_[syncs_seen_].error = scrub(results_[syncs_seen_].error);
       answered_[syncs_seen_] = true;
     }
     PQclear(res);
@@ -336,13 +379,18 @@ void PgConnection::watch_idle() {
   wait(false, &PgConnection::pump_round);  // pump_round in ready state = idle check
 }
 
-void PgConnection::fail_connection(const std::string& why) {
+void PgConnection::fail_connection(const std::string& raw_why,
+                                   std::optional<FailureReason> reason) {
+  const std::string why = scrub(raw_why);
+  const FailureReason cause =
+      reason.value_or(classify_connection_failure(extract_sqlstate(raw_why), raw_why));
   const bool was_connected = connected();
   close(why);
-  if (was_connected && lost_handler_) lost_handler_(why);
+  if (was_connected && lost_handler_) lost_handler_(cause, why);
 }
 
-void PgConnection::close(const std::string& why) {
+void PgConnection::close(const std::string& raw_why) {
+  const std::string why = scrub(raw_why);
   ++generation_;
   deadline_timer_.cancel();
   resolver_.cancel();

@@ -40,7 +40,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
  public:
   using ConnectHandler = std::function<void(const ConnectOutcome&)>;
   using RoundHandler = std::function<void(RoundOutcome)>;
-  using LostHandler = std::function<void(const std::string& why)>;
+  // Why an established connection broke: the reason as a new attempt would
+  // classify it (a deadline is a timeout) and libpq's message, scrubbed.
+  using LostHandler = std::function<void(FailureReason reason, const std::string& why)>;
 
   static std::shared_ptr<PgConnection> create(boost::asio::io_context& io) {
     return std::shared_ptr<PgConnection>(new PgConnection(io));
@@ -60,6 +62,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // Drops the connection; pending handlers are completed with an error.
   void close(const std::string& why = "closed");
 
+  // Names the connection in log lines (libpq notices), e.g. "target db1".
+  void set_log_name(std::string name) { log_name_ = std::move(name); }
+
   bool connected() const noexcept { return state_ == State::ready || state_ == State::busy; }
   std::size_t queued_rounds() const noexcept { return queue_.size() + (state_ == State::busy); }
   int backend_pid() const noexcept;
@@ -74,13 +79,19 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   };
 
   void start_libpq(ConnParams params);
+  // Every message this connection hands out passes through here: libpq may
+  // quote a connection parameter anywhere, so the password it was given is
+  // masked wherever it appears.
+  std::string scrub(std::string_view text) const;
+  static void on_notice(void* self, const char* message);
   void poll_connect();
   void finish_connect(ConnectOutcome outcome);
   void start_next_round();
   void pump_round();
   void finish_round(bool ok, std::string error, bool timed_out);
   void watch_idle();
-  void fail_connection(const std::string& why);
+  // Without a reason, it is classified from the message (SQLSTATE first).
+  void fail_connection(const std::string& why, std::optional<FailureReason> reason = {});
   // Registers libpq's current socket with Asio (a dup, so closing ours never
   // disturbs libpq's). Returns false when there is no socket.
   bool sync_socket();
@@ -109,6 +120,8 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   bool read_pending_ = false;
   bool write_pending_ = false;
   LostHandler lost_handler_;
+  std::string log_name_ = "connection";
+  std::vector<std::string> secrets_;  // the password(s) of the current attempt
 };
 
 }  // namespace pgvigil

@@ -95,8 +95,9 @@ void TargetMonitor::connect_now() {
   connecting_ = true;
   if (!connection_) {
     connection_ = PgConnection::create(io_);
-    connection_->on_lost([weak = weak_from_this()](const std::string& why) {
-      if (auto self = weak.lock()) self->handle_lost(why);
+    connection_->set_log_name("target " + target_->name);
+    connection_->on_lost([weak = weak_from_this()](FailureReason reason, const std::string& why) {
+      if (auto self = weak.lock()) self->handle_lost(reason, why);
     });
   }
   if (!options_.gate) return start_attempt();
@@ -210,11 +211,11 @@ void TargetMonitor::refresh_server_info(std::function<void(bool)> then) {
       });
 }
 
-void TargetMonitor::handle_lost(const std::string& why) {
+void TargetMonitor::handle_lost(FailureReason reason, const std::string& why) {
   if (stopped_) return;
   spdlog::debug("target {}: monitoring connection lost: {}", target_->name, why);
   ready_ = false;
-  liveness_.on_lost(std::chrono::system_clock::now());
+  liveness_.on_lost(std::chrono::system_clock::now(), reason, why);
   store_.retain_only(target_->name, keep_when_down_);
   publish_liveness();
   notify();

@@ -94,7 +94,7 @@ class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
   void schedule_reconnect();
   void handle_connected(const ConnectOutcome& outcome);
   void refresh_server_info(std::function<void(bool)> then);
-  void handle_lost(const std::string& why);
+  void handle_lost(FailureReason reason, const std::string& why);
   void publish_liveness();
   void notify();
   void run_in_databases(std::shared_ptr<SqlProbe> probe, std::chrono::milliseconds timeout,

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgvigil::config {
@@ -32,6 +33,10 @@ struct ServerConfig {
   std::map<std::string, std::string> basic_auth_users;  // user -> bcrypt hash (a secret)
   bool auth_exempt_health = true;
 };
+
+// The [log] level names (spdlog's), also what --log-level accepts.
+inline const std::vector<std::string_view> kLogLevels{"trace", "debug",    "info", "warn",
+                                                      "error", "critical", "off"};
 
 struct LogConfig {
   std::string level = "info";   // trace|debug|info|warn|error|critical|off

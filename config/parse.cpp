@@ -17,6 +17,7 @@
 #include "config/config_parser.hpp"
 #include "config/redaction.hpp"
 #include "config/text.hpp"
+#include "config/toml_text_check.hpp"
 
 namespace pgvigil::config {
 
@@ -30,13 +31,20 @@ std::string ConfigError::to_string() const {
 LoadResult ConfigParser::parse(std::string_view text) {
   toml::table root;
   bool parsed = false;
-  try {
-    root = toml::parse(text, source_name());
-    parsed = true;
-  } catch (const toml::parse_error& failure) {
-    error(failure.source(), "", "TOML syntax error: " + std::string(failure.description()));
-  } catch (const std::exception& failure) {
-    file_error(std::string("cannot parse: ") + failure.what());
+  if (auto problem = check_toml_text(text)) {
+    toml::source_region where;
+    where.begin = {static_cast<toml::source_index>(problem->line),
+                   static_cast<toml::source_index>(problem->column)};
+    error(where, "", "TOML syntax error: " + problem->message);
+  } else {
+    try {
+      root = toml::parse(text, source_name());
+      parsed = true;
+    } catch (const toml::parse_error& failure) {
+      error(failure.source(), "", "TOML syntax error: " + std::string(failure.description()));
+    } catch (const std::exception& failure) {
+      file_error(std::string("cannot parse: ") + failure.what());
+    }
   }
   if (parsed) {
     config_.source_path = source_name();

@@ -44,9 +44,11 @@ void ConfigParser::parse_alerting(const Field& field) {
              const auto* array = f.node.as_array();
              bool ok = true;
              for (std::size_t i = 0; i < urls->size(); ++i) {
-               if (!is_http_url((*urls)[i])) {
-                 error(element(f, i, *array->get(i)),
-                       "must be an http:// or https:// URL, got " + quoted((*urls)[i]));
+               // Credentials belong in basic_auth_password_file: a URL
+               // ends up in logs and metric labels.
+               auto problem = http_url_problem((*urls)[i], UrlCredentials::refused);
+               if (!problem.empty()) {
+                 error(element(f, i, *array->get(i)), std::move(problem));
                  ok = false;
                }
              }

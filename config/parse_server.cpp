@@ -116,12 +116,7 @@ void ConfigParser::parse_basic_auth_user(const Field& field, std::string_view us
 void ConfigParser::parse_log(const Field& field) {
   LogConfig& log = config_.log;
   dispatch(field, {
-                      {"level",
-                       [&](const Field& f) {
-                         read_choice(
-                             f, log.level,
-                             {"trace", "debug", "info", "warn", "error", "critical", "off"});
-                       }},
+                      {"level", [&](const Field& f) { read_choice(f, log.level, kLogLevels); }},
                       {"format",
                        [&](const Field& f) {
                          read_choice(f, log.format, {"text", "json"});

@@ -39,74 +39,75 @@ void ConfigParser::parse_target(const Field& field) {
                       }};
   };
 
-  dispatch(field,
-           {
-               {"name",
-                [&](const Field& f) {
-                  read_string(f, target.name);
-                  name_at = f.at;
-                  if (!target.name.empty() && !valid_target_name(target.name)) {
-                    error(f, "invalid target name " + quoted(target.name) +
-                                 ": use letters, digits and _ . : -");
-                    target.name.clear();
-                  }
-                }},
-               {"conninfo", [&](const Field& f) { parse_conninfo(f, target); }},
-               keyword("host"),
-               keyword("hostaddr"),
-               {"port", [&](const Field& f) { parse_port(f, target); }},
-               keyword("dbname"),
-               keyword("user"),
-               keyword_choice("sslmode", {"disable", "allow", "prefer", "require", "verify-ca",
-                                          "verify-full"}),
-               keyword("sslcert"),
-               keyword("sslkey"),
-               keyword("sslrootcert"),
-               keyword("sslcrl"),
-               {"connect_timeout", [&](const Field& f) { parse_connect_timeout(f, target); }},
-               keyword_choice("target_session_attrs", {"any", "read-write", "read-only", "primary",
-                                                       "standby", "prefer-standby"}),
-               keyword("options"),
-               keyword("passfile"),
-               keyword("service"),
-               keyword_choice("gssencmode", {"disable", "prefer", "require"}),
-               {"application_name",
-                [&](const Field& f) {
-                  error(f,
-                        "application_name is set by pgvigil (it marks its own sessions) and "
-                        "cannot be configured");
-                }},
-               {"password",
-                [&](const Field& f) {
-                  if (const std::string* password = as_string(f)) {
-                    target.conn["password"] = *password;
-                    password_field.emplace(f);
-                    warn(f, "plaintext password in the config file; prefer password_file");
-                  }
-                }},
-               {"password_file", [&](const Field& f) { read_string(f, target.password_file); }},
-               {"labels", [&](const Field& f) { parse_labels(f, target.labels); }},
-               {"expected_databases",
-                [&](const Field& f) { read_strings(f, target.expected_databases); }},
-               {"expected_replicas",
-                [&](const Field& f) {
-                  if (auto n = as_integer(f, 0, 1000))
-                    target.expected_replicas = static_cast<int>(*n);
-                }},
-               {"rpo", [&](const Field& f) { read_duration(f, target.rpo); }},
-               {"data_directory", [&](const Field& f) { read_string(f, target.data_directory); }},
-               {"wal_directory", [&](const Field& f) { read_string(f, target.wal_directory); }},
-               {"extra_paths", [&](const Field& f) { read_strings(f, target.extra_paths); }},
-               {"patroni_url", [&](const Field& f) { read_http_url(f, target.patroni_url); }},
-               {"probes", [&](const Field& f) { parse_probe_map(f, target.probes); }},
-               {"backup",
-                [&](const Field& f) {
-                  each_table(f, [&](const Field& item) { parse_backup(item, target); });
-                }},
-               {"log", [&](const Field& f) { parse_log_scan(f, target); }},
-               {"check", [&](const Field& f) { parse_checks(f, target); }},
-               {"rules", [&](const Field& f) { parse_rule_map(f, target.rules); }},
-           });
+  dispatch(
+      field,
+      {
+          {"name",
+           [&](const Field& f) {
+             read_string(f, target.name);
+             name_at = f.at;
+             if (!target.name.empty() && !valid_target_name(target.name)) {
+               error(f, "invalid target name " + quoted(target.name) +
+                            ": use letters, digits and _ . : -");
+               target.name.clear();
+             }
+           }},
+          {"conninfo", [&](const Field& f) { parse_conninfo(f, target); }},
+          keyword("host"),
+          keyword("hostaddr"),
+          {"port", [&](const Field& f) { parse_port(f, target); }},
+          keyword("dbname"),
+          keyword("user"),
+          keyword_choice("sslmode",
+                         {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}),
+          keyword("sslcert"),
+          keyword("sslkey"),
+          keyword("sslrootcert"),
+          keyword("sslcrl"),
+          {"connect_timeout", [&](const Field& f) { parse_connect_timeout(f, target); }},
+          keyword_choice("target_session_attrs", {"any", "read-write", "read-only", "primary",
+                                                  "standby", "prefer-standby"}),
+          keyword("options"),
+          keyword("passfile"),
+          keyword("service"),
+          keyword_choice("gssencmode", {"disable", "prefer", "require"}),
+          {"application_name",
+           [&](const Field& f) {
+             error(f,
+                   "application_name is set by pgvigil (it marks its own sessions) and "
+                   "cannot be configured");
+           }},
+          {"password",
+           [&](const Field& f) {
+             if (const std::string* password = as_string(f)) {
+               target.conn["password"] = *password;
+               password_field.emplace(f);
+               warn(f, "plaintext password in the config file; prefer password_file");
+             }
+           }},
+          {"password_file", [&](const Field& f) { read_string(f, target.password_file); }},
+          {"labels", [&](const Field& f) { parse_labels(f, target.labels); }},
+          {"expected_databases",
+           [&](const Field& f) { read_strings(f, target.expected_databases); }},
+          {"expected_replicas",
+           [&](const Field& f) {
+             if (auto n = as_integer(f, 0, 1000)) target.expected_replicas = static_cast<int>(*n);
+           }},
+          {"rpo", [&](const Field& f) { read_duration(f, target.rpo); }},
+          {"data_directory", [&](const Field& f) { read_string(f, target.data_directory); }},
+          {"wal_directory", [&](const Field& f) { read_string(f, target.wal_directory); }},
+          {"extra_paths", [&](const Field& f) { read_strings(f, target.extra_paths); }},
+          {"patroni_url",
+           [&](const Field& f) { read_http_url(f, target.patroni_url, UrlCredentials::allowed); }},
+          {"probes", [&](const Field& f) { parse_probe_map(f, target.probes); }},
+          {"backup",
+           [&](const Field& f) {
+             each_table(f, [&](const Field& item) { parse_backup(item, target); });
+           }},
+          {"log", [&](const Field& f) { parse_log_scan(f, target); }},
+          {"check", [&](const Field& f) { parse_checks(f, target); }},
+          {"rules", [&](const Field& f) { parse_rule_map(f, target.rules); }},
+      });
   if (!field.node.is_table()) return;
 
   if (password_field && !target.password_file.empty()) {

@@ -1,5 +1,7 @@
 #include "config/redaction.hpp"
 
+#include <algorithm>
+
 #include "config/conninfo.hpp"
 #include "config/text.hpp"
 
@@ -58,6 +60,53 @@ std::string redact_conninfo(std::string_view conninfo) {
   return out;
 }
 
+std::vector<std::string> conninfo_secrets(std::string_view conninfo) {
+  std::vector<std::string> secrets;
+  if (is_conninfo_uri(conninfo)) {
+    for (const auto& param : uri_params(conninfo)) {
+      if (iequals(param.key, "password") && param.value_end > param.value_begin)
+        secrets.emplace_back(
+            conninfo.substr(param.value_begin, param.value_end - param.value_begin));
+    }
+    // The same span redact_conninfo() masks: from the user info's first ':'
+    // to the last '@' before the query.
+    const std::size_t authority = conninfo.find("://") + 3;
+    const std::size_t end = std::min(conninfo.find('?', authority), conninfo.size());
+    const std::size_t at = conninfo.substr(0, end).rfind('@');
+    const std::size_t colon = conninfo.find(':', authority);
+    if (at != std::string_view::npos && at >= authority && colon < at && at > colon + 1)
+      secrets.emplace_back(conninfo.substr(colon + 1, at - colon - 1));
+    return secrets;
+  }
+  const ConninfoScan scan = scan_conninfo(conninfo);
+  for (const auto& pair : scan.pairs)
+    if (iequals(pair.keyword, "password")) secrets.push_back(pair.value);
+  if (!scan.ok) {
+    std::string_view rest = conninfo.substr(scan.error_at);
+    while (!rest.empty()) {
+      std::size_t begin = 0;
+      while (begin < rest.size() && is_ascii_space(rest[begin])) ++begin;
+      std::size_t end = begin;
+      while (end < rest.size() && !is_ascii_space(rest[end])) ++end;
+      if (end > begin) secrets.emplace_back(rest.substr(begin, end - begin));
+      rest.remove_prefix(end);
+    }
+  }
+  return secrets;
+}
+
+std::string redact_conninfo_message(std::string_view message, std::string_view conninfo) {
+  std::string out(message);
+  if (!conninfo.empty()) {
+    const std::string redacted = redact_conninfo(conninfo);
+    for (std::size_t at = out.find(conninfo); at != std::string::npos;
+         at = out.find(conninfo, at + redacted.size())) {
+      out.replace(at, conninfo.size(), redacted);
+    }
+  }
+  return scrub_secrets(out, conninfo_secrets(conninfo));
+}
+
 std::string redact_url_userinfo(std::string_view url) {
   std::string out(url);
   const std::size_t scheme = out.find("://");
@@ -101,6 +150,18 @@ std::string mask_secrets(std::string_view text) {
     from = mask_userinfo_password(out, scheme + 3, kFreeTextUrlEnds, kLogMask);
   }
   return out;
+}
+
+std::string scrub_secrets(std::string_view text, std::span<const std::string> secrets) {
+  std::string out(text);
+  for (const auto& secret : secrets) {
+    if (secret.empty()) continue;
+    for (std::size_t at = out.find(secret); at != std::string::npos;
+         at = out.find(secret, at + kLogMask.size())) {
+      out.replace(at, secret.size(), kLogMask);
+    }
+  }
+  return mask_secrets(out);
 }
 
 }  // namespace pgvigil::config

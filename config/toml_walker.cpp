@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "config/redaction.hpp"
 #include "config/text.hpp"
 #include "config/units.hpp"
 
@@ -98,10 +99,6 @@ std::string did_you_mean(std::string_view key, std::span<const std::string_view>
     }
   }
   return best.empty() ? std::string{} : " (did you mean " + quoted(best) + "?)";
-}
-
-bool is_http_url(std::string_view url) {
-  return istarts_with(url, "http://") || istarts_with(url, "https://");
 }
 
 // --- reporting ---
@@ -357,11 +354,17 @@ void TomlWalker::each_table(const Field& field,
   }
   for (std::size_t i = 0; i < array->size(); ++i) parse_item(element(field, i, *array->get(i)));
 }
-void TomlWalker::read_http_url(const Field& field, std::string& out) {
+std::string TomlWalker::http_url_problem(const std::string& url, UrlCredentials credentials) {
+  std::string why;
+  if (parse_http_url(url, &why, credentials)) return {};
+  return "not a usable http:// or https:// URL (" + why + "): " + quoted(redact_url_userinfo(url));
+}
+
+void TomlWalker::read_http_url(const Field& field, std::string& out, UrlCredentials credentials) {
   const std::string* value = as_string(field);
   if (value == nullptr) return;
-  if (!is_http_url(*value)) {
-    error(field, "must be an http:// or https:// URL, got " + quoted(*value));
+  if (auto problem = http_url_problem(*value, credentials); !problem.empty()) {
+    error(field, std::move(problem));
     return;
   }
   out = *value;

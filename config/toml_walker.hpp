@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/http_url.hpp"
 #include "config/parse.hpp"
 
 namespace pgvigil::config {
@@ -43,7 +44,6 @@ std::string join_path(std::string_view prefix, std::string_view key);
 // " (did you mean \"name\"?)" for the closest of names, or "" when none is close.
 std::string did_you_mean(std::string_view key, std::span<const std::string_view> names);
 // True for http:// and https:// (any case).
-bool is_http_url(std::string_view url);
 
 class TomlWalker {
  public:
@@ -97,7 +97,12 @@ class TomlWalker {
   void read_strings(const Field& field, std::vector<std::string>& out);
   void read_choice(const Field& field, std::string& out,
                    const std::vector<std::string_view>& allowed);
-  void read_http_url(const Field& field, std::string& out);
+  // A URL the HTTP client can use (config/http_url.hpp); with credentials
+  // refused, user:password@ is an error. Messages show the URL redacted.
+  void read_http_url(const Field& field, std::string& out,
+                     UrlCredentials credentials = UrlCredentials::refused);
+  // The same check for one string; returns the error message or "".
+  static std::string http_url_problem(const std::string& url, UrlCredentials credentials);
 
  private:
   std::string source_name_;

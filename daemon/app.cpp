@@ -15,6 +15,7 @@
 #include "collect/job_catalogue.hpp"
 #include "config/parse.hpp"
 #include "daemon/pages.hpp"
+#include "daemon/preflight.hpp"
 #include "daemon/runbooks.hpp"
 
 namespace pgvigil {
@@ -234,6 +235,12 @@ bool App::reload() {
     reload_ok_.Set(0);
     return false;
   }
+  if (const auto problems = check_config_dependencies(*loaded.config); !problems.empty()) {
+    for (const auto& problem : problems) spdlog::error("config reload: {}", problem);
+    spdlog::error("config reload failed; the previous configuration keeps running");
+    reload_ok_.Set(0);
+    return false;
+  }
   if (loaded.config->server.listen != config_.server.listen)
     spdlog::warn("config reload: [server] listen changes take effect after a restart");
   const bool ok = apply(std::move(*loaded.config));
@@ -245,6 +252,17 @@ bool App::reload() {
   return ok;
 }
 
+void App::override_log_level(std::string level) {
+  log_level_override_ = std::move(level);
+  apply_log_level();
+}
+
+void App::apply_log_level() {
+  const std::string& name = log_level_override_.empty() ? config_.log.level : log_level_override_;
+  // Both come checked against config::kLogLevels, so "off" is meant.
+  spdlog::set_level(spdlog::level::from_str(name));
+}
+
 bool App::apply(config::Config config) {
   const auto listen = config_.server.listen;
   config_ = std::move(config);
@@ -253,9 +271,7 @@ bool App::apply(config::Config config) {
   // (renewed certificate files are picked up without one).
   if (server_)
     server_->update_auth(config_.server.basic_auth_users, config_.server.auth_exempt_health);
-  if (auto level = spdlog::level::from_str(config_.log.level);
-      level != spdlog::level::off || config_.log.level == "off")
-    spdlog::set_level(level);
+  apply_log_level();
 
   connect_gate_->set_limit(config_.max_connection_attempts);
   MonitorOptions options;

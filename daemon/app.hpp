@@ -35,6 +35,9 @@ class App {
   explicit App(config::Config config);
   ~App();
 
+  // --log-level: kept over every reload ("" = the config's [log] level).
+  void override_log_level(std::string level);
+
   // Binds the listeners (throws std::runtime_error naming the address) and
   // starts monitors and the scheduler. Returns the bound endpoints.
   std::vector<boost::asio::ip::tcp::endpoint> start();
@@ -52,6 +55,7 @@ class App {
   std::string status_line() const;
 
  private:
+  void apply_log_level();
   void drop_target(const std::string& name, TargetMonitor& monitor);
   void build_routes();
   void watch_signals();
@@ -66,6 +70,7 @@ class App {
   std::vector<AlertView> alert_views(const http::Request& request) const;
 
   config::Config config_;
+  std::string log_level_override_;
   boost::asio::io_context io_;
   boost::asio::thread_pool workers_{2};
   boost::asio::signal_set signals_;

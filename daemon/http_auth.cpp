@@ -138,6 +138,17 @@ bool VerificationCache::contains(const CacheKey& key, Clock::time_point now) con
   return found;
 }
 
+bool VerificationCache::find_and_refresh(const CacheKey& key, Clock::time_point now) {
+  bool found = false;
+  for (auto& entry : entries_) {
+    const bool same = CRYPTO_memcmp(entry.key.data(), key.data(), key.size()) == 0;
+    const bool hit = same && entry.expires > now;
+    found = found || hit;
+    if (hit) entry.expires = now + time_to_live_;
+  }
+  return found;
+}
+
 void VerificationCache::insert(const CacheKey& key, Clock::time_point now) {
   std::erase_if(entries_, [&](const Entry& entry) {
     return entry.expires <= now || CRYPTO_memcmp(entry.key.data(), key.data(), key.size()) == 0;
@@ -175,7 +186,7 @@ AuthDecision BasicAuthenticator::check(std::string_view target, std::string_view
   // answer takes as long as a wrong password's.
   decision.hash = decision.known_user ? user->second : users_.begin()->second;
   decision.key = verification_key(credentials->user, credentials->password, decision.hash);
-  if (decision.known_user && cache_.contains(decision.key, now)) {
+  if (decision.known_user && cache_.find_and_refresh(decision.key, now)) {
     wipe(credentials->password);
     decision.kind = AuthDecision::Kind::allow;
     decision.hash.clear();

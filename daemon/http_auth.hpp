@@ -5,9 +5,11 @@
 // given credentials pays bcrypt's deliberate slowness. Everything here is
 // pure or takes the time as an argument; the server decides where the slow
 // verify_bcrypt() runs (a worker thread, never the event loop).
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -51,6 +53,9 @@ class VerificationCache {
                              std::size_t capacity = 128);
 
   bool contains(const CacheKey& key, Clock::time_point now) const;
+  // contains(), and a hit lives time_to_live from now: a scraper that keeps
+  // scraping never needs bcrypt again.
+  bool find_and_refresh(const CacheKey& key, Clock::time_point now);
   // Adds or refreshes `key`; the entry expiring first makes room when full.
   void insert(const CacheKey& key, Clock::time_point now);
   void clear();
@@ -64,6 +69,61 @@ class VerificationCache {
   std::chrono::seconds time_to_live_;
   std::size_t capacity_;
   std::vector<Entry> entries_;
+};
+
+// Password checks waiting for the one bcrypt worker, served in turn across
+// client addresses: each address with something waiting gets one check per
+// round, and at most `per_client` of its checks wait at once. A flood of
+// wrong passwords from some addresses then delays a scraper elsewhere by
+// one check per flooding address, instead of filling every slot.
+template <typename Job>
+class FairVerificationQueue {
+ public:
+  FairVerificationQueue(std::size_t per_client, std::size_t total)
+      : per_client_(std::max<std::size_t>(per_client, 1)),
+        total_(std::max<std::size_t>(total, 1)) {}
+
+  // False when `client` already has per_client waiting, or all are taken.
+  bool push(const std::string& client, Job job) {
+    if (size_ >= total_) return false;
+    auto& mine = waiting_[client];
+    if (mine.size() >= per_client_) return false;
+    if (mine.empty()) turns_.push_back(client);
+    mine.push_back(std::move(job));
+    ++size_;
+    return true;
+  }
+
+  // The next check: the oldest of the client whose turn it is.
+  std::optional<Job> pop() {
+    if (turns_.empty()) return std::nullopt;
+    const std::string client = std::move(turns_.front());
+    turns_.pop_front();
+    auto found = waiting_.find(client);
+    Job job = std::move(found->second.front());
+    found->second.pop_front();
+    --size_;
+    if (found->second.empty()) {
+      waiting_.erase(found);
+    } else {
+      turns_.push_back(client);
+    }
+    return job;
+  }
+
+  std::size_t size() const noexcept { return size_; }
+  void clear() {
+    waiting_.clear();
+    turns_.clear();
+    size_ = 0;
+  }
+
+ private:
+  std::size_t per_client_;
+  std::size_t total_;
+  std::size_t size_ = 0;
+  std::map<std::string, std::deque<Job>> waiting_;
+  std::deque<std::string> turns_;  // clients with checks waiting, next first
 };
 
 // What to do with one request.

@@ -100,7 +100,9 @@ struct HttpServer::State {
       : io(io_context),
         options(std::move(server_options)),
         handler(std::move(request_handler)),
-        auth(options.basic_auth_users, options.auth_exempt_health) {
+        auth(options.basic_auth_users, options.auth_exempt_health),
+        waiting_checks(options.max_pending_verifications_per_client,
+                       options.max_pending_verifications) {
     if (options.tls) {
       tls = std::make_unique<TlsContextSource>(*options.tls, options.tls_check_interval);
     }
@@ -118,7 +120,9 @@ struct HttpServer::State {
   BasicAuthenticator auth;
   // The bcrypt worker; null once the server is being destroyed.
   asio::thread_pool* verifier = nullptr;
-  std::size_t pending_verifications = 0;
+  // Checks waiting for the worker, and whether one is running there.
+  FairVerificationQueue<std::function<void()>> waiting_checks;
+  bool checking = false;
   std::uint64_t evicted = 0;
 };
 
@@ -155,6 +159,15 @@ Response unauthorized_response() {
   return response;
 }
 
+// Hands the next waiting password check to the worker when none runs there.
+void start_next_check(State& state) {
+  if (state.checking || state.verifier == nullptr) return;
+  auto check = state.waiting_checks.pop();
+  if (!check) return;
+  state.checking = true;
+  asio::post(*state.verifier, std::move(*check));
+}
+
 std::string_view view(boost::beast::string_view text) {
   return {text.data(), text.size()};
 }
@@ -170,6 +183,8 @@ class Connection final : public ConnectionBase,
       : state_(std::move(state)),
         tls_context_(std::move(tls_context)),
         stream_(make_stream(std::move(socket), tls_context_.get())) {
+    error_code ignored;
+    client_ = tcp_layer().socket().remote_endpoint(ignored).address().to_string();
     registration_ = state_->connections.insert(state_->connections.end(), this);
     const auto& options = state_->options;
     first_request_deadline_ =
@@ -310,34 +325,39 @@ class Connection final : public ConnectionBase,
 
   // bcrypt runs on the worker thread; the answer comes back to the loop.
   void verify_off_loop(AuthDecision decision) {
-    if (state_->verifier == nullptr ||
-        state_->pending_verifications >= state_->options.max_pending_verifications) {
-      wipe(decision.password);
-      spdlog::debug("http: too many password checks at once; answering 503");
+    std::string password = std::move(decision.password);
+    std::string hash = decision.hash;
+    // Runs on the worker thread; the answer goes back to the loop.
+    auto check = [self = this->shared_from_this(), password, hash,
+                  loop = state_->io.get_executor()]() mutable {
+      const bool matches = verify_bcrypt(password, hash);
+      wipe(password);
+      // `self` moves to the loop: the connection is only ever touched there.
+      asio::post(loop, [self = std::move(self), matches] {
+        self->state_->checking = false;
+        start_next_check(*self->state_);
+        self->guarded([&] { self->on_verified(matches); });
+      });
+    };
+    // The limit counts the check running on the worker as well.
+    const bool room = state_->waiting_checks.size() + (state_->checking ? 1 : 0) <
+                      state_->options.max_pending_verifications;
+    const bool queued = state_->verifier != nullptr && room &&
+                        state_->waiting_checks.push(client_, std::move(check));
+    wipe(password);
+    if (!queued) {
+      spdlog::debug("http: too many password checks waiting; answering 503");
       Response busy =
           error_response(beast::http::status::service_unavailable, "Service Unavailable");
       busy.set(beast::http::field::retry_after, "1");
       return respond(std::move(busy));
     }
     phase_ = Phase::authorizing;
-    ++state_->pending_verifications;
-    std::string password = std::move(decision.password);
-    std::string hash = decision.hash;
     decision_.emplace(std::move(decision));
-    asio::post(*state_->verifier,
-               [self = this->shared_from_this(), password = std::move(password),
-                hash = std::move(hash), loop = state_->io.get_executor()]() mutable {
-                 const bool matches = verify_bcrypt(password, hash);
-                 wipe(password);
-                 // `self` moves to the loop: the connection is only ever touched there.
-                 asio::post(loop, [self = std::move(self), matches] {
-                   self->guarded([&] { self->on_verified(matches); });
-                 });
-               });
+    start_next_check(*state_);
   }
 
   void on_verified(bool matches) {
-    --state_->pending_verifications;
     if (phase_ == Phase::closed || !decision_) return;
     const bool allowed = state_->auth.finish(*decision_, matches, steady_clock::now());
     decision_.reset();
@@ -465,6 +485,7 @@ class Connection final : public ConnectionBase,
   std::optional<beast::http::request_parser<beast::http::string_body>> parser_;
   std::optional<Request> request_;        // being authorized or answered
   std::optional<AuthDecision> decision_;  // while bcrypt runs (no password in it)
+  std::string client_;                    // the peer's address: password checks take turns by it
   std::optional<Response> response_;      // alive until its async_write completes
   steady_clock::time_point first_request_deadline_;
   std::list<ConnectionBase*>::iterator registration_;
@@ -605,6 +626,8 @@ HttpServer::~HttpServer() {
   state_->verifier = nullptr;
   verifier_->pool.stop();
   verifier_->pool.join();
+  // Waiting checks hold their connections, which hold the state.
+  state_->waiting_checks.clear();
 }
 
 std::vector<tcp::endpoint> HttpServer::listen(const std::vector<std::string>& addresses) {

@@ -47,8 +47,10 @@ struct HttpServerOptions {
   // user -> bcrypt hash. Empty: no authentication.
   std::map<std::string, std::string> basic_auth_users;
   bool auth_exempt_health = true;  // /health and /ready open without credentials
-  // bcrypt checks queued or running at once; more get 503 with Retry-After.
+  // bcrypt checks waiting at once, in all and per client address; more get
+  // 503 with Retry-After. Waiting checks run in turn across addresses.
   std::size_t max_pending_verifications = 16;
+  std::size_t max_pending_verifications_per_client = 4;
 };
 
 class HttpServer {

@@ -1,6 +1,7 @@
 // pgvigil: watches PostgreSQL servers, serves what it sees as Prometheus
 // metrics and pages through Alertmanager when a runbook says a human must act.
 #include <spdlog/spdlog.h>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -14,6 +15,7 @@
 #include "config/parse.hpp"
 #include "daemon/app.hpp"
 #include "daemon/logging.hpp"
+#include "daemon/preflight.hpp"
 
 namespace {
 
@@ -86,6 +88,9 @@ int check_config(const std::vector<std::string_view>& args) {
   }
   auto config = load_for_command(std::string(args[0]));
   if (!config) return 1;
+  const auto problems = pgvigil::check_config_dependencies(*config);
+  for (const auto& problem : problems) std::cerr << args[0] << ": " << problem << "\n";
+  if (!problems.empty()) return 1;
   std::cout << pgvigil::config::render_effective_config(*config);
   return 0;
 }
@@ -127,6 +132,13 @@ int run(const std::vector<std::string_view>& args) {
       path = args[++i];
     } else if (args[i] == "--log-level" && i + 1 < args.size()) {
       level_override = args[++i];
+      if (std::find(pgvigil::config::kLogLevels.begin(), pgvigil::config::kLogLevels.end(),
+                    level_override) == pgvigil::config::kLogLevels.end()) {
+        std::cerr << "pgvigil run: --log-level must be one of trace, debug, info, warn, error, "
+                     "critical, off; got '"
+                  << level_override << "'\n";
+        return 2;
+      }
     } else {
       std::cerr << "pgvigil run: unexpected argument '" << args[i] << "'\n" << kRunUsage;
       return 2;
@@ -144,8 +156,15 @@ int run(const std::vector<std::string_view>& args) {
   if (!level_override.empty()) loaded.config->log.level = level_override;
   pgvigil::setup_logging(loaded.config->log);
   for (const auto& warning : loaded.warnings) spdlog::warn("config: {}", warning);
+  if (const auto problems = pgvigil::check_config_dependencies(*loaded.config); !problems.empty()) {
+    for (const auto& problem : problems) spdlog::critical("config: {}", problem);
+    spdlog::critical("cannot start: {} names something that cannot be used", path);
+    return 1;
+  }
   try {
     pgvigil::App app(std::move(*loaded.config));
+    // A reload reads [log] level from the file again; the command line wins.
+    app.override_log_level(level_override);
     app.start();
     spdlog::info("pgvigil {} started", PGVIGIL_VERSION);
     return app.run();

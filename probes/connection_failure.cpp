@@ -9,18 +9,11 @@
 namespace pgvigil {
 
 namespace {
-constexpr std::array<std::string_view, 12> kFailureReasonNames{"none",
-                                                               "refused",
-                                                               "timeout",
-                                                               "dns",
-                                                               "auth_failed",
-                                                               "database_missing",
-                                                               "too_many_clients",
-                                                               "starting_up",
-                                                               "shutting_down",
-                                                               "recovery",
-                                                               "ssl",
-                                                               "other"};
+constexpr std::array<std::string_view, 13> kFailureReasonNames{
+    "none",        "connecting",    "refused",          "timeout",
+    "dns",         "auth_failed",   "database_missing", "too_many_clients",
+    "starting_up", "shutting_down", "recovery",         "ssl",
+    "other"};
 constexpr std::array<std::string_view, 4> kPingNames{"ok", "rejecting", "no_response",
                                                      "no_attempt"};
 

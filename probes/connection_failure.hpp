@@ -15,6 +15,7 @@ namespace pgvigil {
 // Why a connection attempt failed, as the runbooks name it.
 enum class FailureReason {
   none,
+  connecting,  // no attempt has ended yet (the daemon or the target just started)
   refused,
   timeout,
   dns,

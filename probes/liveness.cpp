@@ -53,11 +53,16 @@ void LivenessState::on_connect(const ConnectOutcome& outcome, TimePoint now) {
   set_up(false, now);
 }
 
-void LivenessState::on_lost(TimePoint now) {
-  // The cause is not known yet; the immediate reconnect attempt classifies it.
-  reason_ = FailureReason::other;
+void LivenessState::on_lost(TimePoint now, FailureReason reason, std::string_view message) {
+  reason_ = reason == FailureReason::none || reason == FailureReason::connecting
+                ? FailureReason::other
+                : reason;
   ping_ = PingStatus::no_response;
   last_error_ = "the monitoring connection was lost";
+  if (!message.empty()) {
+    last_error_ += ": ";
+    last_error_ += message;
+  }
   set_up(false, now);
 }
 
@@ -106,10 +111,11 @@ void LivenessState::emit(SampleSink& out) const {
   out.state_set("pg_isready_status", "pg_isready's answer (PQping semantics) as a state set.", {},
                 "status", ping_status_names(), to_string(ping_));
   out.state_set("pg_connection_failure",
-                "Why the target cannot be reached, as a state set; reason=\"none\" when connected.",
+                "Why the target cannot be reached, as a state set; reason=\"none\" when connected, "
+                "\"connecting\" until the first attempt ends.",
                 {}, "reason", failure_reason_names(), to_string(reason_));
   for (auto name : failure_reason_names()) {
-    if (name == "none") continue;
+    if (name == "none" || name == "connecting") continue;  // not failures
     std::uint64_t count = 0;
     for (const auto& [reason, n] : failures_)
       if (to_string(reason) == name) count = n;

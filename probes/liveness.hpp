@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "probes/connection_failure.hpp"
 #include "probes/probe.hpp"
@@ -21,8 +22,11 @@ class LivenessState {
   explicit LivenessState(TimePoint started);
 
   void on_connect(const ConnectOutcome& outcome, TimePoint now);
-  // The established connection broke (EOF, reset, deadline).
-  void on_lost(TimePoint now);
+  // The established connection broke (EOF, reset, deadline): `reason` as
+  // classified from libpq's message (timeout for a deadline), `message` its
+  // text. The immediate reconnect attempt refines it.
+  void on_lost(TimePoint now, FailureReason reason = FailureReason::other,
+               std::string_view message = {});
   // The trivial query answered. Returns true when the recovery state flipped
   // (a failover or promotion), so the caller re-reads the server's facts.
   bool on_ping(std::chrono::steady_clock::duration rtt, bool in_recovery, TimePoint now);
@@ -48,7 +52,7 @@ class LivenessState {
   TimePoint since_;
   TimePoint up_since_{};
   TimePoint down_since_{};
-  FailureReason reason_ = FailureReason::none;
+  FailureReason reason_ = FailureReason::connecting;  // until the first attempt ends
   PingStatus ping_ = PingStatus::no_attempt;
   std::string last_error_;
   std::map<FailureReason, std::uint64_t> failures_;

@@ -180,8 +180,14 @@ TEST_CASE("the authenticator allows, denies, or asks for a verification") {
     auto wrong = auth.check("/metrics", basic("prom", "wrong"), t0 + 30s);
     REQUIRE(wrong.kind == AuthDecision::Kind::verify);
     CHECK_FALSE(auth.finish(wrong, verify_bcrypt(wrong.password, wrong.hash), t0 + 30s));
-    // After the time to live the full verification runs again.
-    CHECK(auth.check("/metrics", basic("prom", "right"), t0 + 61s).kind ==
+    // Each hit keeps the entry for another time to live (60 s here): a
+    // scraper that keeps scraping is never sent back to bcrypt.
+    CHECK(auth.check("/metrics", basic("prom", "right"), t0 + 85s).kind ==
+          AuthDecision::Kind::allow);
+    CHECK(auth.check("/metrics", basic("prom", "right"), t0 + 140s).kind ==
+          AuthDecision::Kind::allow);
+    // Unused for longer than the time to live: the full verification again.
+    CHECK(auth.check("/metrics", basic("prom", "right"), t0 + 201s).kind ==
           AuthDecision::Kind::verify);
   }
 
@@ -212,4 +218,24 @@ TEST_CASE("bcrypt at cost 10 is slow enough that it must stay off the event loop
   CHECK(verify_bcrypt("pw", hash));
   // The reason for the worker thread and the cache: a visible pause per check.
   CHECK(std::chrono::steady_clock::now() - started > 5ms);
+}
+
+TEST_CASE("password checks take turns by client address") {
+  pgvigil::http::FairVerificationQueue<std::string> queue(/*per_client=*/2, /*total=*/5);
+  CHECK(queue.push("10.0.0.9", "flood-1"));
+  CHECK(queue.push("10.0.0.9", "flood-2"));
+  CHECK_FALSE(queue.push("10.0.0.9", "flood-3"));  // its own limit
+  CHECK(queue.push("10.0.0.1", "scraper"));
+  CHECK(queue.push("10.0.0.2", "other-1"));
+  CHECK(queue.push("10.0.0.2", "other-2"));
+  CHECK_FALSE(queue.push("10.0.0.3", "late"));  // all five taken
+  CHECK(queue.size() == 5);
+  // One per address per round, oldest first within an address.
+  std::vector<std::string> order;
+  while (auto job = queue.pop()) order.push_back(*job);
+  CHECK(order == std::vector<std::string>{"flood-1", "scraper", "other-1", "flood-2", "other-2"});
+  CHECK(queue.size() == 0);
+  CHECK(queue.push("10.0.0.9", "again"));
+  queue.clear();
+  CHECK_FALSE(queue.pop().has_value());
 }

@@ -16,6 +16,7 @@
 #include <boost/asio/post.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -562,4 +563,42 @@ TEST_CASE("password checks beyond max_pending_verifications get 503 with Retry-A
   CHECK(first.get().http_code == 401);
   // With the worker free again, checks are accepted.
   CHECK(curl("-u prometheus:pw", live.url("/metrics", false)).http_code == 200);
+}
+
+TEST_CASE("a flood of wrong passwords does not lock valid scrapers out") {
+  // Five scrapers, none in the success cache yet, each from 127.0.0.2, while
+  // 32 clients on 127.0.0.1 send wrong passwords as fast as they can.
+  HttpServerOptions options;
+  for (int i = 0; i < 5; ++i)
+    options.basic_auth_users["scraper" + std::to_string(i)] =
+        bcrypt_hash("pw-" + std::to_string(i), 10);  // tens of ms per check
+  LiveServer live(options);
+  std::atomic<bool> flooding{true};
+  std::atomic<int> refused_busy{0};
+  std::vector<std::thread> flood;
+  for (int client = 0; client < 32; ++client) {
+    flood.emplace_back([&, client] {
+      for (int n = 0; n < 400 && flooding; ++n) {  // bounded; stops when the scrapers are done
+        const auto reply =
+            curl("-u scraper0:wrong-" + std::to_string(client) + "-" + std::to_string(n),
+                 live.url("/metrics", false));
+        if (reply.http_code == 503) ++refused_busy;
+      }
+    });
+  }
+  // The flood has filled the checks: clients are being turned away.
+  const auto deadline = steady_clock::now() + 20s;
+  while (refused_busy == 0 && steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  CHECK(refused_busy > 0);
+  int allowed = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto reply =
+        curl("--interface 127.0.0.2 -u scraper" + std::to_string(i) + ":pw-" + std::to_string(i),
+             live.url("/metrics", false));
+    INFO("scraper" << i << " got HTTP " << reply.http_code);
+    if (reply.http_code == 200) ++allowed;
+  }
+  flooding = false;
+  for (auto& thread : flood) thread.join();
+  CHECK(allowed == 5);
 }

@@ -63,7 +63,7 @@ TEST_CASE("connection failure: pg_isready's answer follows PQping") {
 
 TEST_CASE("connection failure: names and first lines") {
   CHECK(pgvigil::to_string(FailureReason::too_many_clients) == "too_many_clients");
-  CHECK(pgvigil::failure_reason_names().size() == 12);
+  CHECK(pgvigil::failure_reason_names().size() == 13);
   CHECK(pgvigil::to_string(PingStatus::no_attempt) == "no_attempt");
   CHECK(pgvigil::first_line("FATAL:  x\nDETAIL: y") == "FATAL:  x");
   CHECK(pgvigil::first_line("trailing   \n") == "trailing");

@@ -97,3 +97,43 @@ TEST_CASE("postmaster restarts: counted when the start time read at a connection
         "postmaster start time now: 2027-01-15 08:00:03 UTC\n"
         "restarts seen since pgvigil started: 1\n");
 }
+
+TEST_CASE("reason: connecting until the first attempt ends, then the attempt's cause") {
+  LivenessState state(kStart);
+  CHECK_FALSE(state.up());
+  CHECK(state.reason() == pgvigil::FailureReason::connecting);
+  {
+    SampleSink sink;
+    state.emit(sink);
+    const auto* connecting = sink.find("pg_connection_failure", {{"reason", "connecting"}});
+    REQUIRE(connecting != nullptr);
+    CHECK(connecting->gauge.value == 1);
+    const auto* none = sink.find("pg_connection_failure", {{"reason", "none"}});
+    REQUIRE(none != nullptr);
+    CHECK(none->gauge.value == 0);
+    // Waiting for the first answer is not a failed attempt.
+    CHECK(sink.find("pg_connection_failures_total", {{"reason", "connecting"}}) == nullptr);
+  }
+  pgvigil::ConnectOutcome refused;
+  refused.reason = pgvigil::FailureReason::refused;
+  refused.ping = pgvigil::PingStatus::no_response;
+  refused.message = "connection refused";
+  state.on_connect(refused, kStart + 1s);
+  CHECK(state.reason() == pgvigil::FailureReason::refused);
+}
+
+TEST_CASE("reason: a connection lost to the query deadline is a timeout at once") {
+  LivenessState state(kStart);
+  connect(state, server("7310911151990065749"), kStart);
+  REQUIRE(state.up());
+  state.on_lost(kStart + 5s, pgvigil::FailureReason::timeout,
+                "no answer within the query deadline");
+  CHECK_FALSE(state.up());
+  CHECK(state.reason() == pgvigil::FailureReason::timeout);
+  CHECK(state.ping() == pgvigil::PingStatus::no_response);
+  CHECK(state.last_error().find("query deadline") != std::string::npos);
+  // A loss whose cause is unknown stays "other".
+  connect(state, server("7310911151990065749"), kStart + 6s);
+  state.on_lost(kStart + 7s);
+  CHECK(state.reason() == pgvigil::FailureReason::other);
+}
