@@ -9,6 +9,8 @@
 #include <chrono>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
 
@@ -169,4 +171,129 @@ TEST_CASE("ready waits for the first round, health follows the loop, SIGTERM sto
   CHECK(*code == 0);
   CHECK(took < 2s);
   ::close(silent);
+}
+
+TEST_CASE("check-config, start and reload refuse files and conninfo that cannot be used") {
+  // Issue 20: a missing password_file and a malformed URI passed check-config;
+  // libpq quoted the URI, password included, into every output channel.
+  PgCluster cluster;
+  const std::string secret = "Uri-Secret-7731";
+  const std::string good =
+      kHeader + target("one", cluster.primary_port(), cluster.monitor_password_file());
+  DaemonProcess daemon(good);
+  REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "one"}}) == 1.0; }, 10s));
+  const std::string state_dir = daemon.dir() + "/state";
+  const auto with_state = [&](std::string text) {
+    for (auto pos = text.find("@STATE@"); pos != std::string::npos; pos = text.find("@STATE@"))
+      text.replace(pos, 7, state_dir);
+    return text;
+  };
+  const std::string missing_file = daemon.dir() + "/no-such.pass";
+  const std::string bad_uri =
+      "[[target]]\nname = \"uri\"\nconninfo = \"postgresql://u:" + secret + "@[::1/postgres\"\n";
+  double reloads_failed = 0;
+  for (const std::string& broken :
+       {with_state(kHeader + target("one", cluster.primary_port(), missing_file)),
+        with_state(good + bad_uri)}) {
+    CAPTURE(broken);
+    // check-config: exit 1, the problem named, no secret.
+    const std::string path = daemon.dir() + "/broken.toml";
+    pgvigil::test::write_file(path, broken);
+    int code = -1;
+    const std::string checked = run_command(kBinary + " check-config " + path + " 2>&1", &code);
+    CHECK(code == 1);
+    CHECK(checked.find(secret) == std::string::npos);
+    CHECK((checked.find("no-such.pass") != std::string::npos ||
+           checked.find("invalid conninfo") != std::string::npos));
+    // Start: refused the same way.
+    const std::string started =
+        run_command("timeout 20 " + kBinary + " run -c " + path + " 2>&1", &code);
+    CHECK(code == 1);
+    CHECK(started.find(secret) == std::string::npos);
+    // Reload: fails, and the running target keeps its connection.
+    pgvigil::test::write_file(daemon.config_path(), broken);
+    daemon.signal(SIGHUP);
+    ++reloads_failed;
+    CHECK(wait_until(
+        [&] {
+          const auto log = daemon.log();
+          std::size_t count = 0;
+          for (auto pos = log.find("previous configuration keeps running");
+               pos != std::string::npos;
+               pos = log.find("previous configuration keeps running", pos + 1))
+            ++count;
+          return static_cast<double>(count) >= reloads_failed;
+        },
+        5s));
+    CHECK(daemon.metric("pgvigil_config_last_reload_successful") == 0.0);
+    CHECK(daemon.metric("pg_up", {{"target", "one"}}) == 1.0);
+    CHECK_FALSE(daemon.metric("pg_up", {{"target", "uri"}}));
+  }
+  CHECK(daemon.log().find(secret) == std::string::npos);
+  CHECK(daemon.log().find("no-such.pass") != std::string::npos);
+}
+
+TEST_CASE("log level: --log-level is checked and kept over a reload") {
+  PgCluster cluster;
+  int code = -1;
+  const std::string dir = pgvigil::test::make_temp_dir("pgvigil-level");
+  pgvigil::test::write_file(dir + "/c.toml", "[[target]]\nname = \"a\"\nhost = \"127.0.0.1\"\n");
+  const std::string bogus = run_command(
+      "timeout 20 " + kBinary + " run -c " + dir + "/c.toml --log-level bogus 2>&1", &code);
+  CHECK(code == 2);
+  CHECK(bogus.find("--log-level must be one of") != std::string::npos);
+  run_command("rm -rf " + dir);
+
+  // The file says info; the command line says debug, before and after SIGHUP.
+  const std::string config = kHeader + "[log]\nlevel = \"info\"\n" +
+                             target("one", cluster.primary_port(), cluster.monitor_password_file());
+  DaemonProcess daemon(config, {"--log-level", "debug"});
+  REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "one"}}) == 1.0; }, 10s));
+  daemon.signal(SIGHUP);
+  REQUIRE(wait_until(
+      [&] { return daemon.log().find("configuration reloaded") != std::string::npos; }, 5s));
+  // A request with an oversized header is refused with a debug-level line.
+  const auto reply =
+      http_get(daemon.port(), "/metrics", 3000ms, "X-Big: " + std::string(9000, 'a') + "\r\n");
+  CHECK(reply.status == 431);
+  CHECK(wait_until(
+      [&] {
+        const auto log = daemon.log();
+        const auto reloaded = log.find("configuration reloaded");
+        return log.find("rejecting request with 431", reloaded) != std::string::npos;
+      },
+      3s));
+}
+
+TEST_CASE("JSON logs stay JSON when the server ends pgvigil's session") {
+  // Issue 20: libpq printed the server's FATAL for an idle session raw to
+  // stderr, between the JSON lines.
+  PgCluster cluster;
+  DaemonProcess daemon(kHeader + "[log]\nformat = \"json\"\nlevel = \"info\"\n" +
+                       target("one", cluster.primary_port(), cluster.monitor_password_file()));
+  REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "one"}}) == 1.0; }, 10s));
+  pgvigil::test::TestConnection admin(cluster.conninfo(cluster.primary_port()));
+  // Three times, so that at least once the session is idle (a round takes
+  // milliseconds of each second) and the message arrives as a notice.
+  for (int i = 0; i < 3; ++i) {
+    admin.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+        "'pgvigil'");
+    REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "one"}}) == 1.0; }, 10s));
+  }
+  const std::string log = daemon.log();
+  std::size_t lines = 0;
+  for (std::size_t begin = 0; begin < log.size();) {
+    auto end = log.find('\n', begin);
+    if (end == std::string::npos) end = log.size();
+    const std::string line = log.substr(begin, end - begin);
+    begin = end + 1;
+    if (line.empty()) continue;
+    ++lines;
+    CAPTURE(line);
+    CHECK(nlohmann::json::accept(line));
+  }
+  CHECK(lines > 3);
+  CHECK(log.find("server message: FATAL") != std::string::npos);
+  CHECK(log.find("57P01") != std::string::npos);
 }

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "probes/connection_failure.hpp"
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
 
@@ -269,4 +270,71 @@ TEST_CASE("admission control: 200 targets at a silent server, never more attempt
   MESSAGE("targets with a timed-out attempt after ~4 s: " << timed_out);
   CHECK(timed_out >= 16);
   CHECK(timed_out <= 8 * 6);  // never more than the limit per deadline
+}
+
+TEST_CASE("liveness: before its first attempt ends a target is 'connecting', then a timeout") {
+  // Issue 20: the first attempt at a silent server showed pg_up 0 with
+  // reason "none" until it timed out.
+  SilentListener silent;
+  const std::string config = config_with(
+      "[[target]]\nname = \"silent\"\nhost = \"127.0.0.1\"\nport = " + std::to_string(silent.port) +
+      "\nuser = \"nobody\"\ndbname = \"nothing\"\nconnect_timeout = 4\n");
+  const auto started = std::chrono::steady_clock::now();
+  DaemonProcess daemon(config);
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.metric("pg_up", {{"target", "silent"}}).has_value();
+      },
+      3s, 20ms));
+  if (std::chrono::steady_clock::now() - started < 3s) {
+    CHECK(reason_is(daemon, "silent", "connecting"));
+    CHECK_FALSE(reason_is(daemon, "silent", "none"));
+    CHECK(daemon.metric("pg_up", {{"target", "silent"}}) == 0.0);
+  }
+  // The attempt ends at the target's connect_timeout as a timeout.
+  const auto took = wait_until([&] { return reason_is(daemon, "silent", "timeout"); }, 10s);
+  REQUIRE(took);
+  CHECK(daemon.metric("pg_connection_failures_total",
+                      {{"target", "silent"}, {"reason", "timeout"}}) >= 1.0);
+  CHECK_FALSE(daemon.metric("pg_connection_failures_total",
+                            {{"target", "silent"}, {"reason", "connecting"}}));
+}
+
+TEST_CASE("liveness: a hung server is a timeout from the moment it stops answering") {
+  // Issue 20: a stopped server read "other" (connection lost) for its first
+  // seconds, because the query deadline's cause was thrown away.
+  PgCluster cluster;
+  DaemonProcess daemon(
+      config_with(target_block("hung", "127.0.0.1", cluster.primary_port(), "pgvigil_monitor",
+                               cluster.monitor_password_file())));
+  REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "hung"}}) == 1.0; }, 10s));
+  const pid_t postmaster = cluster.postmaster_pid("primary");
+  REQUIRE(postmaster > 0);
+  // Every process of the server stops; they are resumed whatever happens.
+  struct Resume {
+    pid_t pid;
+    ~Resume() {
+      pgvigil::test::run_command("pkill -CONT -P " + std::to_string(pid));
+      ::kill(pid, SIGCONT);
+    }
+  } resume{postmaster};
+  pgvigil::test::run_command("pkill -STOP -P " + std::to_string(postmaster));
+  REQUIRE(::kill(postmaster, SIGSTOP) == 0);
+
+  std::string first_reason;
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 400 && std::chrono::steady_clock::now() - started < 20s; ++i) {
+    const std::string text = daemon.metrics();
+    if (pgvigil::test::metric_value(text, "pg_up", {{"target", "hung"}}) == 0.0) {
+      for (auto reason : pgvigil::failure_reason_names()) {
+        if (pgvigil::test::metric_value(text, "pg_connection_failure",
+                                        {{"target", "hung"}, {"reason", std::string(reason)}}) ==
+            1.0)
+          first_reason = reason;
+      }
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(first_reason == "timeout");
 }
