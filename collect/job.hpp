@@ -36,11 +36,16 @@ struct JobOutcome {
   bool ok = false;
   Store store = Store::replace;
   SampleSink samples;
+  // False when the round could not start because the target's session is not
+  // up (still connecting, or down: pg_up says why). Such a round is neither a
+  // run nor a failure, so a restart does not look like failing probes.
+  bool ran = true;
 
   static JobOutcome replaced(bool ok, SampleSink samples) {
     return {ok, Store::replace, std::move(samples)};
   }
   static JobOutcome dropped() { return {false, Store::drop, {}}; }
+  static JobOutcome not_run(Store store = Store::drop) { return {false, store, {}, false}; }
 };
 using JobDone = std::function<void(JobOutcome)>;
 

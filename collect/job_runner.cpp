@@ -23,10 +23,15 @@ void JobRunner::sync(const std::shared_ptr<TargetMonitor>& monitor,
       job->run(target_monitor,
                [this, weak, key, done = std::move(done)](JobOutcome outcome) mutable {
                  const bool ok = outcome.ok;
+                 const bool ran = outcome.ran;
                  if (auto m = weak.lock())
                    store(key.target, key.probe, m->labels(), std::move(outcome));
                  completed_.insert(key);
-                 done(ok);
+                 if (ran) {
+                   done(ok);
+                 } else {
+                   done.not_run();
+                 }
                });
     });
     if (is_new) scheduler_.run_soon(key);

@@ -11,9 +11,7 @@ namespace pgvigil::collect {
 namespace asio = boost::asio;
 
 void LivenessJob::run(const std::shared_ptr<TargetMonitor>& target, JobDone done) {
-  target->liveness_tick([done = std::move(done)](bool ok) {
-    done(JobOutcome{ok, JobOutcome::Store::keep, {}});
-  });
+  target->liveness_tick(std::move(done));
 }
 
 void SqlProbeJob::run(const std::shared_ptr<TargetMonitor>& target, JobDone done) {

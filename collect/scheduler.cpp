@@ -226,7 +226,7 @@ void Scheduler::fire(const std::shared_ptr<JobState>& state) {
   state->in_flight = true;
   const std::uint64_t run = ++state->run;
   const auto started = monotonic_clock_();
-  Done done = [this, state, run, started](bool success) {
+  Done done = [this, state, run, started](std::optional<bool> success) {
     // `alive` is checked first so a Done outliving the scheduler never
     // reaches it (the destructor marks every job dead).
     if (state->alive) finish(*state, run, started, success);
@@ -243,10 +243,12 @@ void Scheduler::fire(const std::shared_ptr<JobState>& state) {
 }
 
 void Scheduler::finish(JobState& state, std::uint64_t run, Clock::time_point started,
-                       bool success) {
+                       std::optional<bool> ran) {
   // Ignore a removed job, a second Done for the same run, or a stale run.
   if (!state.alive || !state.in_flight || state.run != run) return;
   state.in_flight = false;
+  if (!ran) return;  // could not start: not a run
+  const bool success = *ran;
   state.runs->Increment();
   if (!success) state.failures->Increment();
   const std::chrono::duration<double> elapsed = monotonic_clock_() - started;

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <compare>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -41,12 +42,32 @@ struct JobKey {
 // restart or an upgrade.
 std::uint64_t stable_job_hash(const JobKey& key) noexcept;
 
+// How a job reports one run: done(true) or done(false) for a run that
+// finished; done.not_run() for one that could not start (its target's
+// session is not up, which pg_up reports): neither a run nor a failure.
+class RunDone {
+ public:
+  RunDone() = default;
+  template <typename Report>
+  requires std::invocable<Report&, std::optional<bool>> RunDone(Report report)
+      : report_(std::move(report)) {}  // NOLINT: lambdas convert implicitly
+  void operator()(bool success) const {
+    if (report_) report_(success);
+  }
+  void not_run() const {
+    if (report_) report_(std::nullopt);
+  }
+
+ private:
+  std::function<void(std::optional<bool>)> report_;
+};
+
 class Scheduler {
  public:
   using Clock = std::chrono::steady_clock;
   // A job calls Done exactly once per run, now or later; later calls of the
   // same Done are ignored, as are calls after the job was removed.
-  using Done = std::function<void(bool success)>;
+  using Done = RunDone;
   using Job = std::function<void(Done)>;
 
   // `start` is the scheduler's "now" until the first advance(). `wall_clock`
@@ -95,7 +116,8 @@ class Scheduler {
   struct JobState;
   void arm(const std::shared_ptr<JobState>& state, Clock::time_point due);
   void fire(const std::shared_ptr<JobState>& state);
-  void finish(JobState& state, std::uint64_t run, Clock::time_point started, bool success);
+  void finish(JobState& state, std::uint64_t run, Clock::time_point started,
+              std::optional<bool> success);
   void drop(JobState& state);
 
   prometheus::Family<prometheus::Counter>& runs_;

@@ -225,22 +225,26 @@ void TargetMonitor::handle_lost(FailureReason reason, const std::string& why) {
   connect_now();
 }
 
-void TargetMonitor::liveness_tick(Done done) {
+void TargetMonitor::liveness_tick(collect::JobDone done) {
+  using collect::JobOutcome;
+  const auto finished = [](bool ok) { return JobOutcome{ok, JobOutcome::Store::keep, {}}; };
   if (!ready_ || !connection_ || !connection_->connected()) {
     publish_liveness();
-    done(liveness_.up());
+    if (liveness_.reason() == FailureReason::connecting)
+      return done(JobOutcome::not_run(JobOutcome::Store::keep));
+    done(finished(liveness_.up()));
     return;
   }
   const auto started = std::chrono::steady_clock::now();
   connection_->run(
       {{"liveness", std::string(kLivenessSql)}}, options_.liveness_timeout,
-      [weak = weak_from_this(), started, done = std::move(done)](RoundOutcome round) {
+      [weak = weak_from_this(), started, finished, done = std::move(done)](RoundOutcome round) {
         auto self = weak.lock();
-        if (!self) return done(false);
+        if (!self) return done(finished(false));
         if (!round.ok || round.results.empty() || !round.results[0].ok) {
           // A failed trivial query on a live connection: the connection is
           // not trustworthy; the lost handler (if fired) already marked it.
-          done(false);
+          done(finished(false));
           return;
         }
         const bool in_recovery = round.results[0].boolean(0, "in_recovery").value_or(false);
@@ -255,7 +259,7 @@ void TargetMonitor::liveness_tick(Done done) {
           self->notify();
         }
         self->publish_liveness();
-        done(true);
+        done(finished(true));
       });
 }
 
@@ -264,7 +268,7 @@ void TargetMonitor::walk_databases(const std::shared_ptr<SqlProbe>& probe,
                                    std::vector<std::string> include,
                                    std::vector<std::string> exclude, collect::JobDone done) {
   if (!ready_ || !connection_ || !connection_->connected())
-    return done(collect::JobOutcome::dropped());
+    return done(collect::JobOutcome::not_run());
   connection_->run(
       {{"databases", std::string(kDatabasesSql)}}, timeout,
       [weak = weak_from_this(), probe, timeout, include = std::move(include),
@@ -288,7 +292,7 @@ void TargetMonitor::walk_databases(const std::shared_ptr<SqlProbe>& probe,
 void TargetMonitor::run_sql_round(const std::shared_ptr<SqlProbe>& probe,
                                   std::chrono::milliseconds timeout, collect::JobDone done) {
   if (!ready_ || !connection_ || !connection_->connected())
-    return done(collect::JobOutcome::dropped());
+    return done(collect::JobOutcome::not_run());
   ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), server_.current_database};
   auto queries = probe->queries(ctx);
   if (queries.empty()) return done(collect::JobOutcome::replaced(true, {}));  // version gate
@@ -327,7 +331,7 @@ void TargetMonitor::run_in_databases(std::shared_ptr<SqlProbe> probe,
 void TargetMonitor::run_in_database(const std::shared_ptr<SqlProbe>& probe,
                                     std::chrono::milliseconds timeout, std::string database,
                                     collect::JobDone done) {
-  if (!ready_) return done(collect::JobOutcome::dropped());
+  if (!ready_) return done(collect::JobOutcome::not_run());
   run_in_databases(probe, timeout, {std::move(database)}, std::move(done));
 }
 

@@ -35,7 +35,6 @@ struct MonitorOptions {
 
 class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
  public:
-  using Done = std::function<void(bool success)>;
   using StateListener = std::function<void(const TargetMonitor&)>;
 
   TargetMonitor(boost::asio::io_context& io, MetricsStore& store,
@@ -51,7 +50,9 @@ class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
 
   // What the jobs (collect/jobs.*) ask of the target. Each calls done
   // exactly once; none stores anything (the JobRunner does).
-  void liveness_tick(Done done);
+  // Publishes liveness (JobOutcome store "keep"); not run while the first
+  // attempt is pending, a failure while the target is down.
+  void liveness_tick(collect::JobDone done);
   // One pipelined round of `probe` on the monitoring connection.
   void run_sql_round(const std::shared_ptr<SqlProbe>& probe, std::chrono::milliseconds timeout,
                      collect::JobDone done);

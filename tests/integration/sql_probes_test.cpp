@@ -569,3 +569,20 @@ TEST_CASE("least privilege: a pg_monitor-only role gets the same metric names as
             text, "pgvigil_probe_permission_denied",
             {{"target", "monitor"}, {"probe", "vacuum"}, {"datname", "postgres"}}) == 0.0);
 }
+
+TEST_CASE("start-up: rounds due before the first connection are not counted as failures") {
+  // Issue 17: every SQL probe counted one failure at start, before the session
+  // was up, so a failure-rate alert fired after each restart.
+  PgCluster cluster;
+  DaemonProcess daemon(config_with(target_toml(monitor_target(cluster))));
+  REQUIRE(wait_until([&] { return pgvigil::test::http_get(daemon.port(), "/ready").status == 200; },
+                     20s));
+  const std::string text = daemon.metrics();
+  REQUIRE(pgvigil::test::metric_series(text, "pgvigil_probe_runs_total", {{"target", "db"}}) > 5);
+  for (const std::string probe : {"liveness", "connections", "activity", "settings", "locks",
+                                  "databases", "vacuum", "bgwriter"}) {
+    CAPTURE(probe);
+    CHECK(pgvigil::test::metric_value(text, "pgvigil_probe_failures_total",
+                                      {{"target", "db"}, {"probe", probe}}) == 0.0);
+  }
+}

@@ -186,6 +186,21 @@ TEST_CASE("failed and throwing runs count as failures and never propagate") {
   CHECK_FALSE(value_of(h.registry, "pgvigil_probe_last_success_timestamp_seconds", failing));
 }
 
+TEST_CASE("a run that could not start is neither a run nor a failure, and frees the job") {
+  Harness h;
+  int started = 0;
+  h.scheduler.add(kKey, 1s, [&](const Scheduler::Done& done) {
+    ++started;
+    if (started <= 2) return done.not_run();  // the target's session is not up yet
+    done(true);
+  });
+  h.run_until(h.start + Scheduler::splay(kKey, 1s) + 2s);
+  CHECK(started == 3);  // not left "in flight": every due point started a run
+  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 1.0);
+  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", kKey) == 0.0);
+  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", kKey) == 0.0);
+}
+
 TEST_CASE("a job that reports success and then throws counts one successful run") {
   Harness h;
   h.scheduler.add(kKey, 1s, [](const Scheduler::Done& done) {
