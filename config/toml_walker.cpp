@@ -156,8 +156,10 @@ void TomlWalker::dispatch(const Field& table_field, std::initializer_list<KeyHan
   if (table == nullptr) return;
   for (auto&& [key, node] : *table) {
     const Field field = child(table_field.path, key, node);
+    // Named, because clang 14 cannot capture a structured binding in a lambda.
+    const std::string_view name = key.str();
     const auto handler = std::find_if(handlers.begin(), handlers.end(),
-                                      [&](const KeyHandler& h) { return h.key == key.str(); });
+                                      [&](const KeyHandler& h) { return h.key == name; });
     if (handler == handlers.end()) {
       std::vector<std::string_view> known;
       for (const auto& h : handlers) known.push_back(h.key);

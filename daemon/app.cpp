@@ -70,23 +70,6 @@ std::string rfc3339_or_empty(alerts::Clock::time_point time) {
   return time == alerts::Clock::time_point{} ? std::string() : alerts::rfc3339(time);
 }
 
-// The value of ?name=... in a request target (no percent-decoding needed for
-// alert and target names).
-std::string query_parameter(std::string_view target, std::string_view name) {
-  auto query = target.find('?');
-  if (query == std::string_view::npos) return {};
-  std::string_view rest = target.substr(query + 1);
-  while (!rest.empty()) {
-    auto amp = rest.find('&');
-    auto pair = rest.substr(0, amp);
-    if (pair.starts_with(name) && pair.size() > name.size() && pair[name.size()] == '=')
-      return std::string(pair.substr(name.size() + 1));
-    if (amp == std::string_view::npos) break;
-    rest.remove_prefix(amp + 1);
-  }
-  return {};
-}
-
 }  // namespace
 
 App::App(config::Config config)
@@ -492,8 +475,8 @@ void App::evaluate_alerts() {
 
 std::vector<AlertView> App::alert_views(const http::Request& request) const {
   const std::string_view target(request.target().data(), request.target().size());
-  const auto only_alert = query_parameter(target, "alertname");
-  const auto only_target = query_parameter(target, "target");
+  const auto only_alert = http::query_parameter(target, "alertname");
+  const auto only_target = http::query_parameter(target, "target");
   std::vector<AlertView> views;
   for (const auto* alert : evaluator_.alerts()) {
     if (!only_alert.empty() && alert->rule != only_alert) continue;

@@ -79,6 +79,21 @@ Response internal_error(const Request& request) {
 
 }  // namespace
 
+std::string query_parameter(std::string_view target, std::string_view name) {
+  auto query = target.find('?');
+  if (query == std::string_view::npos) return {};
+  std::string_view rest = target.substr(query + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    auto pair = rest.substr(0, amp);
+    if (pair.starts_with(name) && pair.size() > name.size() && pair[name.size()] == '=')
+      return std::string(pair.substr(name.size() + 1));
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
 void Router::add(std::string path, RouteHandler handler) {
   routes_.insert_or_assign(std::move(path), std::move(handler));
 }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -29,6 +30,10 @@ struct RouteReply {
 // Called for GET and HEAD alike (HEAD drops the body afterwards). May throw:
 // the client then gets a generic 500 and the exception text stays private.
 using RouteHandler = std::function<RouteReply(const Request&)>;
+
+// The value of ?name=... in a request target, "" when absent (no
+// percent-decoding: alert and target names need none).
+std::string query_parameter(std::string_view target, std::string_view name);
 
 class Router {
  public:
