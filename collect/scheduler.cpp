@@ -35,6 +35,7 @@ struct Scheduler::JobState {
   TimerId timer;
   bool alive = true;  // false once removed: late Done calls are ignored
   bool in_flight = false;
+  bool early = false;     // the next fire is a run_soon(), off the grid
   std::uint64_t run = 0;  // number of the current (or last) run
   prometheus::Counter* runs = nullptr;
   prometheus::Counter* failures = nullptr;
@@ -192,6 +193,7 @@ void Scheduler::run_soon(const JobKey& key) {
   wheel_.cancel(it->second->timer);
   // Due "now": the wheel fires it at the next advance. next_due keeps the
   // rhythm, so the run after this one falls back on the usual grid.
+  it->second->early = true;
   arm(it->second, last_advance_);
 }
 
@@ -217,6 +219,10 @@ void Scheduler::fire(const std::shared_ptr<JobState>& state) {
     const auto behind = now - state->next_due;
     state->next_due += (behind / state->interval + 1) * state->interval;
   }
+  // An early run (run_soon) just before a grid point would meet itself still
+  // in flight there and count a skip: that point goes, the rhythm stays.
+  if (std::exchange(state->early, false) && state->next_due - now < state->interval / 2)
+    state->next_due += state->interval;
   arm(state, state->next_due);
 
   if (state->in_flight) {

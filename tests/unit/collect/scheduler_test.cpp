@@ -369,6 +369,45 @@ TEST_CASE("remove_target removes only that target's jobs") {
   CHECK(h.scheduler.remove_target("nope") == 0);
 }
 
+TEST_CASE("an early run just before a grid point does not meet itself there as a skip") {
+  // After a reconnect the runner asks for the session's jobs at once; when
+  // that lands just before the job's own grid point, the point is dropped
+  // rather than counted as skipped behind the early run.
+  Harness h;
+  std::vector<Clock::time_point> starts;
+  std::optional<Scheduler::Done> pending;
+  h.scheduler.add(kKey, 1s, [&](Scheduler::Done done) {
+    starts.push_back(h.now);
+    pending = std::move(done);
+  });
+  const auto first = h.start + Scheduler::splay(kKey, 1s);
+  h.run_until(first);
+  REQUIRE(starts.size() == 1);
+  (*pending)(true);
+  h.run_until(first + 1s - 20ms);
+  h.scheduler.run_soon(kKey);
+  h.run_until(first + 1s - 19ms);
+  REQUIRE(starts.size() == 2);     // the early run, 20 ms before the grid point
+  h.run_until(first + 1s + 10ms);  // still in flight across the grid point
+  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", kKey) == 0.0);
+  (*pending)(true);
+  // The next run is on the grid again, one interval later.
+  h.run_until(first + 2s - 1ms);
+  CHECK(starts.size() == 2);
+  h.run_until(first + 2s);
+  REQUIRE(starts.size() == 3);
+  CHECK(starts[2] == first + 2s);
+  (*pending)(true);
+  // An early run far from the next grid point keeps that point.
+  h.run_until(first + 2s + 100ms);
+  h.scheduler.run_soon(kKey);
+  h.run_until(first + 2s + 101ms);
+  REQUIRE(starts.size() == 4);
+  (*pending)(true);
+  h.run_until(first + 3s);
+  CHECK(starts.size() == 5);
+}
+
 TEST_CASE("run_soon runs at the next advance and then returns to the rhythm") {
   Harness h;
   std::vector<Clock::time_point> starts;
