@@ -167,4 +167,18 @@ Response Router::handle(const Request& request) const {
   }
 }
 
+void fit_response(const Request& request, Response& response, bool may_keep_alive) {
+  response.version(request.version());
+  const bool is_head = request.method() == beast_http::verb::head;
+  if (!response.has_content_length() && !response.chunked()) {
+    if (is_head) {
+      response.content_length(response.body().size());
+    } else {
+      response.prepare_payload();
+    }
+  }
+  if (is_head) response.body().clear();
+  response.keep_alive(request.keep_alive() && response.keep_alive() && may_keep_alive);
+}
+
 }  // namespace pgvigil::http

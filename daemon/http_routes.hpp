@@ -50,4 +50,9 @@ class Router {
   std::map<std::string, RouteHandler, std::less<>> routes_;
 };
 
+// Fits a handler's response to its request: the request's HTTP version, a
+// Content-Length (HEAD: the length of the body it does not get), keep-alive
+// only when the request, the response and `may_keep_alive` all allow it.
+void fit_response(const Request& request, Response& response, bool may_keep_alive = true);
+
 }  // namespace pgvigil::http

@@ -389,18 +389,7 @@ class Connection final : public ConnectionBase,
   void respond(Response response) {
     const Request request = std::move(*request_);
     request_.reset();
-    response.version(request.version());
-    const bool is_head = request.method() == beast::http::verb::head;
-    if (!response.has_content_length() && !response.chunked()) {
-      if (is_head) {
-        response.content_length(response.body().size());
-      } else {
-        response.prepare_payload();
-      }
-    }
-    if (is_head) response.body().clear();
-    const bool keep_alive = request.keep_alive() && response.keep_alive() && !state_->stopping;
-    response.keep_alive(keep_alive);
+    fit_response(request, response, !state_->stopping);
     send(std::move(response));
   }
 

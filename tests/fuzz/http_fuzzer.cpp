@@ -141,17 +141,7 @@ std::string_view view(beast::string_view text) {
 // What the server does after the handler (http_server.cpp respond()), then
 // the bytes it would write.
 void serialise(const http::Request& request, http::Response response) {
-  response.version(request.version());
-  const bool is_head = request.method() == beast::http::verb::head;
-  if (!response.has_content_length() && !response.chunked()) {
-    if (is_head) {
-      response.content_length(response.body().size());
-    } else {
-      response.prepare_payload();
-    }
-  }
-  if (is_head) response.body().clear();
-  response.keep_alive(request.keep_alive() && response.keep_alive());
+  http::fit_response(request, response);
   beast::http::response_serializer<beast::http::string_body> serializer(response);
   beast::error_code ec;
   std::size_t bytes = 0;
