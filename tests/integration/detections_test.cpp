@@ -372,7 +372,8 @@ TEST_CASE("detections: a setting pending restart, a deadlock, an out-of-memory e
 
   // The server restarted under a 1 GB address-space limit, then a 600 MB string.
   cluster.stop_server("primary");
-  const std::string start = "ulimit -v 1000000 && /usr/lib/postgresql/15/bin/pg_ctl -D " +
+  const std::string start = "ulimit -v 1000000 && " +
+                            shell_quote(cluster.server_bin() + "/pg_ctl") + " -D " +
                             shell_quote(cluster.primary_data()) + " -l " +
                             shell_quote(cluster.primary_log()) + " -w -t 30 start";
   int exit_code = 0;

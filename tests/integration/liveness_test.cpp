@@ -173,9 +173,9 @@ TEST_CASE("liveness: too many clients, shutting down and recovery are told apart
   // with 57P03 "the database system is shutting down".
   TestConnection lingering(cluster.conninfo(port));
   int exit_code = -1;
-  pgvigil::test::run_command("runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl stop -D " +
-                                 cluster.primary_data() + " -m smart -W",
-                             &exit_code);
+  pgvigil::test::run_command(
+      pgvigil::test::pg_ctl_command(cluster, "stop -D " + cluster.primary_data() + " -m smart -W"),
+      &exit_code);
   REQUIRE(exit_code == 0);
   DaemonProcess late(config_with(
       target_block("db", "127.0.0.1", port, "pgvigil_monitor", cluster.monitor_password_file())));
@@ -186,12 +186,15 @@ TEST_CASE("liveness: too many clients, shutting down and recovery are told apart
   pgvigil::test::run_command("echo 'hot_standby = off' >> " + cluster.replica_data() +
                              "/postgresql.auto.conf");
   cluster.stop_server("replica");
-  pgvigil::test::run_command("runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl start -D " +
-                             cluster.replica_data() + " -l " + cluster.replica_log() + " -W");
+  pgvigil::test::run_command(pgvigil::test::pg_ctl_command(
+      cluster, "start -D " + cluster.replica_data() + " -l " + cluster.replica_log() + " -W"));
   DaemonProcess standby(
       config_with(target_block("standby", "127.0.0.1", cluster.replica_port(), "pgvigil_monitor",
                                cluster.monitor_password_file())));
-  CHECK(wait_until([&] { return reason_is(standby, "standby", "recovery"); }, 10s));
+  // Before 14 such a standby answers "the database system is starting up",
+  // word for word what a starting server says, so that is the reason there.
+  const std::string expected = cluster.major() < 14 ? "starting_up" : "recovery";
+  CHECK(wait_until([&] { return reason_is(standby, "standby", expected); }, 10s));
 }
 
 TEST_CASE("liveness: a black-holed target does not disturb a healthy one's rhythm") {

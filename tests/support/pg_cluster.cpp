@@ -100,6 +100,28 @@ std::string run_command(const std::string& cmd, int* exit_code) {
 
 // ---------------------------------------------------------------- PgCluster
 
+int requested_major() {
+  const char* value = std::getenv("PGVIGIL_PG_MAJOR");
+  if (value == nullptr || *value == '\0') return 15;
+  try {
+    return std::stoi(value);
+  } catch (const std::exception&) {
+    throw std::runtime_error(std::string("PGVIGIL_PG_MAJOR is not a number: ") + value);
+  }
+}
+
+std::string pg_ctl_command(const PgCluster& cluster, const std::string& arguments) {
+  return "runuser -u postgres -- " + shell_quote(cluster.server_bin() + "/pg_ctl") + " " +
+         arguments;
+}
+
+void TestConnection::flush_statistics() {
+  // 15 and later flush a session's statistics within a second of idling. 13
+  // and 14 send them only when a statement ends half a second after the last
+  // report, and never while the session idles: end one such statement.
+  if (PQserverVersion(conn_.get()) < 150000) query("SELECT pg_sleep(0.6)");
+}
+
 PgCluster::PgCluster(PgClusterOptions options) : dir_(make_temp_dir()) {
   std::string arguments = "start " + shell_quote(dir_);
   if (options.replica) arguments += " --replica";
@@ -156,7 +178,14 @@ void PgCluster::load_environment() {
   socket_dir_ = values["SOCKET_DIR"];
   password_file_ = values["PASSWORD_FILE"];
   monitor_password_file_ = values["MONITOR_PASSWORD_FILE"];
-  if (primary_port_ == 0 || primary_data_.empty() || password_file_.empty()) {
+  server_bin_ = values["PG_BIN"];
+  try {
+    major_ = std::stoi(values["PG_MAJOR"]);
+  } catch (const std::exception&) {
+    major_ = 0;
+  }
+  if (primary_port_ == 0 || primary_data_.empty() || password_file_.empty() ||
+      server_bin_.empty() || major_ == 0) {
     throw std::runtime_error("pgcluster wrote an incomplete " + dir_ + "/cluster.env");
   }
   password_ = first_line_of(password_file_);

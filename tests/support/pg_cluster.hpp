@@ -1,6 +1,7 @@
 #pragma once
-// Test-only helpers around tests/fixtures/pgcluster: a throwaway PostgreSQL 15
-// primary (and optional streaming replica) per PgCluster object, and a plain
+// Test-only helpers around tests/fixtures/pgcluster: a throwaway PostgreSQL
+// primary (and optional streaming replica) per PgCluster object, of the major
+// version $PGVIGIL_PG_MAJOR names (13 to 18, default 15), and a plain
 // blocking libpq connection for setting up scenarios. Blocking I/O is fine
 // here; the daemon itself never uses these.
 #include <libpq-fe.h>
@@ -48,6 +49,8 @@ class PgCluster {
   std::string password_file() const { return password_file_; }
   std::string monitor_password_file() const { return monitor_password_file_; }
   std::string socket_dir() const { return socket_dir_; }
+  int major() const { return major_; }                    // 13 .. 18
+  std::string server_bin() const { return server_bin_; }  // initdb, pg_ctl, postgres
 
   // which: "primary" or "replica". Each throws std::runtime_error with the
   // fixture's output when it fails.
@@ -70,7 +73,15 @@ class PgCluster {
   std::string primary_data_, replica_data_, primary_log_, replica_log_;
   std::string archive_dir_, socket_dir_, password_file_, monitor_password_file_;
   std::string password_, monitor_password_;
+  std::string server_bin_;
+  int major_ = 0;
 };
+
+// The major version the next PgCluster will run ($PGVIGIL_PG_MAJOR, else 15).
+int requested_major();
+
+// "runuser -u postgres -- <the cluster's pg_ctl> arguments".
+std::string pg_ctl_command(const PgCluster& cluster, const std::string& arguments);
 
 // A plain blocking connection for test setup and for holding sessions open
 // (idle in transaction, locks, a running pg_sleep).
@@ -88,6 +99,8 @@ class TestConnection {
   void send(const std::string& sql);
   int backend_pid() const;
   PGconn* raw();
+  // Makes this session's statistics (pg_stat_*) visible to other sessions.
+  void flush_statistics();
 
  private:
   void discard_pending_results();
