@@ -8,6 +8,7 @@
 #include "probes/databases.hpp"
 #include "probes/datadir.hpp"
 #include "probes/disk.hpp"
+#include "probes/indexes.hpp"
 #include "probes/locks.hpp"
 #include "probes/logs.hpp"
 #include "probes/probe.hpp"
@@ -34,6 +35,7 @@ const std::array kProbes{
     ProbeDescriptor{"locks", S::sql, true, {}, &make_locks_probe, nullptr},
     ProbeDescriptor{"databases", S::sql, true, {}, &make_databases_probe, nullptr},
     ProbeDescriptor{"vacuum", S::sql, true, {}, &make_vacuum_probe, nullptr},
+    ProbeDescriptor{"indexes", S::sql, true, {}, &make_indexes_probe, nullptr},
     ProbeDescriptor{"statements", S::sql, true, {}, &make_statements_probe, nullptr},
     ProbeDescriptor{"replication", S::sql, true, {}, &make_replication_probe, nullptr},
     ProbeDescriptor{"slots", S::sql, true, {}, &make_slots_probe, nullptr},

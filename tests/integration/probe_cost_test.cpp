@@ -33,8 +33,8 @@ using pgvigil::test::wait_until;
 namespace {
 
 constexpr std::string_view kMeasuredProbes[] = {
-    "activity", "connections", "settings",    "locks", "databases",
-    "vacuum",   "statements",  "replication", "slots", "archiver"};
+    "activity", "connections", "settings",    "locks", "databases", "vacuum",
+    "indexes",  "statements",  "replication", "slots", "archiver"};
 constexpr auto kRunFor = 20s;
 
 struct Statement {
@@ -261,6 +261,7 @@ TEST_CASE("probe cost: statements per round and execution time, from pg_stat_sta
   }
   CHECK(per_probe["check:" + check.name].missing == 0);
   CHECK(per_probe["vacuum"].databases == 2.0);
+  CHECK(per_probe["indexes"].databases == 2.0);
   for (const auto& [id, seen] : by_identifier) {
     CAPTURE(seen.text);
     CHECK(seen.max_mean_ms < 100.0);

@@ -37,7 +37,7 @@ std::string target_toml(const std::string& name, int port, const std::string& pa
   for (const char* probe : {"replication", "slots", "archiver"})
     block += "[target.probes." + std::string(probe) + "]\ninterval = \"1s\"\n";
   // Not under test here: keep the servers quiet.
-  for (const char* probe : {"vacuum", "statements", "databases", "settings", "logs"})
+  for (const char* probe : {"vacuum", "indexes", "statements", "databases", "settings", "logs"})
     block += "[target.probes." + std::string(probe) + "]\nenabled = false\n";
   return block;
 }

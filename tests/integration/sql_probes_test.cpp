@@ -29,8 +29,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using MetricLabels = std::map<std::string, std::string>;
 
-constexpr std::string_view kSqlProbes[] = {"activity",  "connections", "settings",   "locks",
-                                           "databases", "vacuum",      "statements", "bgwriter"};
+constexpr std::string_view kSqlProbes[] = {"activity", "connections", "settings",
+                                           "locks",    "databases",   "vacuum",
+                                           "indexes",  "statements",  "bgwriter"};
 
 struct TargetSpec {
   std::string name = "db";
@@ -134,7 +135,7 @@ TEST_CASE("activity: sessions in each state, idle in transaction, a long query, 
   // The vacuum probe visits every database with short-lived sessions, which
   // would blur the exact per-database counts below.
   auto spec = monitor_target(cluster);
-  spec.disabled = {"vacuum"};
+  spec.disabled = {"vacuum", "indexes"};
   DaemonProcess daemon(config_with(target_toml(spec)));
   wait_up(daemon);
 
@@ -256,7 +257,7 @@ TEST_CASE("connections: filled to 80 % of a small max_connections") {
   PgCluster cluster(options);
   const int port = cluster.primary_port();
   auto spec = monitor_target(cluster);
-  spec.disabled = {"vacuum"};  // its short-lived sessions would move the count
+  spec.disabled = {"vacuum", "indexes"};  // their short-lived sessions would move the count
   DaemonProcess daemon(config_with(target_toml(spec)));
   wait_up(daemon);
 
@@ -431,6 +432,82 @@ TEST_CASE("vacuum: dead tuples after updates on a table with autovacuum off") {
       15s));
 }
 
+TEST_CASE("indexes: unused indexes, index use, and table and index bloat after a mass delete") {
+  PgCluster cluster;
+  const int port = cluster.primary_port();
+  TestConnection admin(cluster.conninfo(port));
+  admin.query("CREATE DATABASE app");
+  TestConnection app(cluster.conninfo(port, "app"));
+  app.query("CREATE TABLE churn (id int PRIMARY KEY, note text) WITH (autovacuum_enabled = false)");
+  app.query("INSERT INTO churn SELECT g, md5(g::text) FROM generate_series(1, 100000) AS g");
+  app.query("CREATE INDEX churn_note ON churn (note)");
+  app.query(
+      "CREATE TABLE hidden (id int PRIMARY KEY, note text) WITH (autovacuum_enabled = false)");
+  app.query("INSERT INTO hidden SELECT g, md5(g::text) FROM generate_series(1, 20000) AS g");
+  app.query("ANALYZE");
+  // pg_stats shows a column only to a role that may read it: the monitoring
+  // role gets churn, not hidden.
+  app.query("GRANT SELECT ON churn TO pgvigil_monitor");
+  app.flush_statistics();
+  auto spec = monitor_target(cluster);
+  DaemonProcess daemon(config_with(target_toml(spec)));
+  wait_up(daemon);
+
+  const MetricLabels churn{{"datname", "app"}, {"schemaname", "public"}, {"relname", "churn"}};
+  auto index = [&](const std::string& name) {
+    MetricLabels labels = churn;
+    labels.emplace("indexrelname", name);
+    return labels;
+  };
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.metric("pg_index_unused_size_bytes", with_target(index("churn_note")))
+            .has_value();
+      },
+      15s));
+  CHECK(metric_at_least(daemon, "pg_index_size", index("churn_pkey"), 1e6));
+  // A primary key enforces a constraint: it is never reported as unused.
+  CHECK_FALSE(daemon.metric("pg_index_unused_size_bytes", with_target(index("churn_pkey"))));
+  // Freshly loaded and analyzed: little or no bloat.
+  CHECK(value_of(daemon, "pg_table_bloat_ratio", churn) < 0.1);
+  CHECK(value_of(daemon, "pg_index_bloat_ratio", index("churn_pkey")) < 0.1);
+  CHECK(value_of(daemon, "pgvigil_bloat_unestimated_relations",
+                 {{"datname", "app"}, {"kind", "table"}}) == 1.0);  // hidden
+  CHECK_FALSE(daemon.metric("pg_table_bloat_ratio",
+                            with_target({{"datname", "app"}, {"relname", "hidden"}})));
+  const bool has_last_scan = cluster.major() >= 16;
+  CHECK(daemon.metric("pg_stat_user_indexes_last_idx_scan_time", with_target(index("churn_pkey")))
+            .has_value() == false);  // never scanned: NULL on 16+, no column before
+
+  // Four rows in five deleted and vacuumed: the files keep their size, the
+  // rows would fill a fifth of it.
+  app.query("DELETE FROM churn WHERE id % 5 <> 0");
+  app.query("VACUUM ANALYZE churn");
+  // An index scan takes churn_note off the unused list.
+  app.query("SET enable_seqscan = off");
+  app.query("SELECT count(*) FROM churn WHERE note = md5('5')");
+  app.flush_statistics();
+  CHECK(wait_until(
+      [&] {
+        return value_of(daemon, "pg_table_bloat_ratio", churn) > 0.7 &&
+               value_of(daemon, "pg_index_bloat_ratio", index("churn_pkey")) > 0.7 &&
+               metric_at_least(daemon, "pg_stat_user_indexes_idx_scan_total", index("churn_note"),
+                               1) &&
+               !daemon.metric("pg_index_unused_size_bytes", with_target(index("churn_note")))
+                    .has_value();
+      },
+      15s));
+  std::cout << "bloat after deleting 80 %: table "
+            << value_of(daemon, "pg_table_bloat_ratio", churn) << ", primary key "
+            << value_of(daemon, "pg_index_bloat_ratio", index("churn_pkey")) << "\n";
+  CHECK(value_of(daemon, "pg_table_bloat_ratio", churn) < 0.9);
+  CHECK(metric_at_least(daemon, "pg_table_bloat_bytes", churn, 4e6));
+  CHECK(daemon.metric("pg_stat_user_indexes_last_idx_scan_time", with_target(index("churn_note")))
+            .has_value() == has_last_scan);
+  CHECK(metric_is(daemon, "pgvigil_probe_permission_denied",
+                  {{"probe", "indexes"}, {"datname", "app"}}, 0));
+}
+
 TEST_CASE(
     "statements and custom checks: pg_stat_statements entries, a check passing then failing") {
   PgCluster cluster;
@@ -576,15 +653,18 @@ TEST_CASE("least privilege: a pg_monitor-only role gets the same metric names as
   CHECK(pgvigil::test::metric_series(text, "pgvigil_probe_permission_denied",
                                      {{"target", "monitor"}}) > 0);
   for (std::string_view probe : kSqlProbes) {
-    if (probe == "vacuum") continue;  // labelled by database as well
+    if (probe == "vacuum" || probe == "indexes") continue;  // labelled by database as well
     CAPTURE(probe);
     CHECK(pgvigil::test::metric_value(text, "pgvigil_probe_permission_denied",
                                       {{"target", "monitor"}, {"probe", std::string(probe)}}) ==
           0.0);
   }
-  CHECK(pgvigil::test::metric_value(
-            text, "pgvigil_probe_permission_denied",
-            {{"target", "monitor"}, {"probe", "vacuum"}, {"datname", "postgres"}}) == 0.0);
+  for (const char* probe : {"vacuum", "indexes"}) {
+    CAPTURE(probe);
+    CHECK(pgvigil::test::metric_value(
+              text, "pgvigil_probe_permission_denied",
+              {{"target", "monitor"}, {"probe", probe}, {"datname", "postgres"}}) == 0.0);
+  }
 }
 
 TEST_CASE("start-up: rounds due before the first connection are not counted as failures") {
@@ -597,7 +677,7 @@ TEST_CASE("start-up: rounds due before the first connection are not counted as f
   const std::string text = daemon.metrics();
   REQUIRE(pgvigil::test::metric_series(text, "pgvigil_probe_runs_total", {{"target", "db"}}) > 5);
   for (const std::string probe : {"liveness", "connections", "activity", "settings", "locks",
-                                  "databases", "vacuum", "bgwriter"}) {
+                                  "databases", "vacuum", "indexes", "bgwriter"}) {
     CAPTURE(probe);
     CHECK(pgvigil::test::metric_value(text, "pgvigil_probe_failures_total",
                                       {{"target", "db"}, {"probe", probe}}) == 0.0);

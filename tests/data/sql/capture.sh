@@ -24,7 +24,7 @@ run() {  # database, sql file, output base name
 for dir in "$here"/*/; do
   probe=$(basename "$dir")
   database=postgres
-  [ "$probe" = vacuum ] && database=appdb
+  case "$probe" in vacuum | indexes) database=appdb ;; esac
   if [ "$probe" = checks ]; then
     # A check's four statements run in one session, as the daemon sends them.
     for check in "$dir"*/; do
