@@ -281,6 +281,16 @@ def run(args: argparse.Namespace) -> list[str]:
         stack.psql(cluster["PRIMARY_PORT"],
                    "CREATE TABLE e2e_orders (id int); INSERT INTO e2e_orders SELECT generate_series(1, 2000);"
                    " DELETE FROM e2e_orders WHERE id % 2 = 0; SELECT count(*) FROM e2e_orders;")
+        # A table emptied by a mass delete, with an index nobody uses, for the
+        # performance dashboard's bloat and unused-index panels (pg_stats shows
+        # its columns to the monitoring role once it may read the table).
+        stack.psql(cluster["PRIMARY_PORT"],
+                   "CREATE TABLE e2e_churn (id int PRIMARY KEY, note text);"
+                   " INSERT INTO e2e_churn SELECT g, md5(g::text) FROM generate_series(1, 20000) AS g;"
+                   " CREATE INDEX e2e_churn_note ON e2e_churn (note);"
+                   " DELETE FROM e2e_churn WHERE id % 4 <> 0;"
+                   " GRANT SELECT ON e2e_churn TO pgvigil_monitor;")
+        stack.psql(cluster["PRIMARY_PORT"], "VACUUM ANALYZE e2e_churn")
         backups = stack.work_dir / "backups"
         backups.mkdir(exist_ok=True)
         (backups / "base.sql.gz").write_bytes(b"\x1f\x8b" + b"\0" * 1022)

@@ -338,8 +338,8 @@ class Stack:
         state = self.work_dir / "state"
         state.mkdir(exist_ok=True)
         probe_names = ["liveness", "activity", "connections", "settings", "locks", "databases",
-                       "vacuum", "statements", "replication", "slots", "archiver", "disk",
-                       "backups", "datadir", "logs"]
+                       "vacuum", "indexes", "statements", "replication", "slots", "archiver",
+                       "bgwriter", "disk", "backups", "datadir", "logs"]
         probe_defaults = "\n".join(f'[probes.{name}]\ninterval = "{probe_interval}"\n'
                                    for name in probe_names)
         text = f"""# Written by tests/e2e/lib/stack.py.
