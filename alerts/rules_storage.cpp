@@ -260,6 +260,47 @@ std::vector<RuleDefinition> storage_rules() {
           },
   });
 
+  rules.push_back({
+      .name = "PostgresTableBloat",
+      .severity = "warning",
+      .default_for = 1h,
+      .thresholds = {{.key = "ratio",
+                      .default_value = 0.5,
+                      .unit = Unit::ratio,
+                      .meaning = "estimated bloat as a share of the table's pages"},
+                     {.key = "min_bytes",
+                      .default_value = 1073741824,
+                      .unit = Unit::bytes,
+                      .meaning = "estimated bloat below this never alerts"}},
+      .summary = "Table {{ $labels.schemaname }}.{{ $labels.relname }} on {{ $labels.target }} is "
+                 "{{ $value | humanizePercentage }} bloat",
+      .description =
+          "{{ $labels.datname }}.{{ $labels.schemaname }}.{{ $labels.relname }} on "
+          "{{ $labels.target }} is estimated at {{ $value | humanizePercentage }} bloat (limit "
+          "${ratio}), more than ${min_bytes} the rows do not need.",
+      .condition = "pg_table_bloat_ratio > ratio and pg_table_bloat_bytes > min_bytes",
+      .rule_labels = "datname, schemaname, relname",
+      .evidence_keys = {"indexes.bloat", "vacuum.top_dead"},
+      .evaluate =
+          [](const RuleContext& ctx) {
+            const auto bytes = ctx.source.samples(ctx.target.name, "pg_table_bloat_bytes");
+            const double min_bytes = ctx.params.get("min_bytes");
+            Findings out;
+            for (auto& finding : above(ctx, "pg_table_bloat_ratio", ctx.params.get("ratio")))
+              if (any_series(bytes, finding.labels,
+                             [&](double value) { return value > min_bytes; }))
+                out.push_back(std::move(finding));
+            return out;
+          },
+      .prometheus =
+          [](const PromContext& p) {
+            return std::vector<PromAlert>{{.expr = "(" + p.select("pg_table_bloat_ratio") + " > " +
+                                                   number(p.params.get("ratio")) + ") and (" +
+                                                   p.select("pg_table_bloat_bytes") + " > " +
+                                                   number(p.params.get("min_bytes")) + ")"}};
+          },
+  });
+
   return rules;
 }
 

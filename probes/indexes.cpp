@@ -180,15 +180,30 @@ void collect_bloat(const ProbeContext& ctx, const QueryResult& result, std::stri
                    SampleSink& out) {
   if (!result.ok) return;
   const bool index = kind == "index";
+  std::string text;
   for (std::size_t row = 0; row < result.rows.size(); ++row) {
     auto labels = relation_labels(result, row, ctx, index);
     if (!labels) continue;
-    if (auto bytes = result.number(row, "bloat_bytes"))
+    auto bytes = result.number(row, "bloat_bytes");
+    auto ratio = result.number(row, "bloat_ratio");
+    if (bytes)
       out.gauge(index ? "pg_index_bloat_bytes" : "pg_table_bloat_bytes",
                 "Estimated space beyond what the rows need when packed, in bytes", *labels, *bytes);
-    if (auto ratio = result.number(row, "bloat_ratio"))
+    if (ratio)
       out.gauge(index ? "pg_index_bloat_ratio" : "pg_table_bloat_ratio",
                 "Estimated bloat as a fraction of the relation's pages", *labels, *ratio);
+    if (bytes && ratio && *bytes > 0)
+      text += fmt::format("{} {}.{}{}: {:.0f} MiB estimated bloat, {:.0f} % of its pages\n", kind,
+                          clip_evidence((*labels)[1].second), clip_evidence((*labels)[2].second),
+                          index ? " index " + clip_evidence((*labels)[3].second) : std::string(),
+                          *bytes / (1024.0 * 1024.0), *ratio * 100.0);
+  }
+  // One evidence key for tables and indexes of every database in the round.
+  if (!text.empty()) {
+    text = fmt::format("database {}:\n{}", clip_evidence(ctx.database), text);
+    if (auto it = out.evidence().find("indexes.bloat"); it != out.evidence().end())
+      text = it->second + text;
+    out.evidence("indexes.bloat", std::move(text));
   }
   // Every row carries the same count; no row means nothing to estimate.
   const double unestimated =

@@ -46,6 +46,7 @@ ALERT_METRICS: dict[str, tuple[str, tuple[float, ...]]] = {
     "pg_stat_activity_oldest_idle_in_transaction_seconds": ("PostgresIdleInTransaction", (300,)),
     "pg_stat_activity_longest_query_seconds": ("PostgresLongRunningQuery", (300,)),
     "pg_database_wraparound_fraction": ("PostgresXidWraparound", (0.5, 0.75)),
+    "pg_table_bloat_ratio": ("PostgresTableBloat", (0.5,)),
     "patroni_cluster_unlocked": ("PatroniNoLeader", ()),
 }
 

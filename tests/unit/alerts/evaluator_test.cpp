@@ -271,6 +271,25 @@ TEST_CASE("dead tuples: a recent autovacuum keeps the alert quiet") {
   CHECK(label(*f.of("PostgresDeadTuples")[0], "relname") == "orders");
 }
 
+TEST_CASE("table bloat: a large share alerts only over the byte floor") {
+  Fixture f;
+  f.config.rules["PostgresTableBloat"].for_duration = 0s;
+  const Labels big{{"datname", "app"}, {"schemaname", "public"}, {"relname", "orders"}};
+  const Labels small{{"datname", "app"}, {"schemaname", "public"}, {"relname", "lookup"}};
+  f.source.set("db1", "pg_table_bloat_ratio", big, 0.4);
+  f.source.set("db1", "pg_table_bloat_bytes", big, 4e9);
+  f.source.set("db1", "pg_table_bloat_ratio", small, 0.9);
+  f.source.set("db1", "pg_table_bloat_bytes", small, 5e8);
+  f.run(kStart);
+  CHECK(f.of("PostgresTableBloat").empty());
+  f.source.set("db1", "pg_table_bloat_ratio", big, 0.7);
+  f.source.set("db1", "pg_table_bloat_bytes", big, 7e9);
+  f.run(kStart + 1s);
+  const auto bloated = f.of("PostgresTableBloat");
+  REQUIRE(bloated.size() == 1);
+  CHECK(label(*bloated[0], "relname") == "orders");
+}
+
 TEST_CASE("an inactive slot alerts only when it retains more than the limit") {
   Fixture f;
   f.config.rules["PostgresReplicationSlotInactive"].for_duration = 0s;

@@ -85,6 +85,10 @@ TEST_CASE("indexes: bloat estimated where pg_stats describes every column") {
   CHECK(
       f.sink.find("pgvigil_probe_permission_denied", {{"probe", "indexes"}, {"datname", "appdb"}})
           ->gauge.value == 0);
+  const auto& evidence = f.sink.evidence().at("indexes.bloat");
+  CHECK(evidence.starts_with("database appdb:\ntable public.churn: 5 MiB estimated bloat, 80 %"));
+  CHECK(evidence.find("index public.churn index churn_pkey: 2 MiB estimated bloat, 80 %") !=
+        std::string::npos);
 }
 
 TEST_CASE("indexes: 16 and later add the last scan time") {
