@@ -42,7 +42,8 @@ LIMIT {top_n})sql";
 // aligned to 8, plus its aligned data, plus a 4-byte line pointer; a page
 // holds (block_size - 24) * fillfactor of them. A table with a column that
 // pg_stats does not describe (never analyzed, or a column the role may not
-// read) gets no estimate; `unestimated` counts those.
+// read) gets no estimate; `unestimated` counts those. Only tables with some
+// bloat are listed: a packed table adds no series.
 constexpr std::string_view kTableBloatSql = R"sql(
 WITH candidates AS (
   SELECT c.oid, n.nspname AS schemaname, c.relname, c.relpages::numeric AS relpages,
@@ -80,6 +81,7 @@ SELECT current_database() AS datname, schemaname, relname,
             THEN greatest(relpages - expected_pages, 0) / relpages END AS bloat_ratio,
        count(*) FILTER (WHERE expected_pages IS NULL) OVER () AS unestimated
 FROM estimates
+WHERE expected_pages IS NULL OR relpages > expected_pages
 ORDER BY bloat_bytes DESC NULLS LAST, schemaname, relname
 LIMIT {top_n})sql";
 
@@ -130,6 +132,7 @@ SELECT current_database() AS datname, schemaname, relname, indexrelname,
             THEN greatest(relpages - expected_pages, 0) / relpages END AS bloat_ratio,
        count(*) FILTER (WHERE expected_pages IS NULL) OVER () AS unestimated
 FROM estimates
+WHERE expected_pages IS NULL OR relpages > expected_pages
 ORDER BY bloat_bytes DESC NULLS LAST, schemaname, relname, indexrelname
 LIMIT {top_n})sql";
 

@@ -11,7 +11,9 @@ namespace pgvigil {
 
 class IndexesProbe final : public SqlProbe {
  public:
-  static constexpr std::size_t kDefaultTopN = 20;
+  // Per database and list: up to 5 series per index of the largest N, 1 per
+  // unused index and 2 per bloated table or index (docs/metrics.md).
+  static constexpr std::size_t kDefaultTopN = 10;
   static constexpr std::size_t kMaxTopN = 1000;
   // Relations smaller than this many pages are left out of the bloat
   // estimate: a few pages of slack there is noise, not bloat.

@@ -35,5 +35,6 @@ SELECT current_database() AS datname, schemaname, relname,
             THEN greatest(relpages - expected_pages, 0) / relpages END AS bloat_ratio,
        count(*) FILTER (WHERE expected_pages IS NULL) OVER () AS unestimated
 FROM estimates
+WHERE expected_pages IS NULL OR relpages > expected_pages
 ORDER BY bloat_bytes DESC NULLS LAST, schemaname, relname
-LIMIT 20
+LIMIT 10

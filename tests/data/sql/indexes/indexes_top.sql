@@ -5,4 +5,4 @@ SELECT current_database() AS datname, s.schemaname, s.relname, s.indexrelname,
        NULL::numeric AS last_idx_scan
 FROM pg_stat_user_indexes AS s
 ORDER BY size_bytes DESC, s.schemaname, s.relname, s.indexrelname
-LIMIT 20
+LIMIT 10
