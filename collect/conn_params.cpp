@@ -2,9 +2,8 @@
 
 #include <libpq-fe.h>
 
-#include <fstream>
-
 #include "config/redaction.hpp"
+#include "config/secret_file.hpp"
 #include "config/text.hpp"
 
 namespace pgvigil {
@@ -48,14 +47,12 @@ BuiltConnParams build_conn_params(const config::TargetConfig& target,
   }
   for (const auto& [key, value] : target.conn) set_conn_param(out.params, key, value);
   if (!target.password_file.empty()) {
-    std::ifstream file(target.password_file);
-    std::string password;
-    if (!file || !std::getline(file, password)) {
+    auto password = config::read_secret_file(target.password_file);
+    if (!password) {
       out.error = "target " + target.name + ": cannot read password_file " + target.password_file;
       return out;
     }
-    if (!password.empty() && password.back() == '\r') password.pop_back();
-    set_conn_param(out.params, "password", password);
+    set_conn_param(out.params, "password", *password);
   }
   // What every monitoring session gets: its name, keepalives, and server-side
   // limits so a stuck monitoring query can never hold locks or a transaction.

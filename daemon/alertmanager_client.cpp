@@ -4,8 +4,9 @@
 
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>
-#include <fstream>
 #include <map>
+
+#include "config/secret_file.hpp"
 
 namespace pgvigil {
 
@@ -22,23 +23,9 @@ std::optional<HttpUrl> parse_alertmanager_url(const std::string& url, std::strin
   return parsed;
 }
 
-namespace {
-
-// The first line of a secret file, without the line end.
-std::optional<std::string> read_secret(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::string line;
-  std::getline(in, line);
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  return line;
-}
-
-}  // namespace
-
 std::string alertmanager_authorization(const config::AlertingConfig& alerting, std::string* error) {
   if (!alerting.bearer_token_file.empty()) {
-    auto token = read_secret(alerting.bearer_token_file);
+    auto token = config::read_secret_file(alerting.bearer_token_file);
     if (!token || token->empty()) {
       if (error != nullptr) *error = "cannot read a token from " + alerting.bearer_token_file;
       return {};
@@ -46,7 +33,7 @@ std::string alertmanager_authorization(const config::AlertingConfig& alerting, s
     return "Bearer " + *token;
   }
   if (!alerting.basic_auth_user.empty()) {
-    auto password = read_secret(alerting.basic_auth_password_file);
+    auto password = config::read_secret_file(alerting.basic_auth_password_file);
     if (!password) {
       if (error != nullptr)
         *error = "cannot read the password file " + alerting.basic_auth_password_file;
