@@ -289,6 +289,67 @@ TEST_CASE("slots: an inactive physical slot with writes retains growing WAL") {
       10s));
 }
 
+TEST_CASE("bgwriter: a CHECKPOINT on a 17+ standby is a restartpoint, counted there only") {
+  PgClusterOptions options;
+  options.replica = true;
+  PgCluster cluster(options);
+  const std::string bgwriter_every_second = "[target.probes.bgwriter]\ninterval = \"1s\"\n";
+  DaemonProcess daemon(config_with(
+      target_toml("primary", cluster.primary_port(), cluster.monitor_password_file(),
+                  bgwriter_every_second) +
+      target_toml("replica", cluster.replica_port(), cluster.monitor_password_file(),
+                  bgwriter_every_second)));
+  wait_up(daemon, "primary");
+  wait_up(daemon, "replica");
+  CAPTURE(cluster.major());
+  REQUIRE(wait_until(
+      [&] {
+        return on(daemon, "replica", "pg_stat_bgwriter_buffers_alloc_total").has_value() &&
+               on(daemon, "primary", "pg_stat_bgwriter_buffers_alloc_total").has_value();
+      },
+      10s));
+  if (cluster.major() < 17) {
+    // No restartpoint counters before pg_stat_checkpointer, and no failure.
+    const std::string text = daemon.metrics();
+    CHECK(pgvigil::test::metric_series(text, "pg_stat_checkpointer_restartpoints_done_total") == 0);
+    CHECK(pgvigil::test::metric_series(text, "pg_stat_checkpointer_restartpoints_req_total") == 0);
+    for (const char* target : {"primary", "replica"})
+      CHECK(on(daemon, target, "pgvigil_probe_failures_total", {{"probe", "bgwriter"}}) == 0.0);
+    return;
+  }
+  REQUIRE(wait_until(
+      [&] {
+        return on(daemon, "replica", "pg_stat_checkpointer_restartpoints_done_total").has_value();
+      },
+      10s));
+  const double done = *on(daemon, "replica", "pg_stat_checkpointer_restartpoints_done_total");
+  const double requested = *on(daemon, "replica", "pg_stat_checkpointer_restartpoints_req_total");
+
+  // A restartpoint needs a checkpoint record replayed since the last one.
+  TestConnection primary(cluster.conninfo(cluster.primary_port()));
+  write_some_wal(primary);
+  primary.query("CHECKPOINT");
+  const auto target_lsn = *primary.query("SELECT pg_current_wal_lsn()::text")[0][0];
+  TestConnection standby(cluster.conninfo(cluster.replica_port()));
+  REQUIRE(wait_until(
+      [&] {
+        return standby.query("SELECT pg_last_wal_replay_lsn() >= '" + target_lsn +
+                             "'::pg_lsn")[0][0] == "t";
+      },
+      10s));
+  standby.query("CHECKPOINT");
+  CHECK(wait_until(
+      [&] {
+        return on(daemon, "replica", "pg_stat_checkpointer_restartpoints_req_total")
+                       .value_or(0) >= requested + 1 &&
+               on(daemon, "replica", "pg_stat_checkpointer_restartpoints_done_total")
+                       .value_or(0) >= done + 1;
+      },
+      10s));
+  CHECK(on(daemon, "primary", "pg_stat_checkpointer_restartpoints_done_total") == 0.0);
+  CHECK(on(daemon, "replica", "pgvigil_probe_failures_total", {{"probe", "bgwriter"}}) == 0.0);
+}
+
 TEST_CASE("archiver: a failing archive_command raises failed_count and breaches the RPO") {
   PgCluster cluster;
   DaemonProcess daemon(config_with(target_toml("primary", cluster.primary_port(),
