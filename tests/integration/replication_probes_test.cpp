@@ -294,11 +294,11 @@ TEST_CASE("bgwriter: a CHECKPOINT on a 17+ standby is a restartpoint, counted th
   options.replica = true;
   PgCluster cluster(options);
   const std::string bgwriter_every_second = "[target.probes.bgwriter]\ninterval = \"1s\"\n";
-  DaemonProcess daemon(config_with(
-      target_toml("primary", cluster.primary_port(), cluster.monitor_password_file(),
-                  bgwriter_every_second) +
-      target_toml("replica", cluster.replica_port(), cluster.monitor_password_file(),
-                  bgwriter_every_second)));
+  DaemonProcess daemon(
+      config_with(target_toml("primary", cluster.primary_port(), cluster.monitor_password_file(),
+                              bgwriter_every_second) +
+                  target_toml("replica", cluster.replica_port(), cluster.monitor_password_file(),
+                              bgwriter_every_second)));
   wait_up(daemon, "primary");
   wait_up(daemon, "replica");
   CAPTURE(cluster.major());
@@ -340,10 +340,10 @@ TEST_CASE("bgwriter: a CHECKPOINT on a 17+ standby is a restartpoint, counted th
   standby.query("CHECKPOINT");
   CHECK(wait_until(
       [&] {
-        return on(daemon, "replica", "pg_stat_checkpointer_restartpoints_req_total")
-                       .value_or(0) >= requested + 1 &&
-               on(daemon, "replica", "pg_stat_checkpointer_restartpoints_done_total")
-                       .value_or(0) >= done + 1;
+        return on(daemon, "replica", "pg_stat_checkpointer_restartpoints_req_total").value_or(0) >=
+                   requested + 1 &&
+               on(daemon, "replica", "pg_stat_checkpointer_restartpoints_done_total").value_or(0) >=
+                   done + 1;
       },
       10s));
   CHECK(on(daemon, "primary", "pg_stat_checkpointer_restartpoints_done_total") == 0.0);

@@ -29,8 +29,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using MetricLabels = std::map<std::string, std::string>;
 
-constexpr std::string_view kSqlProbes[] = {"activity",  "connections", "settings",   "locks",
-                                           "databases", "vacuum",      "statements", "bgwriter"};
+constexpr std::string_view kSqlProbes[] = {"activity",   "connections", "settings",
+                                           "locks",      "databases",   "vacuum",
+                                           "statements", "bgwriter",    "wal"};
 
 struct TargetSpec {
   std::string name = "db";
@@ -304,6 +305,27 @@ TEST_CASE("bgwriter: a requested CHECKPOINT shows in postgres_exporter's counter
   const double requested = value_of(daemon, "pg_stat_bgwriter_checkpoints_req_total", {});
   const double written = value_of(daemon, "pg_stat_bgwriter_buffers_checkpoint_total", {});
   CHECK(value_of(daemon, "pgvigil_probe_permission_denied", {{"probe", "bgwriter"}}) == 0);
+  CHECK(value_of(daemon, "pgvigil_probe_failures_total", {{"probe", "bgwriter"}}) == 0);
+
+  // 17 moved the checkpoint counters to pg_stat_checkpointer, with restartpoints,
+  // and dropped the backend counters.
+  const bool checkpointer = cluster.major() >= 17;
+  CAPTURE(cluster.major());
+  const std::string text = daemon.metrics();
+  for (const char* name : {"pg_stat_checkpointer_restartpoints_timed_total",
+                           "pg_stat_checkpointer_restartpoints_req_total",
+                           "pg_stat_checkpointer_restartpoints_done_total",
+                           "pg_stat_checkpointer_stats_reset_total"}) {
+    CAPTURE(name);
+    CHECK(pgvigil::test::metric_series(text, name, {{"target", "db"}}) == (checkpointer ? 1 : 0));
+  }
+  if (checkpointer)  // a primary performs checkpoints, never restartpoints
+    CHECK(value_of(daemon, "pg_stat_checkpointer_restartpoints_done_total", {}) == 0);
+  for (const char* name :
+       {"pg_stat_bgwriter_buffers_backend_total", "pg_stat_bgwriter_buffers_backend_fsync_total"}) {
+    CAPTURE(name);
+    CHECK(pgvigil::test::metric_series(text, name, {{"target", "db"}}) == (checkpointer ? 0 : 1));
+  }
 
   TestConnection admin(cluster.conninfo(cluster.primary_port()));
   admin.query("CREATE TABLE bgwriter_fill AS SELECT g FROM generate_series(1, 20000) g");
@@ -318,6 +340,67 @@ TEST_CASE("bgwriter: a requested CHECKPOINT shows in postgres_exporter's counter
   // fresh server it may still be 0 at the first round; after the fill it rises.
   CHECK(wait_until(
       [&] { return metric_at_least(daemon, "pg_stat_bgwriter_buffers_alloc_total", {}, 1); }, 10s));
+}
+
+TEST_CASE("wal: writes move the position and pg_stat_wal; timeline and pg_wal's segments") {
+  PgCluster cluster;
+  auto spec = monitor_target(cluster);
+  spec.disabled = {"vacuum", "statements"};
+  DaemonProcess daemon(config_with(target_toml(spec)));
+  wait_up(daemon);
+  CAPTURE(cluster.major());
+  const bool has_stat_wal = cluster.major() >= 14;
+  const bool has_wal_write = has_stat_wal && cluster.major() < 18;
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.metric("pg_wal_current_lsn_bytes", {{"target", "db"}}).has_value() &&
+               daemon.metric("pg_wal_segments", {{"target", "db"}}).has_value();
+      },
+      10s));
+  const std::string text = daemon.metrics();
+  CHECK(value_of(daemon, "pg_control_checkpoint_timeline_id", {}) == 1);
+  const double segments = value_of(daemon, "pg_wal_segments", {});
+  CHECK(segments >= 1);
+  CHECK(value_of(daemon, "pg_wal_size_bytes", {}) == segments * 16 * 1024 * 1024);
+  for (const char* name :
+       {"pg_stat_wal_wal_records", "pg_stat_wal_wal_fpi", "pg_stat_wal_wal_bytes",
+        "pg_stat_wal_wal_buffers_full", "pg_stat_wal_stats_reset"}) {
+    CAPTURE(name);
+    CHECK(pgvigil::test::metric_series(text, name, {{"target", "db"}}) == (has_stat_wal ? 1 : 0));
+  }
+  for (const char* name : {"pg_stat_wal_wal_write", "pg_stat_wal_wal_sync",
+                           "pg_stat_wal_wal_write_time", "pg_stat_wal_wal_sync_time"}) {
+    CAPTURE(name);
+    CHECK(pgvigil::test::metric_series(text, name, {{"target", "db"}}) == (has_wal_write ? 1 : 0));
+  }
+  CHECK(value_of(daemon, "pgvigil_probe_permission_denied", {{"probe", "wal"}}) == 0);
+
+  const double position = value_of(daemon, "pg_wal_current_lsn_bytes", {});
+  const double generated = value_of(daemon, "pg_stat_wal_wal_bytes", {});  // -1 before 14
+  const double records = value_of(daemon, "pg_stat_wal_wal_records", {});
+  TestConnection admin(cluster.conninfo(cluster.primary_port()));
+  admin.query(
+      "CREATE TABLE wal_fill AS SELECT g, repeat('x', 100) AS pad "
+      "FROM generate_series(1, 20000) g");
+  admin.flush_statistics();
+  constexpr double kAtLeast = 2e6;  // 20000 rows of ~130 bytes
+  CHECK(wait_until(
+      [&] { return metric_at_least(daemon, "pg_wal_current_lsn_bytes", {}, position + kAtLeast); },
+      10s));
+  if (has_stat_wal) {
+    CHECK(wait_until(
+        [&] {
+          return metric_at_least(daemon, "pg_stat_wal_wal_bytes", {}, generated + kAtLeast) &&
+                 metric_at_least(daemon, "pg_stat_wal_wal_records", {}, records + 20000);
+        },
+        10s));
+  }
+  // A segment switch and a write into the next segment: that file exists
+  // beside the old one, which stays until a checkpoint.
+  admin.query("SELECT pg_switch_wal()");
+  admin.query("CREATE TABLE wal_after_switch (id int)");
+  CHECK(wait_until([&] { return metric_at_least(daemon, "pg_wal_segments", {}, 2); }, 10s));
+  CHECK(value_of(daemon, "pgvigil_probe_failures_total", {{"probe", "wal"}}) == 0);
 }
 
 TEST_CASE("databases: a database created then dropped, an expected one missing") {
@@ -535,7 +618,9 @@ TEST_CASE("least privilege: a pg_monitor-only role gets the same metric names as
                                                "pg_stat_statements_calls_total",
                                                "pg_replication_slots_pg_wal_lsn_diff",
                                                "pg_stat_archiver_archived_count",
-                                               "pg_stat_replication_replicas"};
+                                               "pg_stat_replication_replicas",
+                                               "pg_stat_bgwriter_buffers_alloc_total",
+                                               "pg_wal_segments"};
   std::string text;
   REQUIRE(wait_until(
       [&] {
@@ -597,7 +682,7 @@ TEST_CASE("start-up: rounds due before the first connection are not counted as f
   const std::string text = daemon.metrics();
   REQUIRE(pgvigil::test::metric_series(text, "pgvigil_probe_runs_total", {{"target", "db"}}) > 5);
   for (const std::string probe : {"liveness", "connections", "activity", "settings", "locks",
-                                  "databases", "vacuum", "bgwriter"}) {
+                                  "databases", "vacuum", "bgwriter", "wal"}) {
     CAPTURE(probe);
     CHECK(pgvigil::test::metric_value(text, "pgvigil_probe_failures_total",
                                       {{"target", "db"}, {"probe", probe}}) == 0.0);

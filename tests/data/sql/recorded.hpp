@@ -96,8 +96,7 @@ inline std::filesystem::path probe_directory(std::string_view probe, int major =
 }
 
 // The recorded reply to <probe>/[pg<major>/]<name>.sql.
-inline QueryResult load(std::string_view probe, std::string_view name,
-                        int major = kDefaultMajor) {
+inline QueryResult load(std::string_view probe, std::string_view name, int major = kDefaultMajor) {
   const auto base = probe_directory(probe, major) / name;
   if (auto csv = read_text(base.string() + ".csv")) {
     auto records = parse_csv(*csv);
@@ -120,8 +119,7 @@ inline QueryResult load(std::string_view probe, std::string_view name,
 }
 
 // Recorded replies for every statement of a probe, in queries() order.
-inline std::vector<QueryResult> load_all(std::string_view probe,
-                                         const std::vector<Query>& queries,
+inline std::vector<QueryResult> load_all(std::string_view probe, const std::vector<Query>& queries,
                                          int major = kDefaultMajor) {
   std::vector<QueryResult> results;
   for (const auto& query : queries) results.push_back(load(probe, query.name, major));
@@ -150,12 +148,18 @@ inline void record_or_compare(std::string_view probe, const std::vector<Query>& 
 // Debian's 15.18 and the pinned builds of scripts/install-postgres-versions.
 inline int recorded_version_num(int major) {
   switch (major) {
-    case 13: return 130023;
-    case 14: return 140023;
-    case 16: return 160014;
-    case 17: return 170010;
-    case 18: return 180004;
-    default: return 150018;
+    case 13:
+      return 130023;
+    case 14:
+      return 140023;
+    case 16:
+      return 160014;
+    case 17:
+      return 170010;
+    case 18:
+      return 180004;
+    default:
+      return 150018;
   }
 }
 

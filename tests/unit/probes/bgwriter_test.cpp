@@ -129,9 +129,9 @@ TEST_CASE("bgwriter: NULL means no sample, a failure skips everything, each vers
     ProbeContext ctx{server, target, std::chrono::system_clock::now(), "postgres"};
     const auto queries = make_bgwriter_probe()->queries(ctx);
     REQUIRE(queries.size() == 1);
-    CHECK_MESSAGE((queries[0].sql.find("pg_stat_checkpointer") != std::string::npos) ==
-                      (version >= 170000),
-                  version);
+    CHECK_MESSAGE(
+        (queries[0].sql.find("pg_stat_checkpointer") != std::string::npos) == (version >= 170000),
+        version);
   }
   // Before 17 there are no restartpoint series.
   CHECK(f.sink.find("pg_stat_checkpointer_restartpoints_done_total") == nullptr);
