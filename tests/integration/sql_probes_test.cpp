@@ -423,6 +423,45 @@ TEST_CASE("databases: a database created then dropped, an expected one missing")
   CHECK(metric_at_least(daemon, "pg_database_wraparound_age_datfrozenxid_seconds", postgres_db, 1));
   CHECK(daemon.metric("pg_database_wraparound_fraction", with_target(postgres_db)).has_value());
 
+  {  // postgres_exporter's other columns; the session times from 14
+    CAPTURE(cluster.major());
+    TestConnection reader(cluster.conninfo(port));
+    reader.query("CREATE TABLE scanned AS SELECT generate_series(1, 5000) AS id");
+    reader.query("CREATE INDEX ON scanned (id)");
+    reader.query("SELECT count(*) FROM scanned");
+    reader.query("SET enable_seqscan = off");
+    reader.query("SELECT * FROM scanned WHERE id = 42");
+    reader.flush_statistics();
+    const double returned_before = value_of(daemon, "pg_stat_database_tup_returned", postgres_db);
+    CHECK(wait_until(
+        [&] {
+          return metric_at_least(daemon, "pg_stat_database_tup_returned", postgres_db,
+                                 std::max(returned_before, 0.0) + 5000) &&
+                 metric_at_least(daemon, "pg_stat_database_tup_fetched", postgres_db, 1);
+        },
+        10s));
+    const std::string text = daemon.metrics();
+    for (const char* name : {"pg_stat_database_blk_read_time", "pg_stat_database_blk_write_time"})
+      CHECK_MESSAGE(pgvigil::test::metric_series(text, name, with_target(postgres_db)) == 1, name);
+    const bool session_times = cluster.major() >= 14;
+    for (const char* name : {"pg_stat_database_active_time_seconds_total",
+                             "pg_stat_database_session_time_seconds_total"})
+      CHECK_MESSAGE(pgvigil::test::metric_series(text, name, with_target(postgres_db)) ==
+                        (session_times ? 1u : 0u),
+                    name);
+    if (session_times)
+      CHECK(wait_until(
+          [&] {
+            return metric_at_least(daemon, "pg_stat_database_active_time_seconds_total",
+                                   postgres_db, 0.001);
+          },
+          10s));
+    // A primary has no recovery conflicts to report.
+    CHECK(pgvigil::test::metric_series(text, "pg_stat_database_conflicts_confl_lock") == 0);
+    CHECK(value_of(daemon, "pg_settings_max_locks_per_transaction", {}) == 64);
+    CHECK(value_of(daemon, "pgvigil_probe_failures_total", {{"probe", "databases"}}) == 0);
+  }
+
   admin.query("CREATE DATABASE shortlived");
   {
     TestConnection user(cluster.conninfo(port, "shortlived"));
