@@ -16,6 +16,7 @@
 #include "probes/slots.hpp"
 #include "probes/statements.hpp"
 #include "probes/vacuum.hpp"
+#include "probes/wait_events.hpp"
 #include "probes/wal.hpp"
 
 namespace pgvigil {
@@ -41,6 +42,7 @@ const std::array kProbes{
     ProbeDescriptor{"archiver", S::sql, true, {}, &make_archiver_probe, nullptr},
     ProbeDescriptor{"bgwriter", S::sql, true, {}, &make_bgwriter_probe, nullptr},
     ProbeDescriptor{"wal", S::sql, true, {}, &make_wal_probe, nullptr},
+    ProbeDescriptor{"wait_events", S::sql, true, {}, &make_wait_events_probe, nullptr},
     ProbeDescriptor{"disk", S::host, true, {}, nullptr, &make_disk_probe},
     ProbeDescriptor{"backups", S::host, true, {}, nullptr, &make_backups_probe},
     ProbeDescriptor{"datadir", S::host, true, {}, nullptr, &make_datadir_probe},

@@ -29,9 +29,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using MetricLabels = std::map<std::string, std::string>;
 
-constexpr std::string_view kSqlProbes[] = {"activity",   "connections", "settings",
-                                           "locks",      "databases",   "vacuum",
-                                           "statements", "bgwriter",    "wal"};
+constexpr std::string_view kSqlProbes[] = {"activity",  "connections", "settings",   "locks",
+                                           "databases", "vacuum",      "statements", "bgwriter",
+                                           "wal",       "wait_events"};
 
 struct TargetSpec {
   std::string name = "db";
@@ -403,6 +403,74 @@ TEST_CASE("wal: writes move the position and pg_stat_wal; timeline and pg_wal's 
   CHECK(value_of(daemon, "pgvigil_probe_failures_total", {{"probe", "wal"}}) == 0);
 }
 
+TEST_CASE("wait events: a lock wait and two sleeps, top 1 with the rest under other") {
+  PgCluster cluster;
+  const int port = cluster.primary_port();
+  TestConnection admin(cluster.conninfo(port));
+  admin.query("CREATE TABLE contended (id int)");
+  auto spec = monitor_target(cluster);
+  spec.disabled = {"vacuum", "statements"};
+  std::string toml = target_toml(spec);
+  const std::string table = "[target.probes.wait_events]\ninterval = \"1s\"\n";
+  const auto at = toml.find(table);
+  REQUIRE(at != std::string::npos);
+  toml.insert(at + table.size(), "top_n = 1\n");
+  DaemonProcess daemon(config_with(toml));
+  wait_up(daemon);
+
+  const MetricLabels other{{"wait_event_type", "other"}, {"wait_event", "other"}};
+  const MetricLabels lock{{"wait_event_type", "Lock"}, {"wait_event", "relation"}};
+  const MetricLabels sleep{{"wait_event_type", "Timeout"}, {"wait_event", "PgSleep"}};
+  auto series = [&] {
+    return pgvigil::test::metric_series(daemon.metrics(), "pgvigil_wait_event_sessions",
+                                        {{"target", "db"}});
+  };
+  // Nothing waits yet (the daemon's own sessions are left out): other at 0.
+  REQUIRE(
+      wait_until([&] { return metric_is(daemon, "pgvigil_wait_event_sessions", other, 0); }, 10s));
+
+  TestConnection holder(cluster.conninfo(port));
+  TestConnection waiter(cluster.conninfo(port));
+  TestConnection sleeper1(cluster.conninfo(port));
+  TestConnection sleeper2(cluster.conninfo(port));
+  holder.query("BEGIN");
+  holder.query("LOCK TABLE contended IN ACCESS EXCLUSIVE MODE");
+  waiter.send("SELECT count(*) FROM contended");
+  sleeper1.send("SELECT pg_sleep(60)");
+  sleeper2.send("SELECT pg_sleep(60)");
+  // Top 1 is the two sleeps; the lock wait goes to other.
+  REQUIRE(wait_until(
+      [&] {
+        return metric_is(daemon, "pgvigil_wait_event_sessions", sleep, 2) &&
+               metric_is(daemon, "pgvigil_wait_event_sessions", other, 1);
+      },
+      10s));
+  CHECK_FALSE(daemon.metric("pgvigil_wait_event_sessions", with_target(lock)).has_value());
+  CHECK(series() == 2);
+
+  admin.query("SELECT pg_cancel_backend(" + pid_of(sleeper1) + "), pg_cancel_backend(" +
+              pid_of(sleeper2) + ")");
+  // Now the lock wait is the top pair.
+  REQUIRE(wait_until(
+      [&] {
+        return metric_is(daemon, "pgvigil_wait_event_sessions", lock, 1) &&
+               metric_is(daemon, "pgvigil_wait_event_sessions", other, 0) &&
+               !daemon.metric("pgvigil_wait_event_sessions", with_target(sleep)).has_value();
+      },
+      10s));
+  CHECK(series() == 2);
+
+  holder.query("COMMIT");
+  CHECK(wait_until(
+      [&] {
+        return !daemon.metric("pgvigil_wait_event_sessions", with_target(lock)).has_value() &&
+               metric_is(daemon, "pgvigil_wait_event_sessions", other, 0);
+      },
+      10s));
+  CHECK(value_of(daemon, "pgvigil_probe_failures_total", {{"probe", "wait_events"}}) == 0);
+  CHECK(value_of(daemon, "pgvigil_probe_permission_denied", {{"probe", "wait_events"}}) == 0);
+}
+
 TEST_CASE("databases: a database created then dropped, an expected one missing") {
   PgCluster cluster;
   const int port = cluster.primary_port();
@@ -659,7 +727,8 @@ TEST_CASE("least privilege: a pg_monitor-only role gets the same metric names as
                                                "pg_stat_archiver_archived_count",
                                                "pg_stat_replication_replicas",
                                                "pg_stat_bgwriter_buffers_alloc_total",
-                                               "pg_wal_segments"};
+                                               "pg_wal_segments",
+                                               "pgvigil_wait_event_sessions"};
   std::string text;
   REQUIRE(wait_until(
       [&] {
@@ -721,7 +790,7 @@ TEST_CASE("start-up: rounds due before the first connection are not counted as f
   const std::string text = daemon.metrics();
   REQUIRE(pgvigil::test::metric_series(text, "pgvigil_probe_runs_total", {{"target", "db"}}) > 5);
   for (const std::string probe : {"liveness", "connections", "activity", "settings", "locks",
-                                  "databases", "vacuum", "bgwriter", "wal"}) {
+                                  "databases", "vacuum", "bgwriter", "wal", "wait_events"}) {
     CAPTURE(probe);
     CHECK(pgvigil::test::metric_value(text, "pgvigil_probe_failures_total",
                                       {{"target", "db"}, {"probe", probe}}) == 0.0);
