@@ -8,6 +8,7 @@
 #include "probes/databases.hpp"
 #include "probes/datadir.hpp"
 #include "probes/disk.hpp"
+#include "probes/io.hpp"
 #include "probes/locks.hpp"
 #include "probes/logs.hpp"
 #include "probes/probe.hpp"
@@ -43,6 +44,7 @@ const std::array kProbes{
     ProbeDescriptor{"bgwriter", S::sql, true, {}, &make_bgwriter_probe, nullptr},
     ProbeDescriptor{"wal", S::sql, true, {}, &make_wal_probe, nullptr},
     ProbeDescriptor{"wait_events", S::sql, true, {}, &make_wait_events_probe, nullptr},
+    ProbeDescriptor{"io", S::sql, true, {}, &make_io_probe, nullptr},
     ProbeDescriptor{"disk", S::host, true, {}, nullptr, &make_disk_probe},
     ProbeDescriptor{"backups", S::host, true, {}, nullptr, &make_backups_probe},
     ProbeDescriptor{"datadir", S::host, true, {}, nullptr, &make_datadir_probe},
