@@ -49,7 +49,7 @@ struct ProbeSettings {
   std::optional<bool> enabled;
   std::optional<Duration> interval;
   std::optional<Duration> timeout;
-  std::optional<std::size_t> top_n;            // vacuum, statements
+  std::optional<std::size_t> top_n;            // vacuum, statements, wait_events
   std::vector<std::string> include_databases;  // glob patterns; empty = all
   std::vector<std::string> exclude_databases;  // glob patterns
 };

@@ -1,8 +1,8 @@
 #pragma once
-// bgwriter: checkpoints and the background writer (pg_stat_bgwriter), under
-// postgres_exporter's names. PostgreSQL 17 moved the checkpoint counters to
-// pg_stat_checkpointer and dropped buffers_backend; until rows recorded from
-// a 17 server back that branch, 17+ gets no query (no sample, no error).
+// bgwriter: checkpoints and the background writer under postgres_exporter's
+// pg_stat_bgwriter_* names on every version: from pg_stat_bgwriter up to 16,
+// from pg_stat_checkpointer + pg_stat_bgwriter on 17+ (which also gives the
+// restartpoint counters; buffers_backend* no longer exist there: no sample).
 #include <memory>
 
 #include "probes/probe.hpp"

@@ -9,6 +9,7 @@
 #include "probes/datadir.hpp"
 #include "probes/disk.hpp"
 #include "probes/indexes.hpp"
+#include "probes/io.hpp"
 #include "probes/locks.hpp"
 #include "probes/logs.hpp"
 #include "probes/probe.hpp"
@@ -17,6 +18,8 @@
 #include "probes/slots.hpp"
 #include "probes/statements.hpp"
 #include "probes/vacuum.hpp"
+#include "probes/wait_events.hpp"
+#include "probes/wal.hpp"
 
 namespace pgvigil {
 
@@ -41,6 +44,9 @@ const std::array kProbes{
     ProbeDescriptor{"slots", S::sql, true, {}, &make_slots_probe, nullptr},
     ProbeDescriptor{"archiver", S::sql, true, {}, &make_archiver_probe, nullptr},
     ProbeDescriptor{"bgwriter", S::sql, true, {}, &make_bgwriter_probe, nullptr},
+    ProbeDescriptor{"wal", S::sql, true, {}, &make_wal_probe, nullptr},
+    ProbeDescriptor{"wait_events", S::sql, true, {}, &make_wait_events_probe, nullptr},
+    ProbeDescriptor{"io", S::sql, true, {}, &make_io_probe, nullptr},
     ProbeDescriptor{"disk", S::host, true, {}, nullptr, &make_disk_probe},
     ProbeDescriptor{"backups", S::host, true, {}, nullptr, &make_backups_probe},
     ProbeDescriptor{"datadir", S::host, true, {}, nullptr, &make_datadir_probe},

@@ -1,6 +1,8 @@
 #pragma once
 // databases: per-database size, activity counters (pg_stat_database),
-// transaction ID wraparound headroom and the expected databases' presence.
+// transaction ID wraparound headroom, the expected databases' presence and,
+// on a standby, queries cancelled by recovery conflicts
+// (pg_stat_database_conflicts).
 #include <memory>
 
 #include "probes/probe.hpp"

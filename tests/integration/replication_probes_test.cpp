@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
@@ -287,6 +288,140 @@ TEST_CASE("slots: an inactive physical slot with writes retains growing WAL") {
   CHECK(wait_until(
       [&] { return !daemon.metric("pg_replication_slots_pg_wal_lsn_diff", idle).has_value(); },
       10s));
+}
+
+TEST_CASE("bgwriter: a CHECKPOINT on a 17+ standby is a restartpoint, counted there only") {
+  PgClusterOptions options;
+  options.replica = true;
+  PgCluster cluster(options);
+  const std::string bgwriter_every_second = "[target.probes.bgwriter]\ninterval = \"1s\"\n";
+  DaemonProcess daemon(
+      config_with(target_toml("primary", cluster.primary_port(), cluster.monitor_password_file(),
+                              bgwriter_every_second) +
+                  target_toml("replica", cluster.replica_port(), cluster.monitor_password_file(),
+                              bgwriter_every_second)));
+  wait_up(daemon, "primary");
+  wait_up(daemon, "replica");
+  CAPTURE(cluster.major());
+  REQUIRE(wait_until(
+      [&] {
+        return on(daemon, "replica", "pg_stat_bgwriter_buffers_alloc_total").has_value() &&
+               on(daemon, "primary", "pg_stat_bgwriter_buffers_alloc_total").has_value();
+      },
+      10s));
+  if (cluster.major() < 17) {
+    // No restartpoint counters before pg_stat_checkpointer, and no failure.
+    const std::string text = daemon.metrics();
+    CHECK(pgvigil::test::metric_series(text, "pg_stat_checkpointer_restartpoints_done_total") == 0);
+    CHECK(pgvigil::test::metric_series(text, "pg_stat_checkpointer_restartpoints_req_total") == 0);
+    for (const char* target : {"primary", "replica"})
+      CHECK(on(daemon, target, "pgvigil_probe_failures_total", {{"probe", "bgwriter"}}) == 0.0);
+    return;
+  }
+  REQUIRE(wait_until(
+      [&] {
+        return on(daemon, "replica", "pg_stat_checkpointer_restartpoints_done_total").has_value();
+      },
+      10s));
+  const double done = *on(daemon, "replica", "pg_stat_checkpointer_restartpoints_done_total");
+  const double requested = *on(daemon, "replica", "pg_stat_checkpointer_restartpoints_req_total");
+
+  // A restartpoint needs a checkpoint record replayed since the last one.
+  TestConnection primary(cluster.conninfo(cluster.primary_port()));
+  write_some_wal(primary);
+  primary.query("CHECKPOINT");
+  const auto target_lsn = *primary.query("SELECT pg_current_wal_lsn()::text")[0][0];
+  TestConnection standby(cluster.conninfo(cluster.replica_port()));
+  REQUIRE(wait_until(
+      [&] {
+        return standby.query("SELECT pg_last_wal_replay_lsn() >= '" + target_lsn +
+                             "'::pg_lsn")[0][0] == "t";
+      },
+      10s));
+  standby.query("CHECKPOINT");
+  CHECK(wait_until(
+      [&] {
+        return on(daemon, "replica", "pg_stat_checkpointer_restartpoints_req_total").value_or(0) >=
+                   requested + 1 &&
+               on(daemon, "replica", "pg_stat_checkpointer_restartpoints_done_total").value_or(0) >=
+                   done + 1;
+      },
+      10s));
+  CHECK(on(daemon, "primary", "pg_stat_checkpointer_restartpoints_done_total") == 0.0);
+  CHECK(on(daemon, "replica", "pgvigil_probe_failures_total", {{"probe", "bgwriter"}}) == 0.0);
+}
+
+TEST_CASE("conflicts: a standby reports recovery conflicts per database, a primary does not") {
+  PgClusterOptions options;
+  options.replica = true;
+  PgCluster cluster(options);
+  {
+    TestConnection primary(cluster.conninfo(cluster.primary_port()));
+    primary.query("CREATE DATABASE app");
+  }
+  // The databases probe every second on both sides (target_toml switches it off).
+  auto target = [&](const std::string& name, int port) {
+    return "[[target]]\nname = \"" + name +
+           "\"\nhost = \"127.0.0.1\"\nport = " + std::to_string(port) +
+           "\nuser = \"pgvigil_monitor\"\ndbname = \"postgres\"\npassword_file = \"" +
+           cluster.monitor_password_file() +
+           "\"\n[target.probes.databases]\ninterval = \"1s\"\n"
+           "[target.probes.vacuum]\nenabled = false\n";
+  };
+  DaemonProcess daemon(config_with(target("primary", cluster.primary_port()) +
+                                   target("replica", cluster.replica_port())));
+  wait_up(daemon, "primary");
+  wait_up(daemon, "replica");
+  CAPTURE(cluster.major());
+  const std::vector<std::string> always{
+      "pg_stat_database_conflicts_confl_tablespace", "pg_stat_database_conflicts_confl_lock",
+      "pg_stat_database_conflicts_confl_snapshot", "pg_stat_database_conflicts_confl_bufferpin",
+      "pg_stat_database_conflicts_confl_deadlock"};
+  // The standby has replayed CREATE DATABASE app.
+  REQUIRE(wait_until(
+      [&] {
+        return on(daemon, "replica", "pg_stat_database_conflicts_confl_lock", {{"datname", "app"}})
+                   .has_value() &&
+               on(daemon, "primary", "pg_stat_database_xact_commit", {{"datname", "app"}})
+                   .has_value();
+      },
+      15s));
+  const std::string text = daemon.metrics();
+  for (const auto& name : always) {
+    CAPTURE(name);
+    for (const char* datname : {"app", "postgres"})
+      CHECK(pgvigil::test::metric_value(text, name,
+                                        {{"target", "replica"}, {"datname", datname}}) == 0.0);
+    CHECK(pgvigil::test::metric_series(text, name, {{"target", "primary"}}) == 0);
+    // Templates are left out, as in pg_stat_database's series.
+    CHECK(pgvigil::test::metric_series(text, name, {{"datname", "template1"}}) == 0);
+  }
+  CHECK(pgvigil::test::metric_series(text, "pg_stat_database_conflicts_confl_active_logicalslot",
+                                     {{"target", "replica"}, {"datname", "app"}}) ==
+        (cluster.major() >= 16 ? 1u : 0u));
+  for (const char* name : {"primary", "replica"})
+    CHECK(on(daemon, name, "pgvigil_probe_failures_total", {{"probe", "databases"}}) == 0.0);
+}
+
+TEST_CASE("slots: a streaming standby's slot is pg_replication_slots_active 1, a new one 0") {
+  PgClusterOptions options;
+  options.replica = true;
+  PgCluster cluster(options);
+  DaemonProcess daemon(
+      config_with(target_toml("primary", cluster.primary_port(), cluster.monitor_password_file())));
+  wait_up(daemon, "primary");
+  const MetricLabels streaming{
+      {"target", "primary"}, {"slot_name", "pgvigil_replica"}, {"slot_type", "physical"}};
+  REQUIRE(wait_until([&] { return daemon.metric("pg_replication_slots_active", streaming) == 1.0; },
+                     15s));
+  TestConnection primary(cluster.conninfo(cluster.primary_port()));
+  primary.query("SELECT pg_create_physical_replication_slot('spare')");
+  const MetricLabels spare{
+      {"target", "primary"}, {"slot_name", "spare"}, {"slot_type", "physical"}};
+  CHECK(
+      wait_until([&] { return daemon.metric("pg_replication_slots_active", spare) == 0.0; }, 10s));
+  CHECK(daemon.metric("pg_replication_slots_active", streaming) == 1.0);
+  CHECK(on(daemon, "primary", "pgvigil_probe_failures_total", {{"probe", "slots"}}) == 0.0);
 }
 
 TEST_CASE("archiver: a failing archive_command raises failed_count and breaches the RPO") {

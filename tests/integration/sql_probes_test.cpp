@@ -8,6 +8,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -29,9 +30,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using MetricLabels = std::map<std::string, std::string>;
 
-constexpr std::string_view kSqlProbes[] = {"activity", "connections", "settings",
-                                           "locks",    "databases",   "vacuum",
-                                           "indexes",  "statements",  "bgwriter"};
+constexpr std::string_view kSqlProbes[] = {"activity",  "connections", "settings",    "locks",
+                                           "databases", "vacuum",      "indexes",     "statements",
+                                           "bgwriter",  "wal",         "wait_events", "io"};
 
 struct TargetSpec {
   std::string name = "db";
@@ -305,6 +306,27 @@ TEST_CASE("bgwriter: a requested CHECKPOINT shows in postgres_exporter's counter
   const double requested = value_of(daemon, "pg_stat_bgwriter_checkpoints_req_total", {});
   const double written = value_of(daemon, "pg_stat_bgwriter_buffers_checkpoint_total", {});
   CHECK(value_of(daemon, "pgvigil_probe_permission_denied", {{"probe", "bgwriter"}}) == 0);
+  CHECK(value_of(daemon, "pgvigil_probe_failures_total", {{"probe", "bgwriter"}}) == 0);
+
+  // 17 moved the checkpoint counters to pg_stat_checkpointer, with restartpoints,
+  // and dropped the backend counters.
+  const bool checkpointer = cluster.major() >= 17;
+  CAPTURE(cluster.major());
+  const std::string text = daemon.metrics();
+  for (const char* name : {"pg_stat_checkpointer_restartpoints_timed_total",
+                           "pg_stat_checkpointer_restartpoints_req_total",
+                           "pg_stat_checkpointer_restartpoints_done_total",
+                           "pg_stat_checkpointer_stats_reset_total"}) {
+    CAPTURE(name);
+    CHECK(pgvigil::test::metric_series(text, name, {{"target", "db"}}) == (checkpointer ? 1 : 0));
+  }
+  if (checkpointer)  // a primary performs checkpoints, never restartpoints
+    CHECK(value_of(daemon, "pg_stat_checkpointer_restartpoints_done_total", {}) == 0);
+  for (const char* name :
+       {"pg_stat_bgwriter_buffers_backend_total", "pg_stat_bgwriter_buffers_backend_fsync_total"}) {
+    CAPTURE(name);
+    CHECK(pgvigil::test::metric_series(text, name, {{"target", "db"}}) == (checkpointer ? 0 : 1));
+  }
 
   TestConnection admin(cluster.conninfo(cluster.primary_port()));
   admin.query("CREATE TABLE bgwriter_fill AS SELECT g FROM generate_series(1, 20000) g");
@@ -319,6 +341,208 @@ TEST_CASE("bgwriter: a requested CHECKPOINT shows in postgres_exporter's counter
   // fresh server it may still be 0 at the first round; after the fill it rises.
   CHECK(wait_until(
       [&] { return metric_at_least(daemon, "pg_stat_bgwriter_buffers_alloc_total", {}, 1); }, 10s));
+}
+
+TEST_CASE("wal: writes move the position and pg_stat_wal; timeline and pg_wal's segments") {
+  PgCluster cluster;
+  auto spec = monitor_target(cluster);
+  spec.disabled = {"vacuum", "statements"};
+  DaemonProcess daemon(config_with(target_toml(spec)));
+  wait_up(daemon);
+  CAPTURE(cluster.major());
+  const bool has_stat_wal = cluster.major() >= 14;
+  const bool has_wal_write = has_stat_wal && cluster.major() < 18;
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.metric("pg_wal_current_lsn_bytes", {{"target", "db"}}).has_value() &&
+               daemon.metric("pg_wal_segments", {{"target", "db"}}).has_value();
+      },
+      10s));
+  const std::string text = daemon.metrics();
+  CHECK(value_of(daemon, "pg_control_checkpoint_timeline_id", {}) == 1);
+  const double segments = value_of(daemon, "pg_wal_segments", {});
+  CHECK(segments >= 1);
+  CHECK(value_of(daemon, "pg_wal_size_bytes", {}) == segments * 16 * 1024 * 1024);
+  for (const char* name :
+       {"pg_stat_wal_wal_records", "pg_stat_wal_wal_fpi", "pg_stat_wal_wal_bytes",
+        "pg_stat_wal_wal_buffers_full", "pg_stat_wal_stats_reset"}) {
+    CAPTURE(name);
+    CHECK(pgvigil::test::metric_series(text, name, {{"target", "db"}}) == (has_stat_wal ? 1 : 0));
+  }
+  for (const char* name : {"pg_stat_wal_wal_write", "pg_stat_wal_wal_sync",
+                           "pg_stat_wal_wal_write_time", "pg_stat_wal_wal_sync_time"}) {
+    CAPTURE(name);
+    CHECK(pgvigil::test::metric_series(text, name, {{"target", "db"}}) == (has_wal_write ? 1 : 0));
+  }
+  CHECK(value_of(daemon, "pgvigil_probe_permission_denied", {{"probe", "wal"}}) == 0);
+
+  const double position = value_of(daemon, "pg_wal_current_lsn_bytes", {});
+  const double generated = value_of(daemon, "pg_stat_wal_wal_bytes", {});  // -1 before 14
+  const double records = value_of(daemon, "pg_stat_wal_wal_records", {});
+  TestConnection admin(cluster.conninfo(cluster.primary_port()));
+  admin.query(
+      "CREATE TABLE wal_fill AS SELECT g, repeat('x', 100) AS pad "
+      "FROM generate_series(1, 20000) g");
+  admin.flush_statistics();
+  constexpr double kAtLeast = 2e6;  // 20000 rows of ~130 bytes
+  CHECK(wait_until(
+      [&] { return metric_at_least(daemon, "pg_wal_current_lsn_bytes", {}, position + kAtLeast); },
+      10s));
+  if (has_stat_wal) {
+    CHECK(wait_until(
+        [&] {
+          return metric_at_least(daemon, "pg_stat_wal_wal_bytes", {}, generated + kAtLeast) &&
+                 metric_at_least(daemon, "pg_stat_wal_wal_records", {}, records + 20000);
+        },
+        10s));
+  }
+  // A segment switch and a write into the next segment: that file exists
+  // beside the old one, which stays until a checkpoint.
+  admin.query("SELECT pg_switch_wal()");
+  admin.query("CREATE TABLE wal_after_switch (id int)");
+  CHECK(wait_until([&] { return metric_at_least(daemon, "pg_wal_segments", {}, 2); }, 10s));
+  CHECK(value_of(daemon, "pgvigil_probe_failures_total", {{"probe", "wal"}}) == 0);
+}
+
+TEST_CASE("wait events: a lock wait and two sleeps, top 1 with the rest under other") {
+  PgCluster cluster;
+  const int port = cluster.primary_port();
+  TestConnection admin(cluster.conninfo(port));
+  admin.query("CREATE TABLE contended (id int)");
+  auto spec = monitor_target(cluster);
+  spec.disabled = {"vacuum", "statements"};
+  std::string toml = target_toml(spec);
+  const std::string table = "[target.probes.wait_events]\ninterval = \"1s\"\n";
+  const auto at = toml.find(table);
+  REQUIRE(at != std::string::npos);
+  toml.insert(at + table.size(), "top_n = 1\n");
+  DaemonProcess daemon(config_with(toml));
+  wait_up(daemon);
+
+  const MetricLabels other{{"wait_event_type", "other"}, {"wait_event", "other"}};
+  const MetricLabels lock{{"wait_event_type", "Lock"}, {"wait_event", "relation"}};
+  const MetricLabels sleep{{"wait_event_type", "Timeout"}, {"wait_event", "PgSleep"}};
+  auto series = [&] {
+    return pgvigil::test::metric_series(daemon.metrics(), "pgvigil_wait_event_sessions",
+                                        {{"target", "db"}});
+  };
+  // Nothing waits yet (the daemon's own sessions are left out): other at 0.
+  REQUIRE(
+      wait_until([&] { return metric_is(daemon, "pgvigil_wait_event_sessions", other, 0); }, 10s));
+
+  TestConnection holder(cluster.conninfo(port));
+  TestConnection waiter(cluster.conninfo(port));
+  TestConnection sleeper1(cluster.conninfo(port));
+  TestConnection sleeper2(cluster.conninfo(port));
+  holder.query("BEGIN");
+  holder.query("LOCK TABLE contended IN ACCESS EXCLUSIVE MODE");
+  waiter.send("SELECT count(*) FROM contended");
+  sleeper1.send("SELECT pg_sleep(60)");
+  sleeper2.send("SELECT pg_sleep(60)");
+  // Top 1 is the two sleeps; the lock wait goes to other.
+  REQUIRE(wait_until(
+      [&] {
+        return metric_is(daemon, "pgvigil_wait_event_sessions", sleep, 2) &&
+               metric_is(daemon, "pgvigil_wait_event_sessions", other, 1);
+      },
+      10s));
+  CHECK_FALSE(daemon.metric("pgvigil_wait_event_sessions", with_target(lock)).has_value());
+  CHECK(series() == 2);
+
+  admin.query("SELECT pg_cancel_backend(" + pid_of(sleeper1) + "), pg_cancel_backend(" +
+              pid_of(sleeper2) + ")");
+  // Now the lock wait is the top pair.
+  REQUIRE(wait_until(
+      [&] {
+        return metric_is(daemon, "pgvigil_wait_event_sessions", lock, 1) &&
+               metric_is(daemon, "pgvigil_wait_event_sessions", other, 0) &&
+               !daemon.metric("pgvigil_wait_event_sessions", with_target(sleep)).has_value();
+      },
+      10s));
+  CHECK(series() == 2);
+
+  holder.query("COMMIT");
+  CHECK(wait_until(
+      [&] {
+        return !daemon.metric("pgvigil_wait_event_sessions", with_target(lock)).has_value() &&
+               metric_is(daemon, "pgvigil_wait_event_sessions", other, 0);
+      },
+      10s));
+  CHECK(value_of(daemon, "pgvigil_probe_failures_total", {{"probe", "wait_events"}}) == 0);
+  CHECK(value_of(daemon, "pgvigil_probe_permission_denied", {{"probe", "wait_events"}}) == 0);
+}
+
+TEST_CASE("io: a bulk load and a CHECKPOINT move pg_stat_io's counters on 16+, none before") {
+  PgCluster cluster;
+  auto spec = monitor_target(cluster);
+  spec.disabled = {"vacuum", "statements"};
+  DaemonProcess daemon(config_with(target_toml(spec)));
+  wait_up(daemon);
+  CAPTURE(cluster.major());
+  const MetricLabels client{
+      {"backend_type", "client backend"}, {"object", "relation"}, {"context", "normal"}};
+  const MetricLabels checkpointer{
+      {"backend_type", "checkpointer"}, {"object", "relation"}, {"context", "normal"}};
+  if (cluster.major() < 16) {
+    // No view, no statement: no series and no failure, while other probes run.
+    REQUIRE(wait_until(
+        [&] {
+          return daemon.metric("pgvigil_probe_runs_total", {{"target", "db"}, {"probe", "io"}})
+                     .value_or(0) >= 2;
+        },
+        10s));
+    const std::string text = daemon.metrics();
+    for (const char* name : {"pg_stat_io_reads_total", "pg_stat_io_hits_total",
+                             "pg_stat_io_writes_total", "pg_stat_io_extends_total"})
+      CHECK_MESSAGE(pgvigil::test::metric_series(text, name) == 0, name);
+    CHECK(value_of(daemon, "pgvigil_probe_failures_total", {{"probe", "io"}}) == 0);
+    return;
+  }
+  REQUIRE(wait_until(
+      [&] { return daemon.metric("pg_stat_io_hits_total", with_target(client)).has_value(); },
+      10s));
+  const double extends = std::max(0.0, value_of(daemon, "pg_stat_io_extends_total", client));
+  const double extend_bytes =
+      std::max(0.0, value_of(daemon, "pg_stat_io_extend_bytes_total", client));
+  const double written = std::max(0.0, value_of(daemon, "pg_stat_io_writes_total", checkpointer));
+
+  TestConnection admin(cluster.conninfo(cluster.primary_port()));
+  // About 2.5 MB: some 300 new blocks, written out by the CHECKPOINT.
+  // (CREATE TABLE AS would extend through a bulkwrite ring, another context.)
+  admin.query("CREATE TABLE io_fill (g int, pad text)");
+  admin.query("INSERT INTO io_fill SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g");
+  admin.query("CHECKPOINT");
+  const auto show = [&] {
+    std::string lines;
+    std::istringstream in(daemon.metrics());
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("pg_stat_io_extends_total{", 0) == 0 ||
+          line.rfind("pg_stat_io_writes_total{", 0) == 0)
+        lines += line + "\n";
+    return lines;
+  };
+  INFO("before: extends " << extends << ", extend bytes " << extend_bytes
+                          << ", checkpointer writes " << written << "\nnow:\n"
+                          << show());
+  CHECK(wait_until(
+      [&] {
+        return metric_at_least(daemon, "pg_stat_io_extends_total", client, extends + 200) &&
+               metric_at_least(daemon, "pg_stat_io_extend_bytes_total", client,
+                               extend_bytes + 200 * 8192.0) &&
+               metric_at_least(daemon, "pg_stat_io_writes_total", checkpointer, written + 200);
+      },
+      15s));
+  const std::string text = daemon.metrics();
+  const auto series = pgvigil::test::metric_series(text, "pg_stat_io_hits_total");
+  std::cout << "pg_stat_io on " << cluster.major() << ": " << series
+            << " pg_stat_io_hits_total series, "
+            << pgvigil::test::metric_series(text, "pg_stat_io_reads_total") +
+                   pgvigil::test::metric_series(text, "pg_stat_io_writes_total")
+            << " pg_stat_io_reads_total + pg_stat_io_writes_total series\n";
+  // Bounded by the view's fixed rows (16: 30, 18: 79), all-zero rows left out.
+  CHECK(series < (cluster.major() >= 18 ? 79u : 30u));
+  CHECK(value_of(daemon, "pgvigil_probe_failures_total", {{"probe", "io"}}) == 0);
+  CHECK(value_of(daemon, "pgvigil_probe_permission_denied", {{"probe", "io"}}) == 0);
 }
 
 TEST_CASE("databases: a database created then dropped, an expected one missing") {
@@ -340,6 +564,45 @@ TEST_CASE("databases: a database created then dropped, an expected one missing")
       [&] { return metric_at_least(daemon, "pg_stat_database_xact_commit", postgres_db, 1); }, 5s));
   CHECK(metric_at_least(daemon, "pg_database_wraparound_age_datfrozenxid_seconds", postgres_db, 1));
   CHECK(daemon.metric("pg_database_wraparound_fraction", with_target(postgres_db)).has_value());
+
+  {  // postgres_exporter's other columns; the session times from 14
+    CAPTURE(cluster.major());
+    TestConnection reader(cluster.conninfo(port));
+    reader.query("CREATE TABLE scanned AS SELECT generate_series(1, 5000) AS id");
+    reader.query("CREATE INDEX ON scanned (id)");
+    reader.query("SELECT count(*) FROM scanned");
+    reader.query("SET enable_seqscan = off");
+    reader.query("SELECT * FROM scanned WHERE id = 42");
+    reader.flush_statistics();
+    const double returned_before = value_of(daemon, "pg_stat_database_tup_returned", postgres_db);
+    CHECK(wait_until(
+        [&] {
+          return metric_at_least(daemon, "pg_stat_database_tup_returned", postgres_db,
+                                 std::max(returned_before, 0.0) + 5000) &&
+                 metric_at_least(daemon, "pg_stat_database_tup_fetched", postgres_db, 1);
+        },
+        10s));
+    const std::string text = daemon.metrics();
+    for (const char* name : {"pg_stat_database_blk_read_time", "pg_stat_database_blk_write_time"})
+      CHECK_MESSAGE(pgvigil::test::metric_series(text, name, with_target(postgres_db)) == 1, name);
+    const bool session_times = cluster.major() >= 14;
+    for (const char* name : {"pg_stat_database_active_time_seconds_total",
+                             "pg_stat_database_session_time_seconds_total"})
+      CHECK_MESSAGE(pgvigil::test::metric_series(text, name, with_target(postgres_db)) ==
+                        (session_times ? 1u : 0u),
+                    name);
+    if (session_times)
+      CHECK(wait_until(
+          [&] {
+            return metric_at_least(daemon, "pg_stat_database_active_time_seconds_total",
+                                   postgres_db, 0.001);
+          },
+          10s));
+    // A primary has no recovery conflicts to report.
+    CHECK(pgvigil::test::metric_series(text, "pg_stat_database_conflicts_confl_lock") == 0);
+    CHECK(value_of(daemon, "pg_settings_max_locks_per_transaction", {}) == 64);
+    CHECK(value_of(daemon, "pgvigil_probe_failures_total", {{"probe", "databases"}}) == 0);
+  }
 
   admin.query("CREATE DATABASE shortlived");
   {
@@ -612,7 +875,10 @@ TEST_CASE("least privilege: a pg_monitor-only role gets the same metric names as
                                                "pg_stat_statements_calls_total",
                                                "pg_replication_slots_pg_wal_lsn_diff",
                                                "pg_stat_archiver_archived_count",
-                                               "pg_stat_replication_replicas"};
+                                               "pg_stat_replication_replicas",
+                                               "pg_stat_bgwriter_buffers_alloc_total",
+                                               "pg_wal_segments",
+                                               "pgvigil_wait_event_sessions"};
   std::string text;
   REQUIRE(wait_until(
       [&] {
@@ -655,9 +921,11 @@ TEST_CASE("least privilege: a pg_monitor-only role gets the same metric names as
   for (std::string_view probe : kSqlProbes) {
     if (probe == "vacuum" || probe == "indexes") continue;  // labelled by database as well
     CAPTURE(probe);
+    // pg_stat_io is 16+: before, the probe sends nothing and reports nothing.
+    const bool sends_nothing = probe == "io" && cluster.major() < 16;
     CHECK(pgvigil::test::metric_value(text, "pgvigil_probe_permission_denied",
                                       {{"target", "monitor"}, {"probe", std::string(probe)}}) ==
-          0.0);
+          (sends_nothing ? std::nullopt : std::optional<double>(0.0)));
   }
   for (const char* probe : {"vacuum", "indexes"}) {
     CAPTURE(probe);
@@ -676,8 +944,9 @@ TEST_CASE("start-up: rounds due before the first connection are not counted as f
                      20s));
   const std::string text = daemon.metrics();
   REQUIRE(pgvigil::test::metric_series(text, "pgvigil_probe_runs_total", {{"target", "db"}}) > 5);
-  for (const std::string probe : {"liveness", "connections", "activity", "settings", "locks",
-                                  "databases", "vacuum", "indexes", "bgwriter"}) {
+  for (const std::string probe :
+       {"liveness", "connections", "activity", "settings", "locks", "databases", "vacuum",
+        "indexes", "bgwriter", "wal", "wait_events", "io"}) {
     CAPTURE(probe);
     CHECK(pgvigil::test::metric_value(text, "pgvigil_probe_failures_total",
                                       {{"target", "db"}, {"probe", probe}}) == 0.0);

@@ -4,8 +4,14 @@
 # ("SQLSTATE<tab>message") when the server refused it. The server must already
 # hold the conditions the tests expect (see README.md here).
 # Usage: PGHOST=127.0.0.1 PGPORT=55437 PGUSER=monitor tests/data/sql/capture.sh
+#
+# MAJOR=17 captures the recordings of that major instead, the
+# <probe>/pg17/*.sql files (15's live directly in <probe>/). PROBES="wal io"
+# limits the capture to those probes' folders. record-version.sh sets both.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+major=${MAJOR:-15}
+probes=${PROBES:-}
 export PGAPPNAME=pgvigil  # the probes leave their own session out
 
 run() {  # database, sql file, output base name
@@ -23,6 +29,14 @@ run() {  # database, sql file, output base name
 
 for dir in "$here"/*/; do
   probe=$(basename "$dir")
+  if [ -n "$probes" ] && ! [[ " $probes " == *" $probe "* ]]; then
+    continue
+  fi
+  if [ "$major" != 15 ]; then
+    [ -d "${dir}pg$major" ] || continue
+    [ "$probe" = checks ] && continue  # checks are recorded on 15 only
+    dir="${dir}pg$major/"
+  fi
   database=postgres
   case "$probe" in vacuum | indexes) database=appdb ;; esac
   if [ "$probe" = checks ]; then
@@ -39,6 +53,7 @@ for dir in "$here"/*/; do
     continue
   fi
   for sql in "$dir"*.sql; do
+    [ -e "$sql" ] || continue
     run "$database" "$sql" "${sql%.sql}"
   done
 done

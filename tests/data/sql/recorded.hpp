@@ -3,7 +3,9 @@
 // live in tests/data/sql/<probe>/<query name>.sql exactly as queries() built
 // them for PostgreSQL 15; capture.sh ran them on a real server and saved the
 // reply beside them as <name>.csv (psql --csv, NULL written as \N) or, when the
-// server refused, <name>.err ("SQLSTATE<tab>message").
+// server refused, <name>.err ("SQLSTATE<tab>message"). A recording from another
+// major lives one level down, in tests/data/sql/<probe>/pg<major>/ (written by
+// record-version.sh); every function here takes that major, 15 by default.
 //
 // PGVIGIL_RECORD_SQL=1 makes record_or_compare() rewrite the .sql files from
 // the probes' current queries() (then run capture.sh); otherwise it checks the
@@ -84,9 +86,18 @@ inline std::vector<std::vector<std::optional<std::string>>> parse_csv(std::strin
   return records;
 }
 
-// The recorded reply to <probe>/<name>.sql.
-inline QueryResult load(std::string_view probe, std::string_view name) {
-  const auto base = directory() / probe / name;
+inline constexpr int kDefaultMajor = 15;
+
+// Where the recordings of one probe for one major live.
+inline std::filesystem::path probe_directory(std::string_view probe, int major = kDefaultMajor) {
+  auto dir = directory() / probe;
+  if (major != kDefaultMajor) dir /= "pg" + std::to_string(major);
+  return dir;
+}
+
+// The recorded reply to <probe>/[pg<major>/]<name>.sql.
+inline QueryResult load(std::string_view probe, std::string_view name, int major = kDefaultMajor) {
+  const auto base = probe_directory(probe, major) / name;
   if (auto csv = read_text(base.string() + ".csv")) {
     auto records = parse_csv(*csv);
     REQUIRE_MESSAGE(!records.empty(), "empty fixture " << base.string() << ".csv");
@@ -108,15 +119,16 @@ inline QueryResult load(std::string_view probe, std::string_view name) {
 }
 
 // Recorded replies for every statement of a probe, in queries() order.
-inline std::vector<QueryResult> load_all(std::string_view probe,
-                                         const std::vector<Query>& queries) {
+inline std::vector<QueryResult> load_all(std::string_view probe, const std::vector<Query>& queries,
+                                         int major = kDefaultMajor) {
   std::vector<QueryResult> results;
-  for (const auto& query : queries) results.push_back(load(probe, query.name));
+  for (const auto& query : queries) results.push_back(load(probe, query.name, major));
   return results;
 }
 
-inline void record_or_compare(std::string_view probe, const std::vector<Query>& queries) {
-  const auto dir = directory() / probe;
+inline void record_or_compare(std::string_view probe, const std::vector<Query>& queries,
+                              int major = kDefaultMajor) {
+  const auto dir = probe_directory(probe, major);
   const bool record = std::getenv("PGVIGIL_RECORD_SQL") != nullptr;
   if (record) std::filesystem::create_directories(dir);
   for (const auto& query : queries) {
@@ -132,15 +144,41 @@ inline void record_or_compare(std::string_view probe, const std::vector<Query>& 
   }
 }
 
-// A server as the recordings saw it: PostgreSQL 15 with pg_stat_statements.
+// The server_version_num of the server each major's recordings came from:
+// Debian's 15.18 and the pinned builds of scripts/install-postgres-versions.
+inline int recorded_version_num(int major) {
+  switch (major) {
+    case 13:
+      return 130023;
+    case 14:
+      return 140023;
+    case 16:
+      return 160014;
+    case 17:
+      return 170010;
+    case 18:
+      return 180004;
+    default:
+      return 150018;
+  }
+}
+
+// A server as the recordings saw it: PostgreSQL 15 (or the given version)
+// with pg_stat_statements.
 inline ServerInfo server(int version_num = 150018) {
   ServerInfo info;
   info.version_num = version_num;
-  info.version = "15.18";
+  info.version = std::to_string(version_num / 10000) + "." + std::to_string(version_num % 10000);
   info.current_database = "postgres";
   info.current_user = "monitor";
   info.has_pg_stat_statements = true;
   return info;
+}
+
+// The server a recording of that major came from (server_for_major(15) ==
+// server()).
+inline ServerInfo server_for_major(int major) {
+  return server(recorded_version_num(major));
 }
 
 }  // namespace pgvigil::recorded

@@ -8,7 +8,15 @@ using namespace pgvigil;
 namespace {
 
 struct Fixture {
-  ServerInfo server = recorded::server();
+  // A standby of that major: the probe then asks for pg_stat_database_conflicts too.
+  explicit Fixture(int major_version = 15, bool standby = false)
+      : major(major_version), server(standby_of(recorded::server_for_major(major), standby)) {}
+  static ServerInfo standby_of(ServerInfo info, bool standby) {
+    info.in_recovery = standby;
+    return info;
+  }
+  int major;
+  ServerInfo server;
   config::TargetConfig target = [] {
     config::TargetConfig t;
     t.expected_databases = {"appdb", "missingdb"};
@@ -16,7 +24,7 @@ struct Fixture {
   }();
   ProbeContext ctx{server, target, std::chrono::system_clock::now(), "postgres"};
   std::unique_ptr<SqlProbe> probe = make_databases_probe();
-  std::vector<QueryResult> results = recorded::load_all("databases", probe->queries(ctx));
+  std::vector<QueryResult> results = recorded::load_all("databases", probe->queries(ctx), major);
   SampleSink sink;
 
   const prometheus::ClientMetric* find(std::string_view name, const Labels& labels) {
@@ -26,9 +34,78 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("databases: recorded SQL is the probe's SQL for PostgreSQL 15") {
-  Fixture f;
-  recorded::record_or_compare("databases", f.probe->queries(f.ctx));
+TEST_CASE("databases: recorded SQL is the probe's SQL for PostgreSQL 13, 15 and 16") {
+  // 14 added session_time and active_time, 16 confl_active_logicalslot; a
+  // standby also sends the conflicts statement (recorded on a primary, where
+  // the view exists with zeros).
+  for (int major : {13, 15, 16}) {
+    CAPTURE(major);
+    auto server = recorded::server_for_major(major);
+    server.in_recovery = true;
+    const config::TargetConfig target;
+    const ProbeContext ctx{server, target, std::chrono::system_clock::now(), "postgres"};
+    recorded::record_or_compare("databases", make_databases_probe()->queries(ctx), major);
+  }
+}
+
+TEST_CASE("databases: postgres_exporter's other pg_stat_database columns, session times on 14+") {
+  for (int major : {13, 15, 16}) {
+    CAPTURE(major);
+    Fixture f(major);
+    f.probe->collect(f.ctx, f.results, f.sink);
+    const auto& stats = f.results.at(0);
+    REQUIRE(stats.text(0, "datname") == "appdb");
+    const Labels appdb{{"datid", std::string(*stats.text(0, "datid"))}, {"datname", "appdb"}};
+    for (const char* column :
+         {"tup_returned", "tup_fetched", "blk_read_time", "blk_write_time", "stats_reset"}) {
+      CAPTURE(column);
+      // stats_reset is NULL until the first reset: no sample then.
+      const auto value = stats.number(0, column);
+      const auto* sample = f.find(std::string("pg_stat_database_") + column, appdb);
+      REQUIRE((sample != nullptr) == value.has_value());
+      if (sample) CHECK(sample->counter.value == *value);
+    }
+    CHECK(f.find("pg_stat_database_tup_fetched", appdb) != nullptr);
+    // The recording read 10000 rows of orders in appdb.
+    CHECK(f.find("pg_stat_database_tup_returned", appdb)->counter.value >= 10000);
+    const bool session_times = major >= 14;
+    for (const auto& [column, metric] : std::vector<std::pair<std::string, std::string>>{
+             {"active_time", "pg_stat_database_active_time_seconds_total"},
+             {"session_time", "pg_stat_database_session_time_seconds_total"}}) {
+      CAPTURE(metric);
+      const auto* sample = f.find(metric, appdb);
+      REQUIRE((sample != nullptr) == session_times);
+      if (sample) CHECK(sample->counter.value == *stats.number(0, column) / 1000.0);
+    }
+    // No conflicts statement on a primary.
+    CHECK(f.probe->queries(f.ctx).size() == 3);
+    CHECK(f.sink.series_count("pg_stat_database_conflicts_confl_lock") == 0);
+  }
+}
+
+TEST_CASE("databases: recovery conflicts per database on a standby, the logical slot one on 16+") {
+  for (int major : {13, 15, 16}) {
+    CAPTURE(major);
+    Fixture f(major, true);
+    REQUIRE(f.results.size() == 4);
+    f.probe->collect(f.ctx, f.results, f.sink);
+    const auto& conflicts = f.results.at(3);
+    REQUIRE(conflicts.rows.size() >= 3);  // appdb, limited, postgres
+    for (std::size_t row = 0; row < conflicts.rows.size(); ++row) {
+      const Labels labels{{"datname", std::string(*conflicts.text(row, "datname"))}};
+      CAPTURE(labels[0].second);
+      for (const char* column : {"confl_tablespace", "confl_lock", "confl_snapshot",
+                                 "confl_bufferpin", "confl_deadlock"}) {
+        CAPTURE(column);
+        const auto* sample = f.find(std::string("pg_stat_database_conflicts_") + column, labels);
+        REQUIRE(sample != nullptr);
+        CHECK(sample->counter.value == *conflicts.number(row, column));
+      }
+      CHECK((f.find("pg_stat_database_conflicts_confl_active_logicalslot", labels) != nullptr) ==
+            (major >= 16));
+    }
+    CHECK(f.sink.series_count("pg_stat_database_conflicts_confl_lock") == conflicts.rows.size());
+  }
 }
 
 TEST_CASE("databases: pg_stat_database counters per database, templates left out") {

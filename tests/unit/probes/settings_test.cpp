@@ -45,6 +45,7 @@ TEST_CASE("settings: values in seconds and bytes as postgres_exporter names them
   CHECK(f.value("pg_settings_autovacuum") == 1);
   CHECK(f.value("pg_settings_data_checksums") == 0);
   CHECK(f.value("pg_settings_autovacuum_freeze_max_age") == 200000000);
+  CHECK(f.value("pg_settings_max_locks_per_transaction") == 64);
   CHECK(f.sink.find("pg_settings_wal_level") == nullptr);
   CHECK(f.value("pg_settings_pending_restart_count") == 1);
   CHECK(f.sink.evidence().at("settings.pending_restart") == "shared_buffers\n");

@@ -1,0 +1,4 @@
+
+SELECT datname, age(datfrozenxid) AS age_datfrozenxid, mxid_age(datminmxid) AS age_datminmxid
+FROM pg_database
+ORDER BY datname
