@@ -339,7 +339,8 @@ class Stack:
         state.mkdir(exist_ok=True)
         probe_names = ["liveness", "activity", "connections", "settings", "locks", "databases",
                        "vacuum", "indexes", "statements", "replication", "slots", "archiver",
-                       "bgwriter", "disk", "backups", "datadir", "logs"]
+                       "bgwriter", "wal", "wait_events", "io", "disk", "backups", "datadir",
+                       "logs"]
         probe_defaults = "\n".join(f'[probes.{name}]\ninterval = "{probe_interval}"\n'
                                    for name in probe_names)
         text = f"""# Written by tests/e2e/lib/stack.py.
