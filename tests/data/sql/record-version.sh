@@ -76,6 +76,21 @@ INSERT INTO orders SELECT g, repeat('x', 100) FROM generate_series(1, 10000) AS 
 DELETE FROM orders WHERE id % 3 = 0;
 SELECT count(*) FROM orders;
 EOF
+# For indexes/: an unused index, an expression index, and churn, 80 % deleted
+# and vacuumed, which the monitoring role may read (bloat with statistics);
+# one index scan of orders_pkey.
+as_super appdb >/dev/null <<'EOF'
+CREATE INDEX orders_note ON orders (note);
+CREATE INDEX orders_lower_note ON orders (lower(note));
+CREATE TABLE churn (id int PRIMARY KEY, note text) WITH (autovacuum_enabled = false);
+INSERT INTO churn SELECT g, md5(g::text) FROM generate_series(1, 100000) AS g;
+ANALYZE;
+DELETE FROM churn WHERE id % 5 <> 0;
+VACUUM ANALYZE churn;
+GRANT SELECT ON churn TO pgvigil_monitor;
+SET enable_seqscan = off;
+SELECT * FROM orders WHERE id = 5;
+EOF
 # A session holding a lock and one waiting behind it (wait events), both
 # left running until the capture is done.
 as_super appdb -c "BEGIN" -c "LOCK TABLE lockme IN ACCESS EXCLUSIVE MODE" \

@@ -8,11 +8,13 @@ using namespace pgvigil;
 namespace {
 
 struct Fixture {
-  ServerInfo server = recorded::server();
+  explicit Fixture(int major_version = 15) : major(major_version) {}
+  int major;
+  ServerInfo server = recorded::server_for_major(major);
   config::TargetConfig target;
   ProbeContext ctx{server, target, std::chrono::system_clock::now(), "appdb"};
   std::unique_ptr<SqlProbe> probe = make_indexes_probe();
-  std::vector<QueryResult> results = recorded::load_all("indexes", probe->queries(ctx));
+  std::vector<QueryResult> results = recorded::load_all("indexes", probe->queries(ctx), major);
   SampleSink sink;
 
   const prometheus::ClientMetric* index(std::string_view name, std::string_view table,
@@ -30,10 +32,25 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("indexes: recorded SQL is the probe's SQL for PostgreSQL 15") {
-  Fixture f;
-  CHECK(f.probe->per_database());
-  recorded::record_or_compare("indexes", f.probe->queries(f.ctx));
+TEST_CASE("indexes: recorded SQL is the probe's SQL for PostgreSQL 15 and 16") {
+  for (int major : {15, 16}) {
+    CAPTURE(major);
+    Fixture f(major);
+    CHECK(f.probe->per_database());
+    recorded::record_or_compare("indexes", f.probe->queries(f.ctx), major);
+  }
+}
+
+TEST_CASE("indexes: 16 reports when an index was last scanned, never-scanned ones have none") {
+  Fixture f(16);
+  f.probe->collect(f.ctx, f.results, f.sink);
+  const auto* scanned = f.index("pg_stat_user_indexes_last_idx_scan_time", "orders", "orders_pkey");
+  REQUIRE(scanned != nullptr);
+  CHECK(scanned->gauge.value > 1.6e9);  // unix seconds
+  CHECK(f.index("pg_stat_user_indexes_last_idx_scan_time", "orders", "orders_note") == nullptr);
+  CHECK(f.index("pg_index_unused_size_bytes", "orders", "orders_note") != nullptr);
+  CHECK(f.table("pg_table_bloat_ratio", "churn")->gauge.value ==
+        doctest::Approx(0.8).epsilon(0.05));
 }
 
 TEST_CASE("indexes: size and use of the largest indexes") {
