@@ -343,7 +343,7 @@ TEST_CASE("bgwriter: a requested CHECKPOINT shows in postgres_exporter's counter
       [&] { return metric_at_least(daemon, "pg_stat_bgwriter_buffers_alloc_total", {}, 1); }, 10s));
 }
 
-TEST_CASE("wal: writes move the position and pg_stat_wal; timeline and pg_wal's segments") {
+TEST_CASE("wal: writes move the position and pg_stat_wal, timeline and pg_wal's segments") {
   PgCluster cluster;
   auto spec = monitor_target(cluster);
   spec.disabled = {"vacuum", "statements"};
