@@ -202,12 +202,7 @@ void collect_bloat(const ProbeContext& ctx, const QueryResult& result, std::stri
                           *bytes / (1024.0 * 1024.0), *ratio * 100.0);
   }
   // One evidence key for tables and indexes of every database in the round.
-  if (!text.empty()) {
-    text = fmt::format("database {}:\n{}", clip_evidence(ctx.database), text);
-    if (auto it = out.evidence().find("indexes.bloat"); it != out.evidence().end())
-      text = it->second + text;
-    out.evidence("indexes.bloat", std::move(text));
-  }
+  if (!text.empty()) append_database_evidence(out, "indexes.bloat", ctx.database, text);
   // Every row carries the same count; no row means nothing to estimate.
   const double unestimated =
       result.rows.empty() ? 0.0 : result.number(0, "unestimated").value_or(0.0);
@@ -271,12 +266,7 @@ void IndexesProbe::collect(const ProbeContext& ctx, std::span<const QueryResult>
                           clip_evidence((*labels)[3].second), clip_evidence((*labels)[2].second),
                           *size);
     }
-    if (!text.empty()) {
-      text = fmt::format("database {}:\n{}", clip_evidence(ctx.database), text);
-      if (auto it = out.evidence().find("indexes.unused"); it != out.evidence().end())
-        text = it->second + text;
-      out.evidence("indexes.unused", std::move(text));
-    }
+    if (!text.empty()) append_database_evidence(out, "indexes.unused", ctx.database, text);
   }
 
   collect_bloat(ctx, results[kTableBloat], "table", out);

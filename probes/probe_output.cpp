@@ -1,5 +1,7 @@
 #include "probes/probe_output.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "config/text.hpp"
@@ -33,6 +35,13 @@ std::size_t configured_top_n(const ProbeContext& ctx, std::string_view probe, st
   auto it = ctx.target.probes.find(std::string(probe));
   if (it == ctx.target.probes.end() || !it->second.top_n) return default_n;
   return std::clamp<std::size_t>(*it->second.top_n, 1, max_n);
+}
+
+void append_database_evidence(SampleSink& out, std::string_view key, std::string_view database,
+                              std::string_view lines) {
+  std::string text = fmt::format("database {}:\n{}", clip_evidence(database), lines);
+  if (auto it = out.evidence().find(key); it != out.evidence().end()) text = it->second + text;
+  out.evidence(key, std::move(text));
 }
 
 }  // namespace pgvigil

@@ -22,6 +22,12 @@ void report_permission_denied(SampleSink& out, const Labels& labels, bool denied
 // `limit` bytes is cut at a UTF-8 character boundary and marked with "...".
 std::string clip_evidence(std::string_view text, std::size_t limit = 200);
 
+// A per-database probe's section of a round's evidence: "database NAME:\n"
+// and `lines`, appended to what the round's earlier databases wrote under
+// `key`, so one evidence entry covers every database of the round.
+void append_database_evidence(SampleSink& out, std::string_view key, std::string_view database,
+                              std::string_view lines);
+
 // A probe's `top_n` from the target's [target.probes.NAME], clamped to
 // 1..max_n; default_n when unset.
 std::size_t configured_top_n(const ProbeContext& ctx, std::string_view probe, std::size_t default_n,

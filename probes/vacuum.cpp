@@ -108,11 +108,8 @@ void VacuumProbe::collect(const ProbeContext& ctx, std::span<const QueryResult> 
                       tables.text(row, "last_autovacuum").value_or("never"));
     }
     // One evidence key for the whole round: each database adds its section.
-    std::string text = fmt::format("database {}:\n{}", clip_evidence(ctx.database),
-                                   table_text.empty() ? "no user tables\n" : table_text);
-    if (auto it = out.evidence().find("vacuum.top_dead"); it != out.evidence().end())
-      text = it->second + text;
-    out.evidence("vacuum.top_dead", std::move(text));
+    append_database_evidence(out, "vacuum.top_dead", ctx.database,
+                             table_text.empty() ? "no user tables\n" : table_text);
   }
 
   if (const auto& disabled = results[kDisabled]; disabled.ok) {

@@ -297,11 +297,11 @@ class Stack:
         self.cluster = read_cluster_env(self.cluster_dir / "cluster.env")
         return self.cluster
 
-    def psql(self, port: str, sql: str, timeout: float = 30) -> str:
+    def psql(self, port: str, sql: str, timeout: float = 30, dbname: str = "postgres") -> str:
         """Runs SQL as the postgres superuser over the fixture's socket."""
         assert self.cluster
         argv = ["/usr/lib/postgresql/15/bin/psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                "-h", self.cluster["SOCKET_DIR"], "-p", port, "-U", "postgres", "-d", "postgres",
+                "-h", self.cluster["SOCKET_DIR"], "-p", port, "-U", "postgres", "-d", dbname,
                 "-c", sql]
         if os.geteuid() == 0:
             argv = ["runuser", "-u", "postgres", "--", *argv]
