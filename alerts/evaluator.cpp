@@ -72,6 +72,44 @@ void Evaluator::warn_once(const std::string& message) {
   if (warned_.insert(message).second) warn_(message);
 }
 
+namespace {
+
+// The source as one rule sees it: records a read of an untracked metric,
+// after which the rule's verdict cannot be reused.
+class TrackingSource final : public AlertSource {
+ public:
+  TrackingSource(const AlertSource& inner, bool& untracked_read)
+      : inner_(inner), untracked_read_(untracked_read) {}
+  std::vector<std::pair<Labels, double>> samples(const std::string& target,
+                                                 std::string_view metric) const override {
+    if (!inner_.tracked(metric)) untracked_read_ = true;
+    return inner_.samples(target, metric);
+  }
+  std::optional<std::string> evidence(const std::string& target,
+                                      std::string_view key) const override {
+    return inner_.evidence(target, key);
+  }
+  bool tracked(std::string_view metric) const override { return inner_.tracked(metric); }
+
+ private:
+  const AlertSource& inner_;
+  bool& untracked_read_;
+};
+
+std::string facts_key(const TargetFacts& target) {
+  std::string key = target.up ? "1" : "0";
+  for (const auto* part : {&target.reason, &target.last_error}) {
+    key += '\x1f';
+    key += *part;
+  }
+  for (const auto& [name, value] : target.labels) key += '\x1f' + name + '=' + value;
+  // A reload gives the target a new config object: thresholds may differ.
+  key += '\x1f' + std::to_string(reinterpret_cast<std::uintptr_t>(target.config));
+  return key;
+}
+
+}  // namespace
+
 void Evaluator::evaluate(const AlertSource& source, const std::vector<TargetFacts>& targets,
                          Clock::time_point now) {
   std::set<std::string> seen;
@@ -79,6 +117,13 @@ void Evaluator::evaluate(const AlertSource& source, const std::vector<TargetFact
   for (const auto& target : targets) {
     live_targets.insert(target.name);
     auto& target_memory = memory_[target.name];
+    std::string facts = facts_key(target);
+    const bool unchanged = target.input_generation != 0 &&
+                           target_memory.input_generation == target.input_generation &&
+                           target_memory.facts == facts;
+    target_memory.input_generation = target.input_generation;
+    target_memory.facts = std::move(facts);
+    ++(unchanged ? work_.targets_unchanged : work_.targets_evaluated);
     for (const auto& rule : rule_table()) {
       const std::string rule_name(rule.name);
       const config::RuleOverride* override = nullptr;
@@ -95,18 +140,35 @@ void Evaluator::evaluate(const AlertSource& source, const std::vector<TargetFact
         warn_once("target " + target.name + ": rule " + rule_name + " has no threshold \"" + key +
                   "\" (ignored; known: " + (known.empty() ? "none" : known) + ")");
       }
-      if (!params.enabled) continue;
+      if (!params.enabled) {
+        target_memory.verdicts.erase(rule_name);
+        continue;
+      }
 
       std::vector<Finding> findings;
-      RuleContext ctx{source, target, params, now, target_memory.per_rule[rule_name]};
-      try {
-        findings = rule.evaluate(ctx);
-      } catch (const std::exception& e) {
-        // A rule bug must not stop the others; its alerts resolve meanwhile.
-        if (failed_rules_.insert(rule_name).second)
-          spdlog::error("alerts: rule {} failed on target {}: {}", rule_name, target.name,
-                        e.what());
-        continue;
+      auto cached = target_memory.verdicts.find(rule_name);
+      if (unchanged && cached != target_memory.verdicts.end() && cached->second.reusable) {
+        findings = cached->second.findings;
+        ++work_.rules_reused;
+      } else {
+        bool untracked_read = false;
+        const TrackingSource tracking(source, untracked_read);
+        RuleContext ctx{tracking, target, params, now, target_memory.per_rule[rule_name]};
+        ++work_.rules_run;
+        try {
+          findings = rule.evaluate(ctx);
+        } catch (const std::exception& e) {
+          // A rule bug must not stop the others; its alerts resolve meanwhile.
+          if (failed_rules_.insert(rule_name).second)
+            spdlog::error("alerts: rule {} failed on target {}: {}", rule_name, target.name,
+                          e.what());
+          target_memory.verdicts.erase(rule_name);
+          continue;
+        }
+        // A rule that keeps memory is about change over time: never reused.
+        const bool reusable =
+            !ctx.read_clock && !untracked_read && target_memory.per_rule[rule_name].empty();
+        target_memory.verdicts[rule_name] = Verdict{findings, reusable};
       }
 
       for (auto& finding : findings) {

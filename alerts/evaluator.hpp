@@ -7,6 +7,7 @@
 #include <prometheus/metric_family.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -60,9 +61,22 @@ class Evaluator {
   // (default "/runbooks/", this daemon's own pages by relative URL).
   void set_runbook_base(std::string base) { runbook_base_ = std::move(base); }
 
-  // One evaluation round at `now` over every target.
+  // One evaluation round at `now` over every target. A target whose facts
+  // and input_generation did not move since the last round reuses its
+  // rules' verdicts, except for rules that read the clock or untracked
+  // values last time; `for` timers, resolution and evidence run regardless.
   void evaluate(const AlertSource& source, const std::vector<TargetFacts>& targets,
                 Clock::time_point now);
+
+  // What the rounds so far cost: targets with a changed input, targets
+  // that reused their verdicts, rule evaluations run and reused.
+  struct Work {
+    std::uint64_t targets_evaluated = 0;
+    std::uint64_t targets_unchanged = 0;
+    std::uint64_t rules_run = 0;
+    std::uint64_t rules_reused = 0;
+  };
+  const Work& work() const noexcept { return work_; }
 
   // Pending and firing alerts, then resolved ones still retained; each group
   // ordered by label set.
@@ -78,8 +92,15 @@ class Evaluator {
   std::vector<prometheus::MetricFamily> collect_metrics() const;
 
  private:
+  struct Verdict {
+    std::vector<Finding> findings;
+    bool reusable = false;  // the rule read neither the clock nor untracked values
+  };
   struct TargetMemory {
     std::map<std::string, RuleMemory> per_rule;
+    std::map<std::string, Verdict> verdicts;  // by rule name, from the last round
+    std::uint64_t input_generation = 0;
+    std::string facts;  // what of TargetFacts the rules read, as one string
   };
   void warn_once(const std::string& message);
 
@@ -89,6 +110,7 @@ class Evaluator {
   std::map<std::string, TargetMemory> memory_;
   std::set<std::string> failed_rules_;  // rule evaluations that threw (logged once)
   std::string runbook_base_ = "/runbooks/";
+  Work work_;
 };
 
 }  // namespace pgvigil::alerts

@@ -37,7 +37,7 @@ std::optional<std::string> current_state(const RuleContext& ctx, std::string_vie
 }
 
 bool rose_within(const RuleContext& ctx, const std::string& series, double value, double window) {
-  const double now = unix_seconds(ctx.now);
+  const double now = unix_seconds(ctx.now());
   auto& memory = ctx.memory;
   if (memory.size() > 20'000) memory.clear();  // bound: departed series leave keys behind
   const std::string value_key = "value\x1f" + series;

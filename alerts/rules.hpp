@@ -5,6 +5,7 @@
 // `for` come from the runbooks and may be overridden per target in the config
 // ([alerting.rules.NAME] / [target.rules.NAME], already merged by the loader).
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -38,6 +39,13 @@ class AlertSource {
   // Evidence text a probe wrote under `key` (e.g. "activity.top_sessions").
   virtual std::optional<std::string> evidence(const std::string& target,
                                               std::string_view key) const = 0;
+  // False for a metric whose values move without the target's
+  // input_generation moving (the scheduler's pgvigil_probe_*): a rule that
+  // reads one runs every round.
+  virtual bool tracked(std::string_view metric) const {
+    (void)metric;
+    return true;
+  }
 };
 
 // The facts about one target that do not come from samples.
@@ -48,6 +56,9 @@ struct TargetFacts {
   std::string reason;      // failure reason, "none" when up
   std::string last_error;  // last connection error line (never holds a password)
   const config::TargetConfig* config = nullptr;  // may be null in tests
+  // Moves whenever anything the source returns for this target changes
+  // (samples, evidence). 0: unknown, every rule runs every round.
+  std::uint64_t input_generation = 0;
 };
 
 enum class Unit { seconds, bytes, ratio, count };
@@ -87,8 +98,16 @@ struct RuleContext {
   const AlertSource& source;
   const TargetFacts& target;
   const RuleParams& params;
-  Clock::time_point now;
+  Clock::time_point evaluated_at;
   RuleMemory& memory;
+  // Set by reading the clock: the verdict may then change with no new input,
+  // so the evaluator runs the rule every round instead of reusing it.
+  mutable bool read_clock = false;
+
+  Clock::time_point now() const {
+    read_clock = true;
+    return evaluated_at;
+  }
 };
 
 // The rule's condition over the Prometheus side: how to select a target

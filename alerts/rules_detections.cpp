@@ -20,7 +20,7 @@ namespace {
 // lost; each rise is remembered with the time it was seen, and the count
 // survives the gaps while the server is down.
 int restarts_within(const RuleContext& ctx, double window) {
-  const double now = unix_seconds(ctx.now);
+  const double now = unix_seconds(ctx.now());
   auto& memory = ctx.memory;
   for (const auto& [labels, total] :
        ctx.source.samples(ctx.target.name, "pg_postmaster_restarts_total")) {

@@ -31,7 +31,7 @@ std::vector<RuleDefinition> selfmonitoring_rules() {
           [](const RuleContext& ctx) {
             Findings out;
             if (!ctx.target.up) return out;
-            const double now = unix_seconds(ctx.now);
+            const double now = unix_seconds(ctx.now());
             for (auto& finding :
                  each_sample(ctx, "pgvigil_probe_last_success_timestamp_seconds",
                              [&](double v) { return now - v > ctx.params.get("threshold"); })) {

@@ -108,7 +108,7 @@ std::vector<RuleDefinition> storage_rules() {
       .evidence_keys = {"slots.inactive"},
       .evaluate =
           [](const RuleContext& ctx) {
-            const double now = unix_seconds(ctx.now);
+            const double now = unix_seconds(ctx.now());
             auto out = each_sample(ctx, "pg_filesystem_predicted_full_timestamp_seconds",
                                    [&](double v) { return v - now < ctx.params.get("threshold"); });
             for (auto& finding : out) finding.value -= now;
@@ -238,7 +238,7 @@ std::vector<RuleDefinition> storage_rules() {
       .evidence_keys = {"vacuum.top_dead"},
       .evaluate =
           [](const RuleContext& ctx) {
-            const double now = unix_seconds(ctx.now);
+            const double now = unix_seconds(ctx.now());
             const auto vacuumed =
                 ctx.source.samples(ctx.target.name, "pg_stat_user_tables_last_autovacuum");
             const double max_age = ctx.params.get("autovacuum_age");

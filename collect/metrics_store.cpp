@@ -1,75 +1,155 @@
 #include "collect/metrics_store.hpp"
 
-#include <prometheus/text_serializer.h>
-
 #include <algorithm>
+#include <cmath>
 #include <unordered_map>
+
+#include "collect/exposition_text.hpp"
 
 namespace pgvigil {
 
-void MetricsStore::set(const std::string& target, const std::string& probe,
-                       const Labels& target_labels, std::vector<prometheus::MetricFamily> families,
-                       Evidence evidence) {
-  // The exposition text carries the target's identity (target="NAME" and its
-  // labels) in front of each sample's own labels; the kept families carry
-  // only their own, so lookups for the evaluator need no stripping.
-  const std::size_t identity = target_labels.size() + 1;
-  for (auto& family : families) {
-    for (auto& metric : family.metric) {
-      std::vector<prometheus::ClientMetric::Label> labels;
-      labels.reserve(metric.label.size() + identity);
-      labels.push_back({"target", target});
-      for (const auto& [name, value] : target_labels) labels.push_back({name, value});
-      for (auto& label : metric.label) labels.push_back(std::move(label));
-      metric.label = std::move(labels);
-    }
-  }
-  std::vector<SerializedFamily> text;
-  text.reserve(families.size());
-  const prometheus::TextSerializer serializer;
-  std::vector<prometheus::MetricFamily> one(1);
-  for (auto& family : families) {
-    // The serializer's output split after its "# TYPE" line.
-    one[0] = std::move(family);
-    std::string all = serializer.Serialize(one);
-    family = std::move(one[0]);
-    std::size_t header_end = 0;
-    auto type = all.starts_with("# TYPE ") ? 0 : all.find("\n# TYPE ");
-    if (type != std::string::npos) {
-      if (type != 0) ++type;  // past the newline that ends the HELP line
-      const auto newline = all.find('\n', type);
-      header_end = newline == std::string::npos ? all.size() : newline + 1;
-    }
-    text.push_back({all.substr(0, header_end), all.substr(header_end)});
-    for (auto& metric : family.metric)
-      metric.label.erase(metric.label.begin(),
-                         metric.label.begin() + static_cast<std::ptrdiff_t>(identity));
-  }
-  Labels identity_labels{{"target", target}};
-  identity_labels.insert(identity_labels.end(), target_labels.begin(), target_labels.end());
-  snapshots_[{target, probe}] = Snapshot{std::move(families), std::move(text), std::move(evidence),
-                                         std::move(identity_labels)};
+namespace {
+
+bool same_value(double a, double b) {
+  return a == b || (std::isnan(a) && std::isnan(b));
 }
 
-void MetricsStore::set(const std::string& target, const std::string& probe,
+bool same_shape(const prometheus::MetricFamily& a, const prometheus::MetricFamily& b) {
+  return a.name == b.name && a.help == b.help && a.type == b.type;
+}
+
+bool same_samples(const prometheus::MetricFamily& a, const prometheus::MetricFamily& b) {
+  if (a.metric.size() != b.metric.size()) return false;
+  for (std::size_t i = 0; i < a.metric.size(); ++i) {
+    const auto& x = a.metric[i];
+    const auto& y = b.metric[i];
+    if (x.label != y.label || x.timestamp_ms != y.timestamp_ms) return false;
+    switch (a.type) {
+      case prometheus::MetricType::Counter:
+      case prometheus::MetricType::Gauge:
+      case prometheus::MetricType::Untyped:
+        if (!same_value(sample_value(a, x), sample_value(b, y))) return false;
+        break;
+      case prometheus::MetricType::Summary: {
+        const auto& p = x.summary;
+        const auto& q = y.summary;
+        if (p.sample_count != q.sample_count || !same_value(p.sample_sum, q.sample_sum) ||
+            p.quantile.size() != q.quantile.size())
+          return false;
+        for (std::size_t k = 0; k < p.quantile.size(); ++k)
+          if (!same_value(p.quantile[k].quantile, q.quantile[k].quantile) ||
+              !same_value(p.quantile[k].value, q.quantile[k].value))
+            return false;
+        break;
+      }
+      case prometheus::MetricType::Histogram: {
+        const auto& p = x.histogram;
+        const auto& q = y.histogram;
+        if (p.sample_count != q.sample_count || !same_value(p.sample_sum, q.sample_sum) ||
+            p.bucket.size() != q.bucket.size())
+          return false;
+        for (std::size_t k = 0; k < p.bucket.size(); ++k)
+          if (p.bucket[k].cumulative_count != q.bucket[k].cumulative_count ||
+              !same_value(p.bucket[k].upper_bound, q.bucket[k].upper_bound))
+            return false;
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+MetricsStore::SerializedFamilyText serialise(const prometheus::MetricFamily& family,
+                                             const Labels& identity) {
+  MetricsStore::SerializedFamilyText text;
+  append_family_header(text.header, family);
+  append_family_samples(text.body, family, identity);
+  return text;
+}
+
+}  // namespace
+
+bool MetricsStore::set(const std::string& target, const std::string& probe,
+                       const Labels& target_labels, std::vector<prometheus::MetricFamily> families,
+                       Evidence evidence) {
+  Labels identity{{"target", target}};
+  identity.insert(identity.end(), target_labels.begin(), target_labels.end());
+  auto existing = snapshots_.find({target, probe});
+  if (existing != snapshots_.end() && existing->second.identity == identity &&
+      existing->second.evidence == evidence &&
+      existing->second.families.size() == families.size()) {
+    // The common case for a fleet: the round has the series it had before.
+    // Only families whose values moved are rewritten, in place.
+    auto& stored = existing->second;
+    bool shape = true;
+    std::vector<std::size_t> moved;
+    for (std::size_t i = 0; shape && i < families.size(); ++i) {
+      shape = same_shape(stored.families[i], families[i]);
+      if (shape && !same_samples(stored.families[i], families[i])) moved.push_back(i);
+    }
+    if (shape) {
+      if (moved.empty()) return false;
+      bool input = false;
+      for (auto i : moved) {
+        input = input || !volatile_metrics_.contains(families[i].name);
+        stored.text[i].body.clear();
+        append_family_samples(stored.text[i].body, families[i], identity);
+        stored.families[i] = std::move(families[i]);
+      }
+      ++serialisations_;
+      changed(target, input);
+      return true;
+    }
+  }
+  Snapshot snapshot;
+  snapshot.text.reserve(families.size());
+  for (const auto& family : families) snapshot.text.push_back(serialise(family, identity));
+  snapshot.families = std::move(families);
+  snapshot.evidence = std::move(evidence);
+  snapshot.identity = std::move(identity);
+  snapshots_[{target, probe}] = std::move(snapshot);
+  ++serialisations_;
+  changed(target, true);
+  return true;
+}
+
+bool MetricsStore::set(const std::string& target, const std::string& probe,
                        const Labels& target_labels, SampleSink&& round) {
   auto evidence = round.take_evidence();
-  set(target, probe, target_labels, round.take(), std::move(evidence));
+  return set(target, probe, target_labels, round.take(), std::move(evidence));
+}
+
+void MetricsStore::changed(const std::string& target, bool input) {
+  ++generation_;
+  if (!input) return;
+  // One counter for every target keeps a generation unique across targets
+  // and across a target that was removed and came back.
+  input_generations_[target] = generation_;
+}
+
+std::uint64_t MetricsStore::input_generation(const std::string& target) const {
+  auto it = input_generations_.find(target);
+  return it == input_generations_.end() ? 0 : it->second;
 }
 
 void MetricsStore::remove(const std::string& target, const std::string& probe) {
-  snapshots_.erase({target, probe});
+  if (snapshots_.erase({target, probe}) > 0) changed(target, true);
 }
 
 std::size_t MetricsStore::remove_target(const std::string& target) {
-  return std::erase_if(snapshots_, [&](const auto& entry) { return entry.first.first == target; });
+  const auto removed =
+      std::erase_if(snapshots_, [&](const auto& entry) { return entry.first.first == target; });
+  if (removed > 0) changed(target, true);
+  input_generations_.erase(target);
+  return removed;
 }
 
 void MetricsStore::retain_only(const std::string& target, const std::vector<std::string>& probes) {
-  std::erase_if(snapshots_, [&](const auto& entry) {
+  const auto removed = std::erase_if(snapshots_, [&](const auto& entry) {
     return entry.first.first == target &&
            std::find(probes.begin(), probes.end(), entry.first.second) == probes.end();
   });
+  if (removed > 0) changed(target, true);
 }
 
 std::vector<prometheus::MetricFamily> MetricsStore::Collect() const {

@@ -5,12 +5,16 @@
 // served from here and never touches PostgreSQL. Each snapshot is also kept as
 // exposition text, written once when the round lands, so a scrape of many
 // targets concatenates strings instead of copying and re-serialising every
-// series. Loop thread only.
+// series. A round equal to the one stored changes nothing, not even the text;
+// generations tell the exposition cache and the alert evaluator what changed.
+// Loop thread only.
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,10 +30,12 @@ class MetricsStore : public prometheus::Collectable {
   // Stores one round. In /metrics every series gets target="NAME" and the
   // target's labels in front of its own; lookups (families, samples) see
   // only its own labels: the target's identity is kept once per snapshot.
-  void set(const std::string& target, const std::string& probe, const Labels& target_labels,
+  // Returns false (and serialises nothing) when the round equals the stored
+  // one: same families, samples, values and evidence.
+  bool set(const std::string& target, const std::string& probe, const Labels& target_labels,
            std::vector<prometheus::MetricFamily> families, Evidence evidence = {});
   // The same from a probe's sink: its samples and its evidence.
-  void set(const std::string& target, const std::string& probe, const Labels& target_labels,
+  bool set(const std::string& target, const std::string& probe, const Labels& target_labels,
            SampleSink&& round);
   void remove(const std::string& target, const std::string& probe);
   std::size_t remove_target(const std::string& target);
@@ -51,18 +57,39 @@ class MetricsStore : public prometheus::Collectable {
                                                  std::string_view metric) const;
   std::vector<std::string> probes_of(const std::string& target) const;
 
- private:
-  struct SerializedFamily {
+  // Metrics whose value moves every round and that no alert rule reads (the
+  // liveness round trip): a round that changes only these rewrites their
+  // lines but leaves the target's input generation alone.
+  void set_volatile_metrics(std::set<std::string, std::less<>> names) {
+    volatile_metrics_ = std::move(names);
+  }
+  // Moves on every change of any snapshot (what /metrics serves).
+  std::uint64_t generation() const noexcept { return generation_; }
+  // Moves when a target's snapshots change other than in volatile metrics
+  // (what the alert rules read); 0 for a target never stored.
+  std::uint64_t input_generation(const std::string& target) const;
+  // Snapshots serialised to text so far (rounds that changed something).
+  std::uint64_t serialisations() const noexcept { return serialisations_; }
+
+  struct SerializedFamilyText {
     std::string header;  // the # HELP and # TYPE lines
-    std::string body;    // the sample lines
+    std::string body;    // the sample lines, identity labels first
   };
+
+ private:
   struct Snapshot {
-    std::vector<prometheus::MetricFamily> families;
-    std::vector<SerializedFamily> text;  // one per family, same order
+    std::vector<prometheus::MetricFamily> families;  // samples with their own labels only
+    std::vector<SerializedFamilyText> text;          // one per family, same order
     Evidence evidence;
     Labels identity;  // target="NAME" and the target's labels
   };
+  void changed(const std::string& target, bool input);
+
   std::map<std::pair<std::string, std::string>, Snapshot> snapshots_;
+  std::set<std::string, std::less<>> volatile_metrics_;
+  std::map<std::string, std::uint64_t, std::less<>> input_generations_;
+  std::uint64_t generation_ = 0;
+  std::uint64_t serialisations_ = 0;
 };
 
 }  // namespace pgvigil

@@ -1,6 +1,5 @@
 #include "daemon/app.hpp"
 
-#include <prometheus/text_serializer.h>
 #include <systemd/sd-daemon.h>
 
 #include <spdlog/spdlog.h>
@@ -9,9 +8,11 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <ctime>
 #include <thread>
 
 #include "alerts/alertmanager_payload.hpp"
+#include "collect/exposition_text.hpp"
 #include "collect/job_catalogue.hpp"
 #include "config/parse.hpp"
 #include "daemon/pages.hpp"
@@ -26,6 +27,14 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto kMaxStall = 5s;  // /health turns 503 when the loop has not woken for this long
+
+// CPU time of the loop thread: what evaluation costs, not what the machine's
+// load adds to it.
+double thread_cpu_seconds() {
+  timespec spec{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec);
+  return static_cast<double>(spec.tv_sec) + static_cast<double>(spec.tv_nsec) / 1e9;
+}
 
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -49,6 +58,10 @@ class StoreAlertSource final : public alerts::AlertSource {
       return out;
     }
     return store_.samples(target, metric);
+  }
+
+  bool tracked(std::string_view metric) const override {
+    return !metric.starts_with("pgvigil_probe_");  // move with every run, not with the store
   }
 
   std::optional<std::string> evidence(const std::string& target,
@@ -94,10 +107,37 @@ App::App(config::Config config)
       runner_(scheduler_, store_),
       connect_gate_(
           collect::ConnectGate::create(io_, config_.max_connection_attempts, registry_.get())),
-      alert_timer_(io_) {
+      alert_timer_(io_),
+      refresh_timer_(io_),
+      evaluation_seconds_(prometheus::BuildCounter()
+                              .Name("pgvigil_alert_evaluation_seconds_total")
+                              .Help("CPU time the alert evaluation took, summed over rounds.")
+                              .Register(*registry_)
+                              .Add({})),
+      evaluated_targets_(
+          prometheus::BuildCounter()
+              .Name("pgvigil_alert_evaluated_targets_total")
+              .Help("Targets whose rules ran in an evaluation round, summed over rounds.")
+              .Register(*registry_)
+              .Add({})),
+      skipped_targets_(prometheus::BuildCounter()
+                           .Name("pgvigil_alert_skipped_targets_total")
+                           .Help("Targets left out of an evaluation round because nothing they "
+                                 "read changed (only their clock-driven rules ran).")
+                           .Register(*registry_)
+                           .Add({})),
+      metrics_builds_(prometheus::BuildCounter()
+                          .Name("pgvigil_metrics_builds_total")
+                          .Help("/metrics bodies assembled because a source changed (requests "
+                                "in between are served from the last one).")
+                          .Register(*registry_)
+                          .Add({})),
+      exposition_([this](std::string& out) { build_metrics(out); }) {
   alertmanager_ = std::make_unique<AlertmanagerClient>(io_, *registry_);
   reload_ok_.Set(1);
   reload_time_.Set(now_seconds());
+  // Rounds that change only the liveness round trip do not wake the rules.
+  store_.set_volatile_metrics({"pg_probe_rtt_seconds"});
   if (const char* faults = std::getenv("PGVIGIL_TEST_FAULTS"); faults && std::string(faults) == "1")
     signals_.add(SIGUSR1);
   build_routes();
@@ -137,6 +177,7 @@ std::vector<asio::ip::tcp::endpoint> App::start() {
   }
   apply(config_);
   schedule_alert_evaluation();
+  schedule_self_metrics_refresh();
   driver_.start();
   watch_signals();
   start_watchdog();
@@ -160,6 +201,7 @@ void App::stop() {
   signals_.cancel(ignored);
   watchdog_timer_.cancel();
   alert_timer_.cancel();
+  refresh_timer_.cancel();
   alertmanager_->stop();
   for (auto& [name, monitor] : monitors_) monitor->stop();
   if (server_) server_->stop();
@@ -216,18 +258,21 @@ bool App::reload() {
     for (const auto& error : loaded.errors) spdlog::error("config reload: {}", error.to_string());
     spdlog::error("config reload failed; the previous configuration keeps running");
     reload_ok_.Set(0);
+    ++tail_generation_;
     return false;
   }
   if (const auto problems = check_config_dependencies(*loaded.config); !problems.empty()) {
     for (const auto& problem : problems) spdlog::error("config reload: {}", problem);
     spdlog::error("config reload failed; the previous configuration keeps running");
     reload_ok_.Set(0);
+    ++tail_generation_;
     return false;
   }
   if (loaded.config->server.listen != config_.server.listen)
     spdlog::warn("config reload: [server] listen changes take effect after a restart");
   const bool ok = apply(std::move(*loaded.config));
   reload_ok_.Set(ok ? 1 : 0);
+  ++tail_generation_;
   if (ok) {
     reload_time_.Set(now_seconds());
     spdlog::info("configuration reloaded: {} targets", monitors_.size());
@@ -325,25 +370,35 @@ std::string App::status_line() const {
   return std::to_string(monitors_.size()) + " targets, " + std::to_string(up) + " up";
 }
 
-std::string App::render_metrics() const {
-  std::string text;
-  store_.write_text(text);
-  auto families = registry_->Collect();
-  auto alert_families = evaluator_.collect_metrics();
-  families.insert(families.end(), std::make_move_iterator(alert_families.begin()),
-                  std::make_move_iterator(alert_families.end()));
-  auto self = self_metrics_.Collect();
-  families.insert(families.end(), std::make_move_iterator(self.begin()),
-                  std::make_move_iterator(self.end()));
-  text += prometheus::TextSerializer().Serialize(families);
-  return text;
+void App::build_metrics(std::string& out) {
+  metrics_builds_.Increment();
+  store_.write_text(out);
+  if (tail_built_ != tail_generation_) {
+    tail_text_.clear();
+    append_families(tail_text_, registry_->Collect());
+    append_families(tail_text_, evaluator_.collect_metrics());
+    append_families(tail_text_, self_metrics_.Collect());
+    tail_built_ = tail_generation_;
+  }
+  out += tail_text_;
+}
+
+void App::schedule_self_metrics_refresh() {
+  if (stopping_) return;
+  refresh_timer_.expires_after(1s);
+  refresh_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    ++tail_generation_;
+    schedule_self_metrics_refresh();
+  });
 }
 
 void App::build_routes() {
   router_.add("/metrics", [this](const http::Request&) {
     http::RouteReply reply;
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    reply.body = render_metrics();
+    reply.shared_body = exposition_.plain(metrics_version());
+    reply.gzipped_body = [this] { return exposition_.gzipped(metrics_version()); };
     reply.compressible = true;
     return reply;
   });
@@ -455,8 +510,11 @@ void App::evaluate_alerts() {
     facts.reason = std::string(to_string(monitor->liveness().reason()));
     facts.last_error = monitor->liveness().last_error();
     facts.config = &monitor->config();
+    facts.input_generation = store_.input_generation(name);
     targets.push_back(std::move(facts));
   }
+  const auto before = evaluator_.work();
+  const double cpu_before = thread_cpu_seconds();
   try {
     StoreAlertSource source(store_, scheduler_);
     evaluator_.evaluate(source, targets, now);
@@ -464,6 +522,12 @@ void App::evaluate_alerts() {
     spdlog::error("alerts: evaluation failed: {}", e.what());
     return;
   }
+  evaluation_seconds_.Increment(std::max(0.0, thread_cpu_seconds() - cpu_before));
+  const auto& after = evaluator_.work();
+  evaluated_targets_.Increment(
+      static_cast<double>(after.targets_evaluated - before.targets_evaluated));
+  skipped_targets_.Increment(
+      static_cast<double>(after.targets_unchanged - before.targets_unchanged));
   if (alertmanager_->alertmanager_count() == 0) return;
   const auto& alerting = config_.alerting;
   const auto due = evaluator_.take_due(now, alerting.resend_interval);

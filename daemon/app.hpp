@@ -2,6 +2,7 @@
 // The daemon: one io_context, the scheduler driving every (target, probe)
 // job, the monitors, the metrics store and the HTTP endpoints. Config reloads
 // (SIGHUP) are applied here without touching what did not change.
+#include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
@@ -25,6 +26,7 @@
 #include "daemon/alertmanager_client.hpp"
 #include "daemon/http_routes.hpp"
 #include "daemon/http_server.hpp"
+#include "daemon/metrics_exposition.hpp"
 #include "daemon/pages.hpp"
 #include "daemon/self_metrics.hpp"
 
@@ -61,7 +63,13 @@ class App {
   void watch_signals();
   void start_watchdog();
   void log_state_change(const TargetMonitor& monitor);
-  std::string render_metrics() const;
+  // The /metrics body: the store's text, then the registry's, the
+  // evaluator's and the process's families (the "tail"), the tail
+  // re-serialised only when its generation moved.
+  void build_metrics(std::string& out);
+  std::uint64_t metrics_version() const noexcept { return store_.generation() + tail_generation_; }
+  // Every second: the registry's and the process's values may have moved.
+  void schedule_self_metrics_refresh();
   std::vector<TargetView> target_views() const;
   // Alerts: evaluated on the loop every [alerting] evaluation_interval.
   void schedule_alert_evaluation();
@@ -93,6 +101,15 @@ class App {
   alerts::Evaluator evaluator_;
   std::unique_ptr<AlertmanagerClient> alertmanager_;
   boost::asio::steady_timer alert_timer_;
+  boost::asio::steady_timer refresh_timer_;
+  prometheus::Counter& evaluation_seconds_;
+  prometheus::Counter& evaluated_targets_;
+  prometheus::Counter& skipped_targets_;
+  prometheus::Counter& metrics_builds_;
+  std::uint64_t tail_generation_ = 1;
+  std::uint64_t tail_built_ = 0;
+  std::string tail_text_;
+  MetricsExposition exposition_;
   std::string generator_base_;  // external_url, or http://HOST:PORT of the first listener
 };
 

@@ -16,12 +16,12 @@ namespace {
 // deflate state that is released on every path, including exceptions.
 class Deflater {
  public:
-  Deflater() {
+  explicit Deflater(int level = Z_DEFAULT_COMPRESSION) {
     // windowBits 15 + 16 asks zlib for the gzip wrapper instead of zlib's own.
     constexpr int kGzipWindowBits = 15 + 16;
     constexpr int kMemLevel = 8;
-    if (deflateInit2(&stream_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, kGzipWindowBits, kMemLevel,
-                     Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (deflateInit2(&stream_, level, Z_DEFLATED, kGzipWindowBits, kMemLevel, Z_DEFAULT_STRATEGY) !=
+        Z_OK) {
       throw std::runtime_error("gzip: deflateInit2 failed");
     }
   }
@@ -60,12 +60,32 @@ std::optional<bool> parse_qvalue_nonzero(std::string_view q) {
   return any_nonzero_decimal;
 }
 
+std::string deflate_all(z_stream& zs, std::string_view data);
+
 }  // namespace
+
+struct GzipCompressor::State {
+  explicit State(int level) : deflater(level) {}
+  Deflater deflater;
+};
+
+GzipCompressor::GzipCompressor(int level) : state_(std::make_unique<State>(level)) {}
+GzipCompressor::~GzipCompressor() = default;
+
+std::string GzipCompressor::compress(std::string_view data) {
+  z_stream& zs = state_->deflater.stream();
+  if (deflateReset(&zs) != Z_OK) throw std::runtime_error("gzip: deflateReset failed");
+  return deflate_all(zs, data);
+}
 
 std::string gzip_compress(std::string_view data) {
   Deflater deflater;
-  z_stream& zs = deflater.stream();
+  return deflate_all(deflater.stream(), data);
+}
 
+namespace {
+
+std::string deflate_all(z_stream& zs, std::string_view data) {
   std::string out;
   out.resize(deflateBound(&zs, static_cast<uLong>(std::min<std::size_t>(
                                    data.size(), std::numeric_limits<uLong>::max()))) +
@@ -97,6 +117,8 @@ std::string gzip_compress(std::string_view data) {
   out.resize(produced);
   return out;
 }
+
+}  // namespace
 
 bool accepts_gzip(std::string_view accept_encoding) {
   std::optional<bool> gzip_allowed;      // set when gzip/x-gzip is listed

@@ -149,14 +149,25 @@ Response Router::handle(const Request& request) const {
       }
       response.set(beast_http::field::content_type, reply.content_type);
     }
+    const bool cached_gzip = reply.shared_body && reply.gzipped_body;
+    if (reply.shared_body) reply.body.clear();
     if (reply.compressible && !status_has_no_body(reply.status)) {
       // Caches must key on Accept-Encoding whether or not this reply is gzipped.
       response.set(beast_http::field::vary, "Accept-Encoding");
-      if (!reply.body.empty() && accepts_gzip(joined_accept_encoding(request))) {
-        reply.body = gzip_compress(reply.body);
+      const std::size_t size = reply.shared_body ? reply.shared_body->size() : reply.body.size();
+      if (size > 0 && accepts_gzip(joined_accept_encoding(request))) {
+        if (cached_gzip) {
+          reply.shared_body = reply.gzipped_body();
+        } else if (reply.shared_body) {
+          reply.body = gzip_compress(*reply.shared_body);
+          reply.shared_body.reset();
+        } else {
+          reply.body = gzip_compress(reply.body);
+        }
         response.set(beast_http::field::content_encoding, "gzip");
       }
     }
+    if (reply.shared_body) reply.body = *reply.shared_body;
     response.body() = std::move(reply.body);
     finish(request, response);
     return response;

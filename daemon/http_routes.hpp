@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +26,11 @@ struct RouteReply {
   std::string body;
   bool compressible = false;                                 // gzip when the client accepts it
   std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
+  // Instead of `body`: a buffer the handler's cache keeps, and the cache's
+  // gzip of it, asked for only when the client accepts gzip (the router then
+  // compresses nothing itself).
+  std::shared_ptr<const std::string> shared_body;
+  std::function<std::shared_ptr<const std::string>()> gzipped_body;
 };
 
 // Called for GET and HEAD alike (HEAD drops the body afterwards). May throw:

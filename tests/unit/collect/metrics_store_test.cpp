@@ -121,3 +121,65 @@ TEST_CASE("metrics store: removing probes and targets removes their text") {
   store.remove("db1", "liveness");
   CHECK(text_of(store).empty());
 }
+
+TEST_CASE("metrics store: a round equal to the stored one changes nothing") {
+  auto store = two_targets();
+  const auto generation = store.generation();
+  const auto serialisations = store.serialisations();
+  const auto input = store.input_generation("db1");
+  const std::string before = text_of(store);
+  CHECK_FALSE(store.set("db1", "replication", {{"env", "prod"}}, replication_round(2)));
+  CHECK_FALSE(store.set("db2", "liveness", {}, liveness_round(0)));
+  CHECK(store.generation() == generation);
+  CHECK(store.serialisations() == serialisations);
+  CHECK(store.input_generation("db1") == input);
+  CHECK(text_of(store) == before);
+}
+
+TEST_CASE("metrics store: moved values are rewritten in place; volatile ones wake no rule") {
+  MetricsStore store;
+  store.set_volatile_metrics({"pg_probe_rtt_seconds"});
+  const auto round = [](double up, double rtt) {
+    SampleSink sink;
+    sink.gauge("pg_up", "up", {}, up);
+    sink.gauge("pg_probe_rtt_seconds", "rtt", {}, rtt);
+    return sink.take();
+  };
+  CHECK(store.set("db", "liveness", {{"env", "prod"}}, round(1, 0.001)));
+  const auto input = store.input_generation("db");
+  CHECK(input > 0);
+  auto generation = store.generation();
+
+  CHECK(store.set("db", "liveness", {{"env", "prod"}}, round(1, 0.002)));
+  CHECK(store.generation() > generation);
+  CHECK(store.input_generation("db") == input);  // only the round trip moved
+  CHECK(text_of(store).find("pg_probe_rtt_seconds{target=\"db\",env=\"prod\"} 0.002\n") !=
+        std::string::npos);
+  CHECK(text_of(store) == prometheus::TextSerializer().Serialize(store.Collect()));
+
+  generation = store.generation();
+  CHECK(store.set("db", "liveness", {{"env", "prod"}}, round(0, 0.002)));
+  CHECK(store.generation() > generation);
+  CHECK(store.input_generation("db") > input);  // pg_up is read by rules
+  CHECK(text_of(store).find("pg_up{target=\"db\",env=\"prod\"} 0\n") != std::string::npos);
+
+  // New labels on the target: the whole snapshot is written again.
+  CHECK(store.set("db", "liveness", {{"env", "test"}}, round(0, 0.002)));
+  CHECK(text_of(store).find("env=\"prod\"") == std::string::npos);
+  CHECK(text_of(store) == prometheus::TextSerializer().Serialize(store.Collect()));
+}
+
+TEST_CASE("metrics store: removals move the generations") {
+  auto store = two_targets();
+  auto generation = store.generation();
+  const auto input = store.input_generation("db1");
+  store.retain_only("db1", {"liveness"});
+  CHECK(store.generation() > generation);
+  CHECK(store.input_generation("db1") > input);
+  generation = store.generation();
+  store.retain_only("db1", {"liveness"});  // nothing left to drop
+  CHECK(store.generation() == generation);
+  store.remove_target("db2");
+  CHECK(store.generation() > generation);
+  CHECK(store.input_generation("db2") == 0);
+}

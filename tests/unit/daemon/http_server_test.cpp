@@ -173,11 +173,11 @@ struct ServerFixture {
 
   ServerFixture() {
     router.add("/metrics", [](const Request&) {
-      return RouteReply{200, "text/plain; version=0.0.4", metrics_text(), true, {}};
+      return RouteReply{200, "text/plain; version=0.0.4", metrics_text(), true, {}, {}, {}};
     });
     router.add("/big", [this](const Request&) {
       if (on_big) on_big();
-      return RouteReply{200, "text/plain", big_body(), false, {}};
+      return RouteReply{200, "text/plain", big_body(), false, {}, {}, {}};
     });
   }
 

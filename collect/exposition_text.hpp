@@ -1,0 +1,28 @@
+#pragma once
+// The one writer of the text exposition format (0.0.4). Byte for byte what
+// prometheus::TextSerializer writes (a unit test compares the two on hostile
+// input), without its ostream: numbers go through std::to_chars and label
+// values are escaped a run at a time, several times faster. Every /metrics
+// byte pgvigil serves goes through here.
+#include <prometheus/metric_family.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "probes/sample_sink.hpp"  // Labels
+
+namespace pgvigil {
+
+// "# HELP" (when the family has help text) and "# TYPE" lines of a family.
+void append_family_header(std::string& out, const prometheus::MetricFamily& family);
+// The family's sample lines, each sample's labels preceded by `identity`.
+void append_family_samples(std::string& out, const prometheus::MetricFamily& family,
+                           const Labels& identity = {});
+// Header and samples of every family, in order.
+void append_families(std::string& out, const std::vector<prometheus::MetricFamily>& families);
+
+// A sample value as the format writes it: %.16g, "Nan", "+Inf", "-Inf".
+void append_sample_value(std::string& out, double value);
+
+}  // namespace pgvigil
