@@ -49,12 +49,18 @@ struct JobOutcome {
 };
 using JobDone = std::function<void(JobOutcome)>;
 
+// Whether a database passes include (empty: every one) and exclude patterns.
+bool database_selected(const std::vector<std::string>& include,
+                       const std::vector<std::string>& exclude, const std::string& name);
+
 // Settings resolved from the config (target override, [probes.NAME], the
 // probe's default); applied again on every reload.
 struct JobSettings {
   config::Duration interval{1000};
   config::Duration timeout{10'000};
-  std::vector<std::string> include_databases;  // glob patterns; empty = all
+  // Glob patterns: the databases a per-database probe walks, and the
+  // datname series a server-wide probe keeps. Empty include = all.
+  std::vector<std::string> include_databases;
   std::vector<std::string> exclude_databases;
   std::string database;         // a custom check's own database; "" = the target's
   std::string url;              // for http jobs

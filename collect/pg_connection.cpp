@@ -72,6 +72,12 @@ PgConnection::~PgConnection() {
   if (conn_) PQfinish(conn_);
 }
 
+std::string PgConnection::parameter_status(const char* name) const {
+  if (conn_ == nullptr || !connected()) return {};
+  const char* value = PQparameterStatus(conn_, name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
 int PgConnection::backend_pid() const noexcept {
   return conn_ ? PQbackendPID(conn_) : 0;
 }

@@ -68,6 +68,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   bool connected() const noexcept { return state_ == State::ready || state_ == State::busy; }
   std::size_t queued_rounds() const noexcept { return queue_.size() + (state_ == State::busy); }
   int backend_pid() const noexcept;
+  // A parameter the server reports on its own (ParameterStatus), as libpq
+  // last heard it, e.g. "in_hot_standby"; empty when unknown or not connected.
+  std::string parameter_status(const char* name) const;
 
  private:
   explicit PgConnection(boost::asio::io_context& io);

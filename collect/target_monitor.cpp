@@ -2,7 +2,6 @@
 
 #include "collect/database_walk.hpp"
 
-#include <fnmatch.h>
 #include <libpq-fe.h>
 
 #include <spdlog/spdlog.h>
@@ -27,14 +26,14 @@ constexpr std::string_view kSettingsSql = "SELECT name, setting FROM pg_settings
 constexpr std::string_view kSystemIdentifierSql =
     "SELECT system_identifier::text AS system_identifier FROM pg_control_system()";
 constexpr std::string_view kLivenessSql = "SELECT pg_is_in_recovery() AS in_recovery";
+// From 14 on the server reports in_hot_standby itself (ParameterStatus, sent
+// before the ReadyForQuery that follows a change, e.g. a promotion), so the
+// liveness tick can be an empty query: a round trip through the backend with
+// no parse, plan or statistics entry.
+constexpr int kReportsHotStandby = 140000;
+constexpr std::string_view kEmptyLivenessSql = "";
 constexpr std::string_view kDatabasesSql =
     "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname";
-
-bool matches_any(const std::vector<std::string>& patterns, const std::string& name) {
-  for (const auto& pattern : patterns)
-    if (fnmatch(pattern.c_str(), name.c_str(), 0) == 0) return true;
-  return false;
-}
 
 }  // namespace
 
@@ -236,9 +235,13 @@ void TargetMonitor::liveness_tick(collect::JobDone done) {
     return;
   }
   const auto started = std::chrono::steady_clock::now();
+  const bool reported = server_.version_num >= kReportsHotStandby &&
+                        !connection_->parameter_status("in_hot_standby").empty();
   connection_->run(
-      {{"liveness", std::string(kLivenessSql)}}, options_.liveness_timeout,
-      [weak = weak_from_this(), started, finished, done = std::move(done)](RoundOutcome round) {
+      {{"liveness", std::string(reported ? kEmptyLivenessSql : kLivenessSql)}},
+      options_.liveness_timeout,
+      [weak = weak_from_this(), started, finished, reported,
+       done = std::move(done)](RoundOutcome round) {
         auto self = weak.lock();
         if (!self) return done(finished(false));
         if (!round.ok || round.results.empty() || !round.results[0].ok) {
@@ -247,7 +250,10 @@ void TargetMonitor::liveness_tick(collect::JobDone done) {
           done(finished(false));
           return;
         }
-        const bool in_recovery = round.results[0].boolean(0, "in_recovery").value_or(false);
+        const bool in_recovery =
+            reported
+                ? self->connection_ && self->connection_->parameter_status("in_hot_standby") == "on"
+                : round.results[0].boolean(0, "in_recovery").value_or(false);
         const bool flipped = self->liveness_.on_ping(std::chrono::steady_clock::now() - started,
                                                      in_recovery, std::chrono::system_clock::now());
         if (flipped) {
@@ -281,8 +287,7 @@ void TargetMonitor::walk_databases(const std::shared_ptr<SqlProbe>& probe,
         for (std::size_t r = 0; r < rows.rows.size(); ++r) {
           std::string name(rows.text(r, "datname").value_or(""));
           if (name.empty()) continue;
-          if (!include.empty() && !matches_any(include, name)) continue;
-          if (matches_any(exclude, name)) continue;
+          if (!collect::database_selected(include, exclude, name)) continue;
           databases.push_back(std::move(name));
         }
         self->run_in_databases(probe, timeout, std::move(databases), std::move(done));

@@ -167,8 +167,11 @@ Response Router::handle(const Request& request) const {
         response.set(beast_http::field::content_encoding, "gzip");
       }
     }
-    if (reply.shared_body) reply.body = *reply.shared_body;
-    response.body() = std::move(reply.body);
+    if (reply.shared_body) {
+      response.body().share(std::move(reply.shared_body));
+    } else {
+      response.body() = std::move(reply.body);
+    }
     finish(request, response);
     return response;
   } catch (...) {

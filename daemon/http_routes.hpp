@@ -13,11 +13,13 @@
 #include <utility>
 #include <vector>
 
+#include "daemon/response_body.hpp"
+
 namespace pgvigil::http {
 
 namespace beast_http = boost::beast::http;
 using Request = beast_http::request<beast_http::string_body>;
-using Response = beast_http::response<beast_http::string_body>;
+using Response = beast_http::response<ResponseTextBody>;
 
 // What a route handler returns; the router turns it into a full Response.
 struct RouteReply {

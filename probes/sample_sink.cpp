@@ -75,6 +75,14 @@ std::size_t SampleSink::sample_count() const noexcept {
   return n;
 }
 
+void SampleSink::retain_if(const std::function<bool(const prometheus::ClientMetric&)>& keep) {
+  for (auto& family : families_)
+    std::erase_if(family.metric, [&](const prometheus::ClientMetric& m) { return !keep(m); });
+  std::erase_if(families_, [](const prometheus::MetricFamily& f) { return f.metric.empty(); });
+  index_.clear();
+  for (std::size_t i = 0; i < families_.size(); ++i) index_[families_[i].name] = i;
+}
+
 std::vector<prometheus::MetricFamily> SampleSink::take() {
   index_.clear();
   return std::exchange(families_, {});

@@ -3,6 +3,7 @@
 // MetricFamily values (the data model only; serialization lives elsewhere).
 #include <prometheus/metric_family.h>
 
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <span>
@@ -40,6 +41,8 @@ class SampleSink {
 
   bool empty() const noexcept { return families_.empty(); }
   std::size_t sample_count() const noexcept;
+  // Drops the samples `keep` rejects, and families left empty.
+  void retain_if(const std::function<bool(const prometheus::ClientMetric&)>& keep);
   // Moves the collected families out; the sink is empty afterwards.
   std::vector<prometheus::MetricFamily> take();
   const std::vector<prometheus::MetricFamily>& families() const noexcept { return families_; }

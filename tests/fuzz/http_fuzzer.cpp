@@ -142,7 +142,7 @@ std::string_view view(beast::string_view text) {
 // the bytes it would write.
 void serialise(const http::Request& request, http::Response response) {
   http::fit_response(request, response);
-  beast::http::response_serializer<beast::http::string_body> serializer(response);
+  beast::http::response_serializer<http::ResponseTextBody> serializer(response);
   beast::error_code ec;
   std::size_t bytes = 0;
   do {

@@ -646,6 +646,35 @@ TEST_CASE("databases: a database created then dropped, an expected one missing")
   CHECK(metric_is(daemon, "pg_database_exists", postgres_db, 1));
 }
 
+TEST_CASE("database patterns: a server-wide probe keeps only the datname series they select") {
+  PgCluster cluster;
+  TestConnection admin(cluster.conninfo(cluster.primary_port()));
+  admin.query("CREATE DATABASE team_a");
+  admin.query("CREATE DATABASE team_b");
+  std::string toml = target_toml(monitor_target(cluster));
+  const std::string databases = "[target.probes.databases]\ninterval = \"1s\"\n";
+  REQUIRE(toml.find(databases) != std::string::npos);
+  toml.replace(toml.find(databases), databases.size(),
+               databases +
+                   "include_databases = [\"team_*\", \"postgres\"]\n"
+                   "exclude_databases = [\"team_b\"]\n");
+  DaemonProcess daemon(config_with(toml));
+  wait_up(daemon);
+  const MetricLabels team_a{{"datname", "team_a"}};
+  REQUIRE(wait_until([&] { return metric_at_least(daemon, "pg_database_size_bytes", team_a, 1); },
+                     10s));
+  const std::string text = daemon.metrics();
+  using pgvigil::test::metric_series;
+  CHECK(metric_series(text, "pg_database_size_bytes", with_target({{"datname", "postgres"}})) == 1);
+  CHECK(metric_series(text, "pg_database_size_bytes", with_target({{"datname", "team_b"}})) == 0);
+  CHECK(metric_series(text, "pg_database_size_bytes", with_target({{"datname", "template1"}})) ==
+        0);
+  CHECK(metric_series(text, "pg_stat_database_xact_commit", with_target({{"datname", "team_b"}})) ==
+        0);
+  // Series without a datname stay.
+  CHECK(metric_series(text, "pg_settings_max_locks_per_transaction") == 1);
+}
+
 TEST_CASE("vacuum: dead tuples after updates on a table with autovacuum off") {
   PgCluster cluster;
   const int port = cluster.primary_port();

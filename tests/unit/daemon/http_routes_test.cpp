@@ -30,7 +30,7 @@ std::string field(const Response& response, const char* name) {
   return std::string(value.data(), value.size());
 }
 
-std::string gunzip(const std::string& compressed) {
+std::string gunzip(std::string_view compressed) {
   z_stream zs{};
   REQUIRE(inflateInit2(&zs, 15 + 16) == Z_OK);
   zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));

@@ -33,7 +33,7 @@ using tcp = asio::ip::tcp;
 using pgvigil::http::HttpServer;
 using pgvigil::http::HttpServerOptions;
 using pgvigil::http::Request;
-using pgvigil::http::Response;
+using Response = bhttp::response<bhttp::string_body>;  // as a client reads it
 using pgvigil::http::Router;
 using pgvigil::http::RouteReply;
 using std::chrono::milliseconds;
@@ -468,7 +468,7 @@ TEST_CASE_FIXTURE(ServerFixture, "stop() finishes the response in flight and clo
 
 TEST_CASE("listen reports bad addresses by name and binds several endpoints") {
   asio::io_context io;
-  HttpServer server(io, {}, [](const Request&) { return Response{}; });
+  HttpServer server(io, {}, [](const Request&) { return pgvigil::http::Response{}; });
   const auto check_fails = [&](const std::string& address) {
     try {
       server.listen({address});
@@ -493,7 +493,7 @@ TEST_CASE("listen reports bad addresses by name and binds several endpoints") {
   // A port in use is an error naming the address; the listeners that call
   // opened before failing are closed again.
   const std::string taken = "127.0.0.1:" + std::to_string(bound[0].port());
-  HttpServer other(io, {}, [](const Request&) { return Response{}; });
+  HttpServer other(io, {}, [](const Request&) { return pgvigil::http::Response{}; });
   try {
     other.listen({"127.0.0.3:0", taken});
     FAIL("listen bound a port in use");

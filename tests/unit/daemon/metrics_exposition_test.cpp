@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <string>
+#include <string_view>
 
 #include "daemon/http_routes.hpp"
 
@@ -13,7 +14,7 @@ namespace {
 
 using pgvigil::MetricsExposition;
 
-std::string gunzip(const std::string& data) {
+std::string gunzip(std::string_view data) {
   z_stream zs{};
   REQUIRE(inflateInit2(&zs, 15 + 16) == Z_OK);
   std::string out(data.size() * 20 + 1024, '\0');
@@ -91,6 +92,9 @@ TEST_CASE("metrics exposition: the router serves the cache's gzip and never comp
   for (int i = 0; i < 5; ++i) {
     const auto a = router.handle(plain);
     CHECK(a.body() == sample_body(7));
+    // The response points into the cache's buffer: no copy per request.
+    CHECK(a.body().is_shared());
+    CHECK(a.body().data() == exposition.plain(version)->data());
     CHECK(a[beast_http::field::content_encoding].empty());
     const auto b = router.handle(zipped);
     CHECK(b[beast_http::field::content_encoding] == "gzip");

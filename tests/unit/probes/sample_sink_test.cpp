@@ -63,3 +63,21 @@ TEST_CASE("probe output: the permission gauge follows SQLSTATE 42501 in any stat
   REQUIRE(sink.find("pgvigil_probe_permission_denied", {{"probe", "locks"}}) != nullptr);
   CHECK(sink.find("pgvigil_probe_permission_denied", {{"probe", "locks"}})->gauge.value == 1);
 }
+
+TEST_CASE("retain_if drops rejected samples and families left empty") {
+  pgvigil::SampleSink sink;
+  sink.gauge("pg_database_size_bytes", "size", {{"datname", "a"}}, 1);
+  sink.gauge("pg_database_size_bytes", "size", {{"datname", "b"}}, 2);
+  sink.gauge("pg_only_b", "b only", {{"datname", "b"}}, 3);
+  sink.gauge("pg_settings_x", "no datname", {}, 4);
+  sink.retain_if(
+      [](const prometheus::ClientMetric& m) { return m.label.empty() || m.label[0].value != "b"; });
+  CHECK(sink.series_count("pg_database_size_bytes") == 1);
+  CHECK(sink.find("pg_database_size_bytes", {{"datname", "a"}}) != nullptr);
+  CHECK(sink.series_count("pg_only_b") == 0);
+  CHECK(sink.families().size() == 2);
+  // The index is rebuilt: a later sample joins its family, not a new one.
+  sink.gauge("pg_settings_x", "no datname", {{"k", "v"}}, 5);
+  CHECK(sink.series_count("pg_settings_x") == 2);
+  CHECK(sink.families().size() == 2);
+}
