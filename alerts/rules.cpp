@@ -9,6 +9,7 @@
 #include "alerts/rule_helpers.hpp"
 #include "alerts/template.hpp"
 #include "config/units.hpp"
+#include "probes/builtin_metrics.hpp"
 #include "probes/probe.hpp"
 
 namespace pgvigil::alerts {
@@ -65,7 +66,8 @@ std::vector<std::string_view> rule_names() {
 }
 
 config::Vocabulary config_vocabulary() {
-  return {probe_names(), rule_names()};
+  const auto metrics = builtin_metric_names();
+  return {probe_names(), rule_names(), {metrics.begin(), metrics.end()}};
 }
 
 const RuleDefinition* find_rule(std::string_view name) {

@@ -13,9 +13,14 @@ namespace pgvigil::config {
 struct Vocabulary {
   std::vector<std::string_view> probes;
   std::vector<std::string_view> rules;
+  std::vector<std::string_view>
+      metrics;  // built-in metric names, sorted (a collector may not use one)
 
   bool is_probe(std::string_view name) const {
     return std::find(probes.begin(), probes.end(), name) != probes.end();
+  }
+  bool is_metric(std::string_view name) const {
+    return std::binary_search(metrics.begin(), metrics.end(), name);
   }
   bool is_rule(std::string_view name) const {
     return std::find(rules.begin(), rules.end(), name) != rules.end();
