@@ -52,11 +52,11 @@ void ConfigParser::parse_collector(const Field& field) {
                   read_string(f, collector.name);
                   has_name = true;
                   if (!collector.name.empty() && !valid_metric_part(collector.name)) {
-                    error(f, "invalid collector name " + quoted(collector.name) +
+                    error(f, "invalid collector name " + config::quoted(collector.name) +
                                  ": it prefixes metric names, use letters, digits and _");
                     collector.name.clear();
                   } else if (collector.name.rfind("pgvigil_", 0) == 0) {
-                    error(f, "collector " + quoted(collector.name) +
+                    error(f, "collector " + config::quoted(collector.name) +
                                  ": the prefix pgvigil_ is reserved for pgvigil's own metrics");
                     collector.name.clear();
                   }
@@ -100,7 +100,8 @@ void ConfigParser::parse_collector(const Field& field) {
            });
   if (!field.node.is_table()) return;
   const std::string label =
-      "collector " + (collector.name.empty() ? std::string("(unnamed)") : quoted(collector.name));
+      "collector " +
+      (collector.name.empty() ? std::string("(unnamed)") : config::quoted(collector.name));
   if (!has_name) missing(field, "name");
   const bool has_branches = field.node.as_table()->contains("branch");
   if (sql_field && has_branches)
@@ -159,7 +160,7 @@ void ConfigParser::parse_collector_columns(const Field& field, CollectorConfig& 
     CollectorColumn column;
     column.name = std::string(key);
     if (!valid_metric_part(column.name)) {
-      error(f, "invalid column name " + quoted(column.name) +
+      error(f, "invalid column name " + config::quoted(column.name) +
                    ": it becomes a metric or label name, use letters, digits and _");
       return;
     }
@@ -187,7 +188,7 @@ void ConfigParser::parse_collector_columns(const Field& field, CollectorConfig& 
                          if (text == nullptr) return;
                          const auto expectation = parse_expect(*text);
                          if (!expectation) {
-                           error(e, "invalid expect " + quoted(*text) +
+                           error(e, "invalid expect " + config::quoted(*text) +
                                         ": use an operator (>, >=, <, <=, ==, !=) and a number, "
                                         "e.g. \"< 1000\"");
                            return;
@@ -217,7 +218,8 @@ void ConfigParser::parse_collector_columns(const Field& field, CollectorConfig& 
     if (column.usage == ColumnUsage::label &&
         std::find(std::begin(kReservedLabels), std::end(kReservedLabels), column.name) !=
             std::end(kReservedLabels))
-      error(f, "label column " + quoted(column.name) + " clashes with a label pgvigil sets");
+      error(f,
+            "label column " + config::quoted(column.name) + " clashes with a label pgvigil sets");
     collector.columns.push_back(std::move(column));
   });
 }
@@ -232,9 +234,9 @@ void ConfigParser::load_collector_files() {
     glob_t found{};
     const int rc = ::glob(full.c_str(), GLOB_ERR, nullptr, &found);
     if (rc == GLOB_NOMATCH) {
-      file_warning("collector_files: " + quoted(pattern) + " matches no file");
+      file_warning("collector_files: " + config::quoted(pattern) + " matches no file");
     } else if (rc != 0) {
-      file_error("collector_files: cannot read " + quoted(pattern));
+      file_error("collector_files: cannot read " + config::quoted(pattern));
     } else {
       for (std::size_t i = 0; i < found.gl_pathc; ++i)
         if (seen.insert(found.gl_pathv[i]).second) parse_collector_file(found.gl_pathv[i]);
@@ -281,7 +283,7 @@ void ConfigParser::resolve_collectors() {
     e.file = c.defined_at.substr(0, colon);
     e.line = std::stoll(c.defined_at.substr(colon + 1));
     e.key = "collector";
-    e.message = "collector " + quoted(c.name) + ": " + message;
+    e.message = "collector " + config::quoted(c.name) + ": " + message;
     adopt({std::move(e)}, {});
   };
   for (const auto& c : config_.collectors) {
@@ -297,7 +299,7 @@ void ConfigParser::resolve_collectors() {
         collector_error(c, "metric " + metric + " is one of pgvigil's built-in metrics");
         continue;
       }
-      const std::string owner = "collector " + quoted(c.name) + " (" + c.defined_at + ")";
+      const std::string owner = "collector " + config::quoted(c.name) + " (" + c.defined_at + ")";
       if (auto [it, inserted] = metric_owner.emplace(metric, owner); !inserted)
         collector_error(c, "metric " + metric + " is also produced by " + it->second);
     }
@@ -307,7 +309,7 @@ void ConfigParser::resolve_collectors() {
   for (const auto& t : config_.targets) target_names.insert(t.name);
   for (const auto& c : config_.collectors) {
     for (const auto& name : c.targets)
-      if (!target_names.count(name)) collector_error(c, "unknown target " + quoted(name));
+      if (!target_names.count(name)) collector_error(c, "unknown target " + config::quoted(name));
   }
   for (auto& target : config_.targets) {
     std::set<std::string> check_names;
@@ -319,12 +321,13 @@ void ConfigParser::resolve_collectors() {
         continue;
       for (const auto& column : c.columns) {
         if (column.usage == ColumnUsage::label && target.labels.count(column.name))
-          collector_error(c, "label column " + quoted(column.name) + " clashes with target " +
-                                 quoted(target.name) + "'s label of that name");
+          collector_error(c, "label column " + config::quoted(column.name) +
+                                 " clashes with target " + config::quoted(target.name) +
+                                 "'s label of that name");
         if (column.has_expect && check_names.count(c.metric_name(column)))
           collector_error(c, "the expectation on " + c.metric_name(column) +
                                  " has the name of a [[target.check]] of target " +
-                                 quoted(target.name));
+                                 config::quoted(target.name));
       }
       target.collectors.push_back(c);
     }
