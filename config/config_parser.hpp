@@ -62,6 +62,7 @@ class ConfigParser : public TomlWalker {
   // collector_files: each glob's files, [[collector]] tables only.
   void load_collector_files();
   void parse_collector_file(const std::string& path);
+  void parse_queries_yaml_file(const std::string& path);
   // Every collector checked against the others and the targets, then copied
   // to the targets it applies to.
   void resolve_collectors();

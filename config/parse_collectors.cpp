@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "config/config_parser.hpp"
+#include "config/queries_yaml.hpp"
 #include "config/text.hpp"
 #include "config/toml_text_check.hpp"
 
@@ -246,6 +247,7 @@ void ConfigParser::load_collector_files() {
 }
 
 void ConfigParser::parse_collector_file(const std::string& path) {
+  if (path.ends_with(".yaml") || path.ends_with(".yml")) return parse_queries_yaml_file(path);
   ConfigParser included(path, names_);
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
@@ -271,6 +273,22 @@ void ConfigParser::parse_collector_file(const std::string& path) {
   }
   for (auto& c : included.config_.collectors) config_.collectors.push_back(std::move(c));
   adopt(included.take_errors(), included.take_warnings());
+}
+
+// postgres_exporter's queries.yaml, read as it is (config/queries_yaml.*).
+void ConfigParser::parse_queries_yaml_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in) {
+    adopt({ConfigError{path, 0, 0, "", "cannot read the queries file"}}, {});
+    return;
+  }
+  auto yaml = parse_queries_yaml(text.str(), path);
+  std::vector<std::string> warnings;
+  for (const auto& n : yaml.notes) warnings.push_back(n.to_string());
+  adopt(std::move(yaml.errors), std::move(warnings));
+  for (auto& c : yaml.collectors) config_.collectors.push_back(std::move(c));
 }
 
 void ConfigParser::resolve_collectors() {
