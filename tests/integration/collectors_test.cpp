@@ -138,7 +138,9 @@ TEST_CASE("collectors: rows with labels, version branches, every database, caps 
 
   {  // several rows, two label columns, a gauge and a counter; NULL gives no sample
     REQUIRE(wait_until(
-        [&] { return value(daemon, "app_queue_depth", {{"queue", "mail"}, {"status", "ready"}}); },
+        [&] {
+          return value(daemon, "app_queue_depth", {{"queue", "mail"}, {"status", "ready"}});
+        },
         10s));
     CHECK(value(daemon, "app_queue_depth", {{"queue", "mail"}, {"status", "failed"}}) == 1.0);
     CHECK(value(daemon, "app_queue_depth", {{"queue", "sms"}, {"status", "ready"}}) == 1.0);
@@ -174,7 +176,10 @@ TEST_CASE("collectors: rows with labels, version branches, every database, caps 
 
   {  // every database of the walk, minus the excluded ones
     REQUIRE(wait_until(
-        [&] { return value(daemon, "everywhere_tables", {{"datname", "app"}}) == 1.0; }, 10s));
+        [&] {
+          return value(daemon, "everywhere_tables", {{"datname", "app"}}) == 1.0;
+        },
+        10s));
     CHECK(value(daemon, "everywhere_tables", {{"datname", "postgres"}}) == 0.0);
     CHECK_FALSE(value(daemon, "everywhere_tables", {{"datname", "template1"}}));
   }
@@ -192,7 +197,9 @@ TEST_CASE("collectors: rows with labels, version branches, every database, caps 
   {  // bad SQL, a non-numeric value, a timeout: errors of their collector only
     for (const char* name : {"broken", "wordy", "sleepy"})
       CHECK(wait_until(
-          [&] { return value(daemon, "pgvigil_collector_error", {{"collector", name}}) == 1.0; },
+          [&] {
+            return value(daemon, "pgvigil_collector_error", {{"collector", name}}) == 1.0;
+          },
           10s));
     CHECK_FALSE(value(daemon, "broken_v", {}));
     CHECK_FALSE(value(daemon, "wordy_v", {}));

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include "config_test_support.hpp"
 
 using namespace pgvigil::config;
