@@ -66,8 +66,7 @@ std::vector<std::string_view> rule_names() {
 }
 
 config::Vocabulary config_vocabulary() {
-  const auto metrics = builtin_metric_names();
-  return {probe_names(), rule_names(), {metrics.begin(), metrics.end()}};
+  return {probe_names(), rule_names(), builtin_metric_names()};
 }
 
 const RuleDefinition* find_rule(std::string_view name) {

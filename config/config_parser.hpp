@@ -66,6 +66,7 @@ class ConfigParser : public TomlWalker {
   // Every collector checked against the others and the targets, then copied
   // to the targets it applies to.
   void resolve_collectors();
+  bool probe_off_everywhere(const CollectorConfig& collector, std::string_view probe) const;
 
   const Vocabulary& names_;
   Config config_;

@@ -6,6 +6,7 @@
 // rule table (alerts/rules_*.cpp); alerts::config_vocabulary() joins them.
 #include <algorithm>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace pgvigil::config {
@@ -19,8 +20,12 @@ struct Vocabulary {
   bool is_probe(std::string_view name) const {
     return std::find(probes.begin(), probes.end(), name) != probes.end();
   }
-  bool is_metric(std::string_view name) const {
-    return std::binary_search(metrics.begin(), metrics.end(), name);
+  // The section of a built-in metric, or nullptr when it is not one.
+  const std::string_view* builtin_metric(std::string_view name) const {
+    auto it =
+        std::lower_bound(metrics.begin(), metrics.end(), name,
+                         [](const auto& entry, std::string_view n) { return entry.first < n; });
+    return it != metrics.end() && it->first == name ? &it->second : nullptr;
   }
   bool is_rule(std::string_view name) const {
     return std::find(rules.begin(), rules.end(), name) != rules.end();

@@ -291,6 +291,26 @@ void ConfigParser::parse_queries_yaml_file(const std::string& path) {
   for (auto& c : yaml.collectors) config_.collectors.push_back(std::move(c));
 }
 
+bool ConfigParser::probe_off_everywhere(const CollectorConfig& collector,
+                                        std::string_view probe) const {
+  const auto off = [&](const std::map<std::string, ProbeSettings>& probes) -> std::optional<bool> {
+    auto it = probes.find(std::string(probe));
+    if (it == probes.end() || !it->second.enabled) return std::nullopt;
+    return !*it->second.enabled;
+  };
+  const auto global = off(config_.probes);
+  bool any = false;
+  for (const auto& target : config_.targets) {
+    if (!collector.targets.empty() && std::find(collector.targets.begin(), collector.targets.end(),
+                                                target.name) == collector.targets.end())
+      continue;
+    any = true;
+    const auto own = off(target.probes);
+    if (!own.value_or(global.value_or(false))) return false;
+  }
+  return any;
+}
+
 void ConfigParser::resolve_collectors() {
   // Metric names: unique across collectors and not a built-in one.
   std::map<std::string, std::string> metric_owner;  // metric -> "collector NAME (FILE:LINE)"
@@ -313,9 +333,19 @@ void ConfigParser::resolve_collectors() {
     for (const auto& column : c.columns) {
       if (column.usage != ColumnUsage::gauge && column.usage != ColumnUsage::counter) continue;
       const std::string metric = c.metric_name(column);
-      if (names_.is_metric(metric)) {
-        collector_error(c, "metric " + metric + " is one of pgvigil's built-in metrics");
-        continue;
+      if (const auto* section = names_.builtin_metric(metric)) {
+        // Allowed only where the probe that makes it is switched off on
+        // every target the collector runs on (taking over a name, e.g.
+        // pg_stat_user_tables_* from a queries.yaml, with vacuum off).
+        if (!names_.is_probe(*section) || !probe_off_everywhere(c, *section)) {
+          collector_error(c, "metric " + metric + " is one of pgvigil's built-in metrics" +
+                                 (names_.is_probe(*section)
+                                      ? " (probe " + std::string(*section) +
+                                            "; switch it off where this collector runs to take "
+                                            "the name over)"
+                                      : std::string()));
+          continue;
+        }
       }
       const std::string owner = "collector " + config::quoted(c.name) + " (" + c.defined_at + ")";
       if (auto [it, inserted] = metric_owner.emplace(metric, owner); !inserted)

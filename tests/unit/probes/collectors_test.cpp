@@ -7,21 +7,35 @@ using namespace pgvigil;
 
 namespace {
 
+config::CollectorColumn column(std::string name, config::ColumnUsage usage) {
+  config::CollectorColumn c;
+  c.name = std::move(name);
+  c.usage = usage;
+  return c;
+}
+
+config::CollectorBranch branch(int min, int max, std::string sql) {
+  config::CollectorBranch b;
+  b.min_version = min;
+  b.max_version = max;
+  b.sql = std::move(sql);
+  return b;
+}
+
 config::CollectorConfig queues() {
   config::CollectorConfig c;
   c.name = "app_queue";
   c.defined_at = "test.toml:3";
-  c.branches = {{0, 0, "SELECT queue, status, depth, processed FROM queues;\n"}};
+  c.branches = {branch(0, 0, "SELECT queue, status, depth, processed FROM queues;\n")};
   c.timeout = config::Duration{1500};
-  config::CollectorColumn depth{"depth", config::ColumnUsage::gauge};
+  auto depth = column("depth", config::ColumnUsage::gauge);
   depth.has_expect = true;
   depth.comparison = config::Comparison::less;
   depth.threshold = 10;
   depth.expect = "< 10";
-  c.columns = {{"queue", config::ColumnUsage::label},
-               {"status", config::ColumnUsage::label},
-               depth,
-               {"processed", config::ColumnUsage::counter}};
+  c.columns = {column("queue", config::ColumnUsage::label),
+               column("status", config::ColumnUsage::label), depth,
+               column("processed", config::ColumnUsage::counter)};
   return c;
 }
 
@@ -58,7 +72,8 @@ TEST_CASE("collectors: the branch for the server's version, read-only under its 
   CHECK(queries[3].sql == "COMMIT");
 
   auto c = queues();
-  c.branches = {{150000, 159999, "SELECT 15"}, {160000, 0, "SELECT 16"}, {0, 0, "SELECT old"}};
+  c.branches = {branch(150000, 159999, "SELECT 15"), branch(160000, 0, "SELECT 16"),
+                branch(0, 0, "SELECT old")};
   CHECK(select_branch(c, 150018)->sql == "SELECT 15");
   CHECK(select_branch(c, 170004)->sql == "SELECT 16");
   CHECK(select_branch(c, 130023)->sql == "SELECT old");
