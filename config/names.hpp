@@ -14,8 +14,9 @@ namespace pgvigil::config {
 struct Vocabulary {
   std::vector<std::string_view> probes;
   std::vector<std::string_view> rules;
-  std::vector<std::string_view>
-      metrics;  // built-in metric names, sorted (a collector may not use one)
+  // Built-in metric names, sorted, each with the docs/metrics.md section
+  // (the probe) that lists it: a collector may not use one while that probe runs.
+  std::vector<std::pair<std::string_view, std::string_view>> metrics;
 
   bool is_probe(std::string_view name) const {
     return std::find(probes.begin(), probes.end(), name) != probes.end();

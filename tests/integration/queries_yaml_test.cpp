@@ -123,8 +123,8 @@ TEST_CASE("queries.yaml: the same names and values as postgres_exporter 0.11.1, 
       "('mail', 'failed', 5, NULL), ('sms', 'ready', NULL, NULL)");
   admin.query("CREATE TABLE quiet (id int PRIMARY KEY, v text)");
   admin.query("INSERT INTO quiet SELECT g, 'x' FROM generate_series(1, 100) g");
-  admin.query("DELETE FROM quiet WHERE id > 90");
   admin.query("VACUUM ANALYZE quiet");
+  admin.query("DELETE FROM quiet WHERE id > 90");
   admin.query("GRANT SELECT ON jobs TO pgvigil_monitor");
 
   const std::string source = std::string(PGVIGIL_SOURCE_DIR) + "/tests/data/queries/queries.yaml";
@@ -196,8 +196,12 @@ TEST_CASE("queries.yaml: the same names and values as postgres_exporter 0.11.1, 
         1);  // postgres_exporter maps it; pgvigil said it cannot
   CHECK(theirs.count("app_user_tables_n_dead_tup") == 1);
   CHECK(samples(daemon.metrics(), "app_").count("app_mapped_state") == 0);
-  CHECK(daemon.metric("app_user_tables_n_dead_tup", {{"target", "db"},
-                                                     {"relname", "quiet"},
-                                                     {"schemaname", "public"},
-                                                     {"datname", "postgres"}}) == 10.0);
+  CHECK(wait_until(
+      [&] {
+        return daemon.metric("app_user_tables_n_dead_tup", {{"target", "db"},
+                                                            {"relname", "quiet"},
+                                                            {"schemaname", "public"},
+                                                            {"datname", "postgres"}}) == 10.0;
+      },
+      15s));
 }
