@@ -35,7 +35,7 @@ std::size_t count(const std::string& text, const std::string& needle) {
 }
 
 // Every collector once a second; the built-in SQL probes off (not what this tests).
-constexpr std::string_view kCollectors = R"(
+constexpr std::string_view kCollectors = R"toml(
 [[collector]]
 name = "app_queue"
 database = "app"
@@ -110,7 +110,7 @@ timeout = "200ms"
 sql = "SELECT 1 AS v FROM pg_sleep(2)"
 [collector.columns]
 v = "gauge"
-)";
+)toml";
 
 }  // namespace
 
@@ -139,7 +139,7 @@ TEST_CASE("collectors: rows with labels, version branches, every database, caps 
   {  // several rows, two label columns, a gauge and a counter; NULL gives no sample
     REQUIRE(wait_until(
         [&] {
-          return value(daemon, "app_queue_depth", {{"queue", "mail"}, {"status", "ready"}});
+          return value(daemon, "app_queue_depth", {{"queue", "mail"}, {"status", "ready"}}) == 2.0;
         },
         10s));
     CHECK(value(daemon, "app_queue_depth", {{"queue", "mail"}, {"status", "failed"}}) == 1.0);
