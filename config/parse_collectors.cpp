@@ -233,7 +233,7 @@ void ConfigParser::load_collector_files() {
     std::filesystem::path full(pattern);
     if (full.is_relative()) full = base / full;
     glob_t found{};
-    const int rc = ::glob(full.c_str(), GLOB_ERR, nullptr, &found);
+    const int rc = ::glob(full.c_str(), 0, nullptr, &found);
     if (rc == GLOB_NOMATCH) {
       file_warning("collector_files: " + config::quoted(pattern) + " matches no file");
     } else if (rc != 0) {
@@ -320,6 +320,7 @@ void ConfigParser::resolve_collectors() {
     ConfigError e;
     e.file = c.defined_at.substr(0, colon);
     e.line = std::stoll(c.defined_at.substr(colon + 1));
+    e.column = 1;
     e.key = "collector";
     e.message = "collector " + config::quoted(c.name) + ": " + message;
     adopt({std::move(e)}, {});
