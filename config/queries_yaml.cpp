@@ -182,6 +182,9 @@ QueriesYaml parse_queries_yaml(std::string_view text, const std::string& source_
       }
       CollectorConfig collector;
       collector.name = ns;
+      // postgres_exporter ran a query on every scrape unless cache_seconds
+      // said otherwise: a common scrape interval is the closest default.
+      collector.interval = Duration{15'000};
       collector.defined_at = source_name + ":" + std::to_string(at(entry.first).first);
       std::string sql;
       bool ok = true;
