@@ -228,3 +228,16 @@ TEST_CASE("collectors: a built-in name can be taken over only where its probe is
       "t.toml");
   CHECK(contains(all_errors(up), "metric pg_up is one of pgvigil's built-in metrics"));
 }
+
+TEST_CASE("collectors: check-config's effective configuration shows them and loads again") {
+  const Config config = parse_valid(kQueues);
+  const std::string rendered = render_effective_config(config);
+  CAPTURE(rendered);
+  CHECK(contains(rendered, "[[collector]]"));
+  CHECK(contains(rendered, "expect = '< 100'"));
+  const Config reparsed = parse_valid(rendered);
+  CHECK(render_effective_config(reparsed) == rendered);
+  REQUIRE(reparsed.collectors.size() == 2);
+  CHECK(reparsed.collectors[1].branches.at(0).min_version == 150000);
+  CHECK(reparsed.targets.at(1).collectors.size() == 1);
+}
