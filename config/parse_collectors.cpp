@@ -19,6 +19,7 @@ namespace {
 
 constexpr std::size_t kMaxCap = 100'000;
 constexpr std::int64_t kMaxVersionNum = 9'999'999;
+constexpr std::uintmax_t kMaxCollectorFileBytes = 4 * 1024 * 1024;
 
 bool valid_metric_part(std::string_view name) {
   if (name.empty() || is_ascii_digit(name.front())) return false;
@@ -239,8 +240,22 @@ void ConfigParser::load_collector_files() {
     } else if (rc != 0) {
       file_error("collector_files: cannot read " + config::quoted(pattern));
     } else {
-      for (std::size_t i = 0; i < found.gl_pathc; ++i)
-        if (seen.insert(found.gl_pathv[i]).second) parse_collector_file(found.gl_pathv[i]);
+      for (std::size_t i = 0; i < found.gl_pathc; ++i) {
+        const std::string path = found.gl_pathv[i];
+        if (!seen.insert(path).second) continue;
+        // Only regular files of a sane size: a glob must not hang the load
+        // on a device or a pipe, nor read a huge file into memory.
+        std::error_code ec;
+        const auto status = std::filesystem::status(path, ec);
+        if (std::filesystem::is_directory(status)) continue;
+        if (ec || !std::filesystem::is_regular_file(status)) {
+          file_error("collector_files: " + config::quoted(path) + " is not a regular file");
+        } else if (std::filesystem::file_size(path, ec) > kMaxCollectorFileBytes || ec) {
+          file_error("collector_files: " + config::quoted(path) + " is larger than 4MiB");
+        } else {
+          parse_collector_file(path);
+        }
+      }
     }
     ::globfree(&found);
   }

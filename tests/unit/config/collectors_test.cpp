@@ -241,3 +241,9 @@ TEST_CASE("collectors: check-config's effective configuration shows them and loa
   CHECK(reparsed.collectors[1].branches.at(0).min_version == 150000);
   CHECK(reparsed.targets.at(1).collectors.size() == 1);
 }
+
+TEST_CASE("collectors: collector_files reads regular files only") {
+  const auto result = parse_config_text(
+      "collector_files = [\"/dev/null\"]\n[[target]]\nname = \"a\"\n", "/tmp/x.toml");
+  CHECK(contains(all_errors(result), "\"/dev/null\" is not a regular file"));
+}
