@@ -210,16 +210,18 @@ TEST_CASE("collectors: a built-in name can be taken over only where its probe is
       "[[collector]]\nname = \"pg_stat_user_tables\"\nsql = \"SELECT 1\"\n"
       "columns = { relname = \"label\", n_dead_tup = \"gauge\" }\n";
   const auto on = parse_config_text("[[target]]\nname = \"a\"\n" + collector, "t.toml");
-  CHECK(contains(all_errors(on), "metric pg_stat_user_tables_n_dead_tup is one of pgvigil's "
-                                 "built-in metrics (probe vacuum; switch it off"));
+  CHECK(contains(all_errors(on),
+                 "metric pg_stat_user_tables_n_dead_tup is one of pgvigil's "
+                 "built-in metrics (probe vacuum; switch it off"));
   const auto off = parse_config_text(
       "[probes.vacuum]\nenabled = false\n[[target]]\nname = \"a\"\n" + collector, "t.toml");
   CHECK(all_errors(off).empty());
   // Off on one target but on for another it runs on: still refused.
-  const auto mixed = parse_config_text("[[target]]\nname = \"a\"\n[target.probes.vacuum]\n"
-                                       "enabled = false\n[[target]]\nname = \"b\"\n" +
-                                           collector,
-                                       "t.toml");
+  const auto mixed = parse_config_text(
+      "[[target]]\nname = \"a\"\n[target.probes.vacuum]\n"
+      "enabled = false\n[[target]]\nname = \"b\"\n" +
+          collector,
+      "t.toml");
   CHECK_FALSE(all_errors(mixed).empty());
   // pg_up belongs to no probe that can be switched off.
   const auto up = parse_config_text(

@@ -35,7 +35,8 @@ const CollectorConfig& find(const QueriesYaml& yaml, std::string_view name) {
 
 }  // namespace
 
-TEST_CASE("queries.yaml: every usage, cache_seconds, runonserver; unmappable named") {
+TEST_CASE(
+    "queries.yaml: every usage, cache_seconds, runonserver, and what cannot be mapped named") {
   const auto yaml = parse_queries_yaml(read(fixture_path()), "queries.yaml");
   std::string errors;
   for (const auto& e : yaml.errors) errors += e.to_string() + "\n";
@@ -109,7 +110,7 @@ TEST_CASE("queries.yaml: bad input names the query and file:line") {
   CHECK(contains(errors_of("a:\n  querry: SELECT 1\n"), "unknown key \"querry\""));
 }
 
-TEST_CASE("queries.yaml: read from collector_files; convert-queries' TOML loads the same") {
+TEST_CASE("queries.yaml: read from collector_files, and convert-queries' TOML loads the same") {
   const auto dir =
       std::filesystem::temp_directory_path() / ("pgvigil-queries-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

@@ -85,7 +85,7 @@ TEST_CASE("collectors: the branch for the server's version, read-only under its 
   CHECK(f.sink.empty());  // and no sample, no error
 }
 
-TEST_CASE("collectors: rows become series; NULL gives no sample; expectations per series") {
+TEST_CASE("collectors: rows become series, NULL gives no sample, expectations per series") {
   Fixture f;
   CollectorProbe probe(queues());
   probe.collect(f.ctx, Fixture::replies(queue_rows()), f.sink);
