@@ -227,3 +227,33 @@ TEST_CASE("queries.yaml: the same names and values as postgres_exporter 0.11.1, 
       },
       15s));
 }
+
+TEST_CASE(
+    "convert-queries: prints collectors that check-config accepts, names what it cannot map") {
+  const std::string binary = PGVIGIL_BINARY;
+  const std::string source = std::string(PGVIGIL_SOURCE_DIR) + "/tests/data/queries/queries.yaml";
+  const std::string dir = pgvigil::test::make_temp_dir("pgvigil-convert");
+  int code = -1;
+  const std::string out = pgvigil::test::run_command(
+      binary + " convert-queries " + source + " 2>" + dir + "/stderr >" + dir + "/converted.toml",
+      &code);
+  CHECK(code == 0);
+  const std::string converted = pgvigil::test::read_file(dir + "/converted.toml");
+  const std::string warnings = pgvigil::test::read_file(dir + "/stderr");
+  CHECK(converted.find("[[collector]]\nname = \"app_user_tables\"") != std::string::npos);
+  CHECK(warnings.find("column took has usage DURATION") != std::string::npos);
+  pgvigil::test::write_file(dir + "/main.toml",
+                            "collector_files = [\"converted.toml\"]\n[[target]]\nname = \"a\"\n"
+                            "host = \"127.0.0.1\"\n");
+  const std::string checked =
+      pgvigil::test::run_command(binary + " check-config " + dir + "/main.toml 2>&1", &code);
+  INFO(checked);
+  CHECK(code == 0);
+  CHECK(checked.find("name = 'app_statio_user_tables'") != std::string::npos);
+  // Bad input: exit 1 with file:line.
+  pgvigil::test::write_file(dir + "/bad.yaml", "a:\n  query: SELECT 1\n  metrics: 3\n");
+  const std::string bad =
+      pgvigil::test::run_command(binary + " convert-queries " + dir + "/bad.yaml 2>&1", &code);
+  CHECK(code == 1);
+  CHECK(bad.find(dir + "/bad.yaml:3:") != std::string::npos);
+}
