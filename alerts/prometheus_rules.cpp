@@ -119,18 +119,32 @@ std::vector<RuleText> rules_for(const RuleDefinition& rule, const config::Config
   std::vector<std::string> with_checks;
   if (rule.name == "PostgresCustomCheckFailed") {
     for (const auto& target : config.targets) {
-      if (target.checks.empty()) continue;
+      // [[target.check]]s and the expectations of [[collector]] columns.
+      std::vector<config::CheckConfig> from_collectors;
+      for (const auto& collector : target.collectors)
+        for (const auto& column : collector.columns)
+          if (column.has_expect) {
+            config::CheckConfig check;
+            check.name = collector.metric_name(column);
+            check.for_duration = column.for_duration;
+            check.severity = column.severity;
+            from_collectors.push_back(std::move(check));
+          }
+      if (target.checks.empty() && from_collectors.empty()) continue;
       const RuleParams own = resolve_params(rule, find_override(target.rules, rule.name));
       with_checks.push_back(target.name);
       if (!own.enabled) continue;
-      for (const auto& check : target.checks) {
+      std::vector<const config::CheckConfig*> all;
+      for (const auto& check : target.checks) all.push_back(&check);
+      for (const auto& check : from_collectors) all.push_back(&check);
+      for (const auto* check : all) {
         RuleText text;
         text.name = std::string(rule.name);
-        text.expr = "pgvigil_check_ok{check=\"" + promql_string(check.name) + "\",target=\"" +
+        text.expr = "pgvigil_check_ok{check=\"" + promql_string(check->name) + "\",target=\"" +
                     promql_string(target.name) + "\"} == 0";
         text.for_duration =
-            check.for_duration > config::Duration::zero() ? check.for_duration : own.for_duration;
-        text.severity = check.severity;
+            check->for_duration > config::Duration::zero() ? check->for_duration : own.for_duration;
+        text.severity = check->severity;
         text.summary = std::string(rule.summary);
         text.description = std::string(rule.description);
         out.push_back(std::move(text));

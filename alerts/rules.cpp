@@ -9,6 +9,7 @@
 #include "alerts/rule_helpers.hpp"
 #include "alerts/template.hpp"
 #include "config/units.hpp"
+#include "probes/builtin_metrics.hpp"
 #include "probes/probe.hpp"
 
 namespace pgvigil::alerts {
@@ -65,7 +66,7 @@ std::vector<std::string_view> rule_names() {
 }
 
 config::Vocabulary config_vocabulary() {
-  return {probe_names(), rule_names()};
+  return {probe_names(), rule_names(), builtin_metric_names()};
 }
 
 const RuleDefinition* find_rule(std::string_view name) {

@@ -227,6 +227,14 @@ std::vector<RuleDefinition> custom_check_rules() {
                   if (check.for_duration > config::Duration::zero())
                     finding.for_duration = check.for_duration;
                 }
+                // A collector's expectation: check = <collector>_<column>.
+                for (const auto& collector : ctx.target.config->collectors)
+                  for (const auto& column : collector.columns) {
+                    if (!column.has_expect || collector.metric_name(column) != name) continue;
+                    finding.severity = column.severity;
+                    if (column.for_duration > config::Duration::zero())
+                      finding.for_duration = column.for_duration;
+                  }
               }
               out.push_back(std::move(finding));
             }

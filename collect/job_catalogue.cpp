@@ -2,6 +2,7 @@
 
 #include "collect/jobs.hpp"
 #include "probes/checks.hpp"
+#include "probes/collectors.hpp"
 #include "probes/probe.hpp"
 
 namespace pgvigil::collect {
@@ -106,6 +107,26 @@ std::vector<JobSpec> plan_jobs(const config::Config& cfg, const config::TargetCo
         }
         break;
     }
+  }
+  // Custom collectors: on the monitoring session, in one other database, or
+  // over the database walk (one short-lived connection at a time).
+  for (const auto& collector : target.collectors) {
+    JobSettings settings;
+    settings.interval = collector.interval;
+    settings.timeout = collector.timeout + 2s;  // the statement's own timeout ends it first
+    if (collector.walks_databases()) {
+      settings.include_databases = collector.databases;
+      settings.exclude_databases = collector.exclude_databases;
+    } else if (!collector.databases.empty()) {
+      settings.database = collector.databases.front();
+    }
+    settings.state_directory = cfg.state_directory;
+    jobs.push_back({"collector:" + collector.name, std::move(settings),
+                    [collector] {
+                      return std::make_shared<SqlProbeJob>(
+                          std::make_shared<CollectorProbe>(collector));
+                    },
+                    true});
   }
   return jobs;
 }

@@ -275,6 +275,11 @@ void TargetMonitor::walk_databases(const std::shared_ptr<SqlProbe>& probe,
                                    std::vector<std::string> exclude, collect::JobDone done) {
   if (!ready_ || !connection_ || !connection_->connected())
     return done(collect::JobOutcome::not_run());
+  // Nothing to run on this server (a version gate): no walk, no connection.
+  if (probe
+          ->queries({server_, *target_, std::chrono::system_clock::now(), server_.current_database})
+          .empty())
+    return done(collect::JobOutcome::replaced(true, {}));
   connection_->run(
       {{"databases", std::string(kDatabasesSql)}}, timeout,
       [weak = weak_from_this(), probe, timeout, include = std::move(include),

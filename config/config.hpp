@@ -80,6 +80,54 @@ struct CheckConfig {
   std::string severity = "warning";
 };
 
+// A custom SQL collector ([[collector]], docs/collectors.md): a query whose
+// rows become series, one per row and value column.
+enum class ColumnUsage { label, gauge, counter, discard };
+
+struct CollectorColumn {
+  std::string name;  // the result column, and the metric name's suffix
+  ColumnUsage usage = ColumnUsage::discard;
+  std::string help;
+  // An expectation on every series of this column (the check semantics of
+  // [[target.check]]): pgvigil_check_ok{check="<metric>", <labels>}.
+  bool has_expect = false;
+  Comparison comparison = Comparison::greater;
+  double threshold = 0;
+  std::string expect;  // as written, e.g. "< 1000"
+  Duration for_duration{0};
+  std::string severity = "warning";
+};
+
+// SQL for a range of server_version_num; max 0 = no upper bound.
+struct CollectorBranch {
+  int min_version = 0;
+  int max_version = 0;
+  std::string sql;
+};
+
+struct CollectorConfig {
+  std::string name;                       // metric prefix: <name>_<column>
+  std::string defined_at;                 // "FILE:LINE" of its table, for every error about it
+  std::vector<CollectorBranch> branches;  // the first matching one runs; none: no query
+  // Where it runs: empty = the target's own database; else database names or
+  // globs ("*" = every database of the walk), minus exclude_databases.
+  std::vector<std::string> databases;
+  std::vector<std::string> exclude_databases;
+  std::vector<std::string> targets;  // target names it applies to; empty = every target
+  Duration interval{60'000};
+  Duration timeout{10'000};
+  std::size_t max_rows = 1000;
+  std::size_t max_series = 1000;
+  std::vector<CollectorColumn> columns;
+
+  // True when it runs in other databases than the target's own, over the walk.
+  bool walks_databases() const noexcept {
+    return databases.size() > 1 ||
+           (databases.size() == 1 && databases[0].find_first_of("*?[") != std::string::npos);
+  }
+  std::string metric_name(const CollectorColumn& column) const { return name + "_" + column.name; }
+};
+
 // Overrides for one alert rule (thresholds in base units: seconds, bytes, ratios).
 struct RuleOverride {
   std::optional<bool> enabled;
@@ -103,6 +151,7 @@ struct TargetConfig {
   std::vector<BackupConfig> backups;
   std::optional<LogScanConfig> log;
   std::vector<CheckConfig> checks;
+  std::vector<CollectorConfig> collectors;  // the [[collector]]s that apply to this target
   std::string patroni_url;
   std::map<std::string, RuleOverride> rules;  // per-target alert overrides
 };
@@ -133,6 +182,8 @@ struct Config {
   std::size_t max_connection_attempts = 32;
   std::map<std::string, ProbeSettings> probes;  // [probes.NAME] defaults
   std::vector<TargetConfig> targets;
+  std::vector<CollectorConfig> collectors;   // every [[collector]], inline and included
+  std::vector<std::string> collector_files;  // globs, relative to the config's directory
   AlertingConfig alerting;
 };
 

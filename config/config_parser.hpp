@@ -54,6 +54,20 @@ class ConfigParser : public TomlWalker {
   void parse_log_scan(const Field& field, TargetConfig& target);
   void parse_checks(const Field& field, TargetConfig& target);
 
+  // parse_collectors.cpp
+  void parse_collectors(const Field& field);
+  void parse_collector(const Field& field);
+  void parse_collector_columns(const Field& field, CollectorConfig& collector);
+  void parse_collector_branch(const Field& field, CollectorConfig& collector);
+  // collector_files: each glob's files, [[collector]] tables only.
+  void load_collector_files();
+  void parse_collector_file(const std::string& path);
+  void parse_queries_yaml_file(const std::string& path);
+  // Every collector checked against the others and the targets, then copied
+  // to the targets it applies to.
+  void resolve_collectors();
+  bool probe_off_everywhere(const CollectorConfig& collector, std::string_view probe) const;
+
   const Vocabulary& names_;
   Config config_;
   std::map<std::string, std::uint32_t> target_name_lines_;

@@ -49,6 +49,8 @@ LoadResult ConfigParser::parse(std::string_view text) {
   if (parsed) {
     config_.source_path = source_name();
     parse_root(root);
+    load_collector_files();
+    resolve_collectors();
     apply_global_defaults();
   }
   LoadResult result;
@@ -75,6 +77,8 @@ void ConfigParser::parse_root(const toml::table& root) {
           {"alerting", [&](const Field& f) { parse_alerting(f); }},
           {"target",
            [&](const Field& f) { each_table(f, [&](const Field& item) { parse_target(item); }); }},
+          {"collector", [&](const Field& f) { parse_collectors(f); }},
+          {"collector_files", [&](const Field& f) { read_strings(f, config_.collector_files); }},
       });
   if (config_.targets.empty() && !has_errors()) {
     file_warning("no [[target]] configured; nothing will be monitored");

@@ -173,6 +173,46 @@ bool thresholds_print_exactly_when_relaxed(const Config& config) {
 
 }  // namespace
 
+// Every collector, inline and included, as [[collector]] tables.
+static toml::table render_collector(const CollectorConfig& c) {
+  const auto strings = [](const std::vector<std::string>& values) {
+    toml::array array;
+    for (const auto& v : values) array.push_back(v);
+    return array;
+  };
+  toml::table table{{"name", c.name},
+                    {"interval", format_duration(c.interval)},
+                    {"timeout", format_duration(c.timeout)},
+                    {"max_rows", static_cast<std::int64_t>(c.max_rows)},
+                    {"max_series", static_cast<std::int64_t>(c.max_series)}};
+  if (!c.databases.empty()) table.insert_or_assign("databases", strings(c.databases));
+  if (!c.exclude_databases.empty())
+    table.insert_or_assign("exclude_databases", strings(c.exclude_databases));
+  if (!c.targets.empty()) table.insert_or_assign("targets", strings(c.targets));
+  toml::array branches;
+  for (const auto& b : c.branches) {
+    toml::table branch{{"sql", b.sql}};
+    if (b.min_version != 0) branch.insert_or_assign("min_version", std::int64_t{b.min_version});
+    if (b.max_version != 0) branch.insert_or_assign("max_version", std::int64_t{b.max_version});
+    branches.push_back(std::move(branch));
+  }
+  table.insert_or_assign("branch", std::move(branches));
+  toml::table columns;
+  for (const auto& column : c.columns) {
+    static constexpr const char* kUsage[] = {"label", "gauge", "counter", "discard"};
+    toml::table entry{{"usage", kUsage[static_cast<int>(column.usage)]}};
+    if (!column.help.empty()) entry.insert_or_assign("help", column.help);
+    if (column.has_expect) {
+      entry.insert_or_assign("expect", column.expect);
+      entry.insert_or_assign("for", format_duration(column.for_duration));
+      entry.insert_or_assign("severity", column.severity);
+    }
+    columns.insert_or_assign(column.name, std::move(entry));
+  }
+  table.insert_or_assign("columns", std::move(columns));
+  return table;
+}
+
 std::string render_effective_config(const Config& config) {
   toml::table root;
   root.insert_or_assign("state_directory", config.state_directory);
@@ -186,6 +226,9 @@ std::string render_effective_config(const Config& config) {
   toml::array targets;
   for (const auto& target : config.targets) targets.push_back(render_target(target));
   if (!targets.empty()) root.insert_or_assign("target", std::move(targets));
+  toml::array collectors;
+  for (const auto& collector : config.collectors) collectors.push_back(render_collector(collector));
+  if (!collectors.empty()) root.insert_or_assign("collector", std::move(collectors));
 
   std::ostringstream out;
   std::string source;

@@ -132,6 +132,11 @@ void TomlWalker::missing(const Field& table, std::string_view key) {
   error(table.at, join_path(table.path, key), "missing required key");
 }
 
+void TomlWalker::adopt(std::vector<ConfigError> errors, std::vector<std::string> warnings) {
+  for (auto& e : errors) errors_.push_back(std::move(e));
+  for (auto& w : warnings) warnings_.push_back(std::move(w));
+}
+
 std::vector<ConfigError> TomlWalker::take_errors() {
   std::stable_sort(errors_.begin(), errors_.end(), [](const auto& a, const auto& b) {
     return std::pair(a.line, a.column) < std::pair(b.line, b.column);

@@ -60,6 +60,8 @@ class TomlWalker {
   void file_warning(std::string message);
   void missing(const Field& table, std::string_view key);
   bool has_errors() const noexcept { return !errors_.empty(); }
+  // Errors and warnings found by another walker (an included file's).
+  void adopt(std::vector<ConfigError> errors, std::vector<std::string> warnings);
   // The errors sorted by position (stable), and the warnings; both moved out.
   std::vector<ConfigError> take_errors();
   std::vector<std::string> take_warnings() { return std::move(warnings_); }

@@ -5,14 +5,17 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "alerts/prometheus_rules.hpp"
 #include "config/parse.hpp"
+#include "config/queries_yaml.hpp"
 #include "daemon/app.hpp"
 #include "daemon/logging.hpp"
 #include "daemon/preflight.hpp"
@@ -27,6 +30,8 @@ constexpr std::string_view kUsage =
     "  check-config FILE    validate FILE and print the effective configuration\n"
     "                       (secrets redacted); exit 1 on error\n"
     "  rules [-c FILE]      print the alert rules as a Prometheus rule file\n"
+    "  convert-queries FILE print postgres_exporter's queries.yaml FILE as\n"
+    "                       [[collector]] tables\n"
     "  version              print the version\n"
     "\n"
     "Run 'pgvigil COMMAND --help' for the options of a command.\n";
@@ -62,6 +67,15 @@ constexpr std::string_view kCheckUsage =
     "and exits 0. On error prints each problem as FILE:LINE:COLUMN: KEY: MESSAGE\n"
     "and exits 1.\n";
 
+constexpr std::string_view kConvertUsage =
+    "Usage: pgvigil convert-queries FILE\n"
+    "\n"
+    "Reads FILE in postgres_exporter's queries.yaml format and prints the same\n"
+    "queries as pgvigil [[collector]] tables (TOML, docs/collectors.md), with\n"
+    "the metric names postgres_exporter gives them. What cannot be mapped\n"
+    "(MAPPEDMETRIC, DURATION) is named on stderr. pgvigil also reads FILE as it\n"
+    "is from collector_files. Exits 1 when FILE cannot be used.\n";
+
 bool wants_help(const std::vector<std::string_view>& args) {
   for (auto arg : args)
     if (arg == "-h" || arg == "--help") return true;
@@ -75,6 +89,32 @@ std::optional<pgvigil::config::Config> load_for_command(const std::string& path)
   for (const auto& warning : loaded.warnings) std::cerr << "warning: " << warning << "\n";
   for (const auto& error : loaded.errors) std::cerr << error.to_string() << "\n";
   return std::move(loaded.config);
+}
+
+int convert_queries(const std::vector<std::string_view>& args) {
+  if (wants_help(args)) {
+    std::cout << kConvertUsage;
+    return 0;
+  }
+  if (args.size() != 1) {
+    std::cerr << kConvertUsage;
+    return 2;
+  }
+  const std::string path(args[0]);
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  if (in) text << in.rdbuf();
+  if (!in) {
+    std::cerr << path << ": cannot read\n";
+    return 1;
+  }
+  const auto yaml = pgvigil::config::parse_queries_yaml(text.str(), path);
+  for (const auto& note : yaml.notes) std::cerr << "warning: " << note.to_string() << "\n";
+  for (const auto& error : yaml.errors) std::cerr << error.to_string() << "\n";
+  if (!yaml.errors.empty()) return 1;
+  std::cout << "# Converted from " << path << " by pgvigil convert-queries.\n\n"
+            << pgvigil::config::render_collectors_toml(yaml.collectors);
+  return 0;
 }
 
 int check_config(const std::vector<std::string_view>& args) {
@@ -195,6 +235,7 @@ int main(int argc, char** argv) {
   if (command == "check-config") return check_config(rest);
   if (command == "run") return run(rest);
   if (command == "rules") return print_rules(rest);
+  if (command == "convert-queries") return convert_queries(rest);
   std::cerr << "pgvigil: unknown command '" << command << "'\n" << kUsage;
   return 2;
 }

@@ -235,6 +235,37 @@ TEST_CASE("custom checks: severity and `for` from the check, evidence from its k
   CHECK(failed[0]->evidence.find("value 0 (expected > 0)") != std::string::npos);
 }
 
+TEST_CASE(
+    "collector expectations: one alert per failing series, severity and `for` from the column") {
+  Fixture f;
+  config::CollectorConfig collector;
+  collector.name = "app_queue";
+  config::CollectorColumn depth;
+  depth.name = "depth";
+  depth.usage = config::ColumnUsage::gauge;
+  depth.has_expect = true;
+  depth.severity = "info";
+  depth.for_duration = 5s;
+  collector.columns.push_back(depth);
+  f.config.collectors.push_back(collector);
+  f.source.set("db1", "pgvigil_check_ok", {{"check", "app_queue_depth"}, {"queue", "mail"}}, 0);
+  f.source.set("db1", "pgvigil_check_ok", {{"check", "app_queue_depth"}, {"queue", "sms"}}, 0);
+  f.source.set("db1", "pgvigil_check_ok", {{"check", "app_queue_depth"}, {"queue", "push"}}, 1);
+  f.source.set_evidence("db1", "check.app_queue_depth",
+                        "{queue=\"mail\"} value 12 (expected < 10)");
+  f.run(kStart);
+  f.run(kStart + 5s);
+  auto failed = f.of("PostgresCustomCheckFailed");
+  REQUIRE(failed.size() == 2);
+  for (const auto* alert : failed) {
+    CHECK(alert->state == AlertState::firing);
+    CHECK(label(*alert, "severity") == "info");
+    CHECK(label(*alert, "check") == "app_queue_depth");
+    CHECK(alert->evidence.find("value 12 (expected < 10)") != std::string::npos);
+  }
+  CHECK(label(*failed[0], "queue") != label(*failed[1], "queue"));
+}
+
 TEST_CASE("role change: fires when the counter rises, resolves after the window") {
   Fixture f;
   f.source.set("db1", "pg_role_changes_total", {}, 0);

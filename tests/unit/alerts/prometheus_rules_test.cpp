@@ -118,6 +118,27 @@ TEST_CASE("custom checks are exported one rule each with their own for and sever
   CHECK(text.find("expr: 'pgvigil_check_ok{target!~\"db1\"} == 0'") != std::string::npos);
 }
 
+TEST_CASE("collector expectations are exported one rule each, like custom checks") {
+  config::Config cfg;
+  auto t = target("db1");
+  config::CollectorConfig collector;
+  collector.name = "app_queue";
+  config::CollectorColumn depth;
+  depth.name = "depth";
+  depth.usage = config::ColumnUsage::gauge;
+  depth.has_expect = true;
+  depth.severity = "critical";
+  depth.for_duration = std::chrono::minutes(2);
+  collector.columns.push_back(depth);
+  t.collectors.push_back(collector);
+  cfg.targets = {t, target("db2")};
+  const auto text = render_prometheus_rules(cfg, "test");
+  CHECK(text.find("expr: 'pgvigil_check_ok{check=\"app_queue_depth\",target=\"db1\"} == 0'\n"
+                  "        for: 2m\n        labels:\n          severity: critical\n") !=
+        std::string::npos);
+  CHECK(text.find("expr: 'pgvigil_check_ok{target!~\"db1\"} == 0'") != std::string::npos);
+}
+
 TEST_CASE("quotes in YAML single-quoted scalars are doubled") {
   const auto text = render_prometheus_rules(config::Config{}, "test");
   CHECK(text.find("the target''s RPO") != std::string::npos);

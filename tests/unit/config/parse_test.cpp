@@ -313,7 +313,7 @@ TEST_CASE("every probe of the catalogue and every rule of the table is a valid n
   CHECK(config.targets.at(0).rules.size() == names.rules.size());
 
   // A name outside the vocabulary handed in is refused, whatever the daemon knows.
-  const Vocabulary few{{"activity"}, {"PostgresDown"}};
+  const Vocabulary few{{"activity"}, {"PostgresDown"}, {}};
   const auto narrow = pgvigil::config::parse_config_text(
       "[probes.vacuum]\nenabled = false\n[alerting.rules.PostgresDeadlocks]\nfor = \"1s\"\n",
       "narrow.toml", few);
