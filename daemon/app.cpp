@@ -16,6 +16,7 @@
 #include "config/parse.hpp"
 #include "daemon/pages.hpp"
 #include "daemon/preflight.hpp"
+#include "daemon/runbook_pages.hpp"
 #include "daemon/runbooks.hpp"
 
 namespace pgvigil {
@@ -357,7 +358,17 @@ void App::build_routes() {
       return reply;
     };
     router_.add("/runbooks/" + std::string(page.file), serve);
-    if (page.file == "README.md") router_.add("/runbooks/", serve);
+  }
+  // The same pages as HTML, rendered once here: /runbooks/<Alert> and the index.
+  for (auto& [name, html] : render_runbook_pages(embedded_runbooks())) {
+    router_.add("/runbooks/" + name, [html = std::make_shared<const std::string>(std::move(html))](
+                                         const http::Request&) {
+      http::RouteReply reply;
+      reply.content_type = "text/html; charset=utf-8";
+      reply.body = *html;
+      reply.compressible = true;
+      return reply;
+    });
   }
   // 200 or 503 with a line of text: what load balancers and kubelets read.
   const auto status_route = [](std::function<bool()> check, std::string ok_text,
