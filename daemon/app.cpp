@@ -18,6 +18,7 @@
 #include "daemon/preflight.hpp"
 #include "daemon/runbook_pages.hpp"
 #include "daemon/runbooks.hpp"
+#include "daemon/status_page.hpp"
 
 namespace pgvigil {
 
@@ -390,7 +391,7 @@ void App::build_routes() {
   router_.add("/", [this](const http::Request& request) {
     http::RouteReply reply;
     reply.content_type = "text/html; charset=utf-8";
-    reply.body = render_landing_page(target_views(), alert_views(request));
+    reply.body = render_status_page(status_page(request));
     reply.compressible = true;
     return reply;
   });
@@ -426,6 +427,26 @@ std::vector<TargetView> App::target_views() const {
     views.push_back(std::move(view));
   }
   return views;
+}
+
+StatusPage App::status_page(const http::Request& request) const {
+  StatusPage page;
+  const auto now = std::chrono::system_clock::now();
+  const auto unix_seconds = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  };
+  page.now_unix = unix_seconds(now);
+  page.refresh_seconds = 5;
+  page.version = PGVIGIL_VERSION;
+  for (auto& view : target_views()) {
+    TargetStatus status;
+    status.since_unix = unix_seconds(monitors_.at(view.name)->liveness().since());
+    status.target = std::move(view);
+    status_facts(store_, std::chrono::duration<double>(now.time_since_epoch()).count(), status);
+    page.targets.push_back(std::move(status));
+  }
+  page.alerts = alert_views(request);
+  return page;
 }
 
 void App::configure_alerting() {

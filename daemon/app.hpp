@@ -27,6 +27,7 @@
 #include "daemon/http_server.hpp"
 #include "daemon/pages.hpp"
 #include "daemon/self_metrics.hpp"
+#include "daemon/status_page.hpp"
 
 namespace pgvigil {
 
@@ -63,6 +64,7 @@ class App {
   void log_state_change(const TargetMonitor& monitor);
   std::string render_metrics() const;
   std::vector<TargetView> target_views() const;
+  StatusPage status_page(const http::Request& request) const;  // the landing page's state
   // Alerts: evaluated on the loop every [alerting] evaluation_interval.
   void schedule_alert_evaluation();
   void evaluate_alerts();
