@@ -17,7 +17,9 @@
 #include "config/parse.hpp"
 #include "daemon/pages.hpp"
 #include "daemon/preflight.hpp"
+#include "daemon/runbook_pages.hpp"
 #include "daemon/runbooks.hpp"
+#include "daemon/status_page.hpp"
 
 namespace pgvigil {
 
@@ -412,7 +414,17 @@ void App::build_routes() {
       return reply;
     };
     router_.add("/runbooks/" + std::string(page.file), serve);
-    if (page.file == "README.md") router_.add("/runbooks/", serve);
+  }
+  // The same pages as HTML, rendered once here: /runbooks/<Alert> and the index.
+  for (auto& [name, html] : render_runbook_pages(embedded_runbooks())) {
+    router_.add("/runbooks/" + name, [html = std::make_shared<const std::string>(std::move(html))](
+                                         const http::Request&) {
+      http::RouteReply reply;
+      reply.content_type = "text/html; charset=utf-8";
+      reply.body = *html;
+      reply.compressible = true;
+      return reply;
+    });
   }
   // 200 or 503 with a line of text: what load balancers and kubelets read.
   const auto status_route = [](std::function<bool()> check, std::string ok_text,
@@ -434,7 +446,7 @@ void App::build_routes() {
   router_.add("/", [this](const http::Request& request) {
     http::RouteReply reply;
     reply.content_type = "text/html; charset=utf-8";
-    reply.body = render_landing_page(target_views(), alert_views(request));
+    reply.body = render_status_page(status_page(request));
     reply.compressible = true;
     return reply;
   });
@@ -470,6 +482,26 @@ std::vector<TargetView> App::target_views() const {
     views.push_back(std::move(view));
   }
   return views;
+}
+
+StatusPage App::status_page(const http::Request& request) const {
+  StatusPage page;
+  const auto now = std::chrono::system_clock::now();
+  const auto unix_seconds = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  };
+  page.now_unix = unix_seconds(now);
+  page.refresh_seconds = 5;
+  page.version = PGVIGIL_VERSION;
+  for (auto& view : target_views()) {
+    TargetStatus status;
+    status.since_unix = unix_seconds(monitors_.at(view.name)->liveness().since());
+    status.target = std::move(view);
+    status_facts(store_, std::chrono::duration<double>(now.time_since_epoch()).count(), status);
+    page.targets.push_back(std::move(status));
+  }
+  page.alerts = alert_views(request);
+  return page;
 }
 
 void App::configure_alerting() {

@@ -29,6 +29,7 @@
 #include "daemon/metrics_exposition.hpp"
 #include "daemon/pages.hpp"
 #include "daemon/self_metrics.hpp"
+#include "daemon/status_page.hpp"
 
 namespace pgvigil {
 
@@ -71,6 +72,7 @@ class App {
   // Every second: the registry's and the process's values may have moved.
   void schedule_self_metrics_refresh();
   std::vector<TargetView> target_views() const;
+  StatusPage status_page(const http::Request& request) const;  // the landing page's state
   // Alerts: evaluated on the loop every [alerting] evaluation_interval.
   void schedule_alert_evaluation();
   void evaluate_alerts();

@@ -64,63 +64,6 @@ std::string json_escape(std::string_view text) {
   return out;
 }
 
-std::string render_landing_page(const std::vector<TargetView>& targets) {
-  return render_landing_page(targets, {});
-}
-
-namespace {
-
-std::string render_alerts_section(const std::vector<AlertView>& alerts) {
-  std::string html =
-      "<h2>Alerts</h2><p><a href=\"/api/v1/alerts\">/api/v1/alerts</a>: the same as JSON, with "
-      "the evidence captured when each alert fired.</p>";
-  if (alerts.empty()) return html + "<p>No active alerts.</p>";
-  html +=
-      "<table border=\"1\" cellpadding=\"4\"><tr><th>alert</th><th>state</th><th>severity</th>"
-      "<th>target</th><th>labels</th><th>since</th><th>summary</th><th>evidence</th></tr>";
-  for (const auto& a : alerts) {
-    std::string labels;
-    for (const auto& [name, value] : a.labels) {
-      if (name == "alertname" || name == "severity" || name == "target") continue;
-      labels += html_escape(name) + "=" + html_escape(value) + " ";
-    }
-    const auto& since = a.state == "resolved" ? a.resolved_at
-                        : a.state == "firing" ? a.fired_at
-                                              : a.active_at;
-    html += "<tr id=\"" + html_escape(a.alertname) + "\"><td><a href=\"" +
-            html_escape(a.runbook_url) + "\">" + html_escape(a.alertname) + "</a></td><td>" +
-            html_escape(a.state) + "</td><td>" + html_escape(a.severity) + "</td><td>" +
-            html_escape(a.target) + "</td><td>" + labels + "</td><td>" + html_escape(since) +
-            "</td><td>" + html_escape(a.summary) + "</td><td><pre>" + html_escape(a.evidence) +
-            "</pre></td></tr>";
-  }
-  return html + "</table>";
-}
-
-}  // namespace
-
-std::string render_landing_page(const std::vector<TargetView>& targets,
-                                const std::vector<AlertView>& alerts) {
-  std::string html =
-      "<!doctype html><html><head><meta charset=\"utf-8\"><title>pgvigil</title></head><body>"
-      "<h1>pgvigil</h1><p>PostgreSQL health monitor.</p><ul>"
-      "<li><a href=\"/metrics\">/metrics</a>: Prometheus metrics (latest probe results; a "
-      "scrape never queries PostgreSQL)</li>"
-      "<li><a href=\"/health\">/health</a>: 200 while the event loop and scheduler run</li>"
-      "<li><a href=\"/ready\">/ready</a>: 200 once every target finished its first round</li>"
-      "<li><a href=\"/api/v1/targets\">/api/v1/targets</a>: targets as JSON</li>"
-      "<li><a href=\"/runbooks/\">/runbooks/</a>: what to do for each alert</li></ul>"
-      "<h2>Targets</h2><table border=\"1\" cellpadding=\"4\"><tr><th>target</th><th>up</th>"
-      "<th>reason</th><th>role</th><th>version</th><th>last error</th></tr>";
-  for (const auto& t : targets) {
-    html += "<tr><td>" + html_escape(t.name) + "</td><td>" + (t.up ? "up" : "DOWN") + "</td><td>" +
-            html_escape(t.reason) + "</td><td>" + html_escape(t.role) + "</td><td>" +
-            html_escape(t.version) + "</td><td>" + html_escape(t.error) + "</td></tr>";
-  }
-  html += "</table>" + render_alerts_section(alerts) + "</body></html>\n";
-  return html;
-}
-
 std::string render_targets_json(const std::vector<TargetView>& targets) {
   std::string json = "{\"targets\":[";
   bool first = true;

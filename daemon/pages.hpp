@@ -1,7 +1,7 @@
 #pragma once
-// The human- and machine-readable views of the daemon's state: the landing
-// page and the JSON API. Pure functions of plain structs, so escaping is tested
-// without a server.
+// The machine-readable views of the daemon's state (the JSON API) and the
+// escaping every page uses (the landing page is daemon/status_page.*). Pure
+// functions of plain structs, so escaping is tested without a server.
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,11 +39,7 @@ struct AlertView {
 
 std::string html_escape(std::string_view text);
 std::string json_escape(std::string_view text);  // without the surrounding quotes
-std::string render_landing_page(const std::vector<TargetView>& targets);
 std::string render_targets_json(const std::vector<TargetView>& targets);
-// The landing page with an alerts section after the targets.
-std::string render_landing_page(const std::vector<TargetView>& targets,
-                                const std::vector<AlertView>& alerts);
 // GET /api/v1/alerts: {"alerts":[{labels, annotations, state, activeAt...}]}.
 std::string render_alerts_json(const std::vector<AlertView>& alerts);
 

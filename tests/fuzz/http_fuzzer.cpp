@@ -26,6 +26,7 @@
 #include "daemon/http_auth.hpp"
 #include "daemon/http_routes.hpp"
 #include "daemon/pages.hpp"
+#include "daemon/status_page.hpp"
 
 namespace {
 
@@ -102,7 +103,17 @@ const http::Router& router() {
     r.add("/", [](const http::Request& request) {
       http::RouteReply reply;
       reply.content_type = "text/html; charset=utf-8";
-      reply.body = pgvigil::render_landing_page(fake_targets(), fake_alerts(request));
+      pgvigil::StatusPage page;
+      page.now_unix = 1764756000;
+      for (auto& target : fake_targets()) {
+        pgvigil::TargetStatus status;
+        status.target = std::move(target);
+        status.since_unix = 1764755000;
+        status.replication_lag_seconds = 2.5;
+        page.targets.push_back(std::move(status));
+      }
+      page.alerts = fake_alerts(request);
+      reply.body = pgvigil::render_status_page(page);
       reply.compressible = true;
       return reply;
     });

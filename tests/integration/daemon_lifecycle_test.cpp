@@ -146,7 +146,13 @@ TEST_CASE("ready waits for the first round, health follows the loop, SIGTERM sto
   CHECK(landing.body.find("/runbooks/") != std::string::npos);
   const auto index = http_get(daemon.port(), "/runbooks/");
   CHECK(index.status == 200);
-  CHECK(index.body.find("(PostgresDown.md)") != std::string::npos);
+  CHECK(index.headers.at("content-type") == "text/html; charset=utf-8");
+  CHECK(index.body.find("href=\"PostgresDown\"") != std::string::npos);
+  CHECK(http_get(daemon.port(), "/runbooks/README.md").body.find("(PostgresDown.md)") !=
+        std::string::npos);
+  const auto html = http_get(daemon.port(), "/runbooks/PostgresDown");
+  CHECK(html.status == 200);
+  CHECK(html.body.find("<title>PostgresDown · pgvigil</title>") != std::string::npos);
   const auto page = http_get(daemon.port(), "/runbooks/PostgresDown.md");
   CHECK(page.status == 200);
   CHECK(page.body.starts_with("# PostgresDown"));
