@@ -136,7 +136,7 @@ TEST_CASE("metrics store: a round equal to the stored one changes nothing") {
   CHECK(text_of(store) == before);
 }
 
-TEST_CASE("metrics store: moved values are rewritten in place; volatile ones wake no rule") {
+TEST_CASE("metrics store: moved values are rewritten in place, volatile ones wake no rule") {
   MetricsStore store;
   store.set_volatile_metrics({"pg_probe_rtt_seconds"});
   const auto round = [](double up, double rtt) {
