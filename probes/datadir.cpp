@@ -7,8 +7,11 @@
 #include <spdlog/spdlog.h>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <vector>
 
 #include "config/text.hpp"
@@ -89,8 +92,9 @@ std::optional<PostmasterPid> parse_postmaster_pid(std::string_view text) {
   return result;
 }
 
-bool tcp_table_has_listener(std::string_view table, std::uint16_t port) {
+std::set<std::uint16_t> tcp_table_listeners(std::string_view table) {
   constexpr std::string_view kListen = "0A";
+  std::set<std::uint16_t> ports;
   while (!table.empty()) {
     auto nl = table.find('\n');
     auto line = table.substr(0, nl);
@@ -109,10 +113,46 @@ bool tcp_table_has_listener(std::string_view table, std::uint16_t port) {
     auto colon = fields[1].rfind(':');
     if (colon == std::string_view::npos) continue;
     auto local_port = to_int<unsigned>(fields[1].substr(colon + 1), 16);
-    if (local_port && *local_port == port) return true;
+    if (local_port && *local_port <= 65535) ports.insert(static_cast<std::uint16_t>(*local_port));
   }
-  return false;
+  return ports;
 }
+
+bool tcp_table_has_listener(std::string_view table, std::uint16_t port) {
+  return tcp_table_listeners(table).contains(port);
+}
+
+namespace {
+
+// Reading /proc/net/tcp walks every TCP socket of the host in the kernel,
+// and every local target's probe asked it: with a fleet (each target with
+// its own connections) the reads grew with the square of the targets, and
+// were a third of the agent's CPU at 50 targets. One read of both tables
+// now serves every target for kListenersTtl. Host probes run on worker
+// threads, hence the lock. `fresh` skips the shared read: a target whose
+// postmaster.pid went stale is an incident, and its evidence must be current.
+constexpr auto kListenersTtl = std::chrono::seconds(2);
+
+bool port_listening(std::uint16_t port, bool fresh) {
+  static std::mutex mutex;
+  static std::set<std::uint16_t> listeners;
+  static std::chrono::steady_clock::time_point read_at{};
+  const std::lock_guard lock(mutex);
+  const auto now = std::chrono::steady_clock::now();
+  if (fresh || read_at == std::chrono::steady_clock::time_point{} ||
+      now - read_at >= kListenersTtl) {
+    listeners.clear();
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+      int table_error = 0;
+      if (auto content = read_bounded(table, kMaxTcpTableBytes, table_error))
+        listeners.merge(tcp_table_listeners(*content));
+    }
+    read_at = now;
+  }
+  return listeners.contains(port);
+}
+
+}  // namespace
 
 bool datadir_mode_ok(unsigned mode) noexcept {
   auto permissions = mode & 07777u;
@@ -195,15 +235,7 @@ void DatadirProbe::collect(const HostContext& ctx, SampleSink& out) {
   if (!parsed->status.empty()) evidence += ", status " + parsed->status;
   // An empty listen address line means listen_addresses = '': Unix sockets only.
   if (parsed->port && !parsed->listen_address.empty()) {
-    bool listening = false;
-    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-      int table_error = 0;
-      auto content = read_bounded(table, kMaxTcpTableBytes, table_error);
-      if (content && tcp_table_has_listener(*content, *parsed->port)) {
-        listening = true;
-        break;
-      }
-    }
+    const bool listening = port_listening(*parsed->port, !process.running);
     out.gauge("pg_datadir_pidfile_port_listening",
               "1 when a TCP socket listens on the port named in postmaster.pid.", {},
               listening ? 1 : 0);

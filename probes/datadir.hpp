@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -31,8 +32,10 @@ struct PostmasterPid {
 // nullopt when the first line is not a PID.
 std::optional<PostmasterPid> parse_postmaster_pid(std::string_view text);
 
-// True when /proc/net/tcp or tcp6 text holds a socket in LISTEN state (0A)
-// on this local port.
+// The local ports of the sockets in LISTEN state (0A) in /proc/net/tcp or
+// tcp6 text.
+std::set<std::uint16_t> tcp_table_listeners(std::string_view proc_net_tcp);
+// True when that text holds a listener on this local port.
 bool tcp_table_has_listener(std::string_view proc_net_tcp, std::uint16_t port);
 
 // PostgreSQL accepts a data directory of mode 0700, or 0750 (group access).

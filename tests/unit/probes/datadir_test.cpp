@@ -157,6 +157,11 @@ TEST_CASE("LISTEN sockets are found in real /proc/net/tcp and tcp6 captures") {
   CHECK_FALSE(pgvigil::tcp_table_has_listener(tcp6, 5432));
   CHECK_FALSE(pgvigil::tcp_table_has_listener("", 5432));
   CHECK_FALSE(pgvigil::tcp_table_has_listener("garbage\n 0: zz:zz 0 0A\n", 5432));
+  // The set holds the listeners only, not the established sockets' ports.
+  const auto listeners = pgvigil::tcp_table_listeners(tcp);
+  CHECK(listeners.contains(54399));
+  CHECK_FALSE(listeners.contains(39862));
+  CHECK(pgvigil::tcp_table_listeners("").empty());
 }
 
 TEST_CASE("data directory modes PostgreSQL accepts") {
