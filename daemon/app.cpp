@@ -19,6 +19,7 @@
 #include "daemon/preflight.hpp"
 #include "daemon/runbook_pages.hpp"
 #include "daemon/runbooks.hpp"
+#include "daemon/status_facts.hpp"
 #include "daemon/status_page.hpp"
 
 namespace pgvigil {

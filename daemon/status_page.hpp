@@ -6,8 +6,8 @@
 // refresh), fetches nothing (no scripts, no external assets) and escapes
 // every string that comes from a server, a log or the config.
 //
-// render_status_page is a pure function of StatusPage; status_facts fills a
-// target's numbers from the metrics store (in memory, no I/O).
+// render_status_page is a pure function of StatusPage (status_facts.hpp fills
+// a target's numbers from the metrics store).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,8 +16,6 @@
 #include "daemon/pages.hpp"
 
 namespace pgvigil {
-
-class MetricsStore;
 
 struct TargetStatus {
   TargetView target;            // name, up, reason, last error, version, role
@@ -39,10 +37,6 @@ struct StatusPage {
 };
 
 std::string render_status_page(const StatusPage& page);
-
-// Reads a target's replication lag, connection use, disk forecast and backup
-// age from the store's latest rounds; what has no sample stays empty.
-void status_facts(const MetricsStore& store, double now_unix, TargetStatus& status);
 
 // "2026-12-03 20:31:02 UTC"; "3m 12s", "2h 5m", "4d 1h".
 std::string format_utc(std::int64_t unix_seconds);
