@@ -198,6 +198,19 @@ std::string render_prometheus_rules(const config::Config& config, const std::str
                "Prometheus cannot scrape pgvigil at {{ $labels.instance }} (job "
                "{{ $labels.job }}): the PostgreSQL servers it watches are unmonitored from "
                "Prometheus' side."});
+  // Discovery is the daemon's own business, not a target's: Prometheus-side
+  // only. 15 minutes spans three of file_sd's default 5-minute re-reads.
+  self_rules.insert(
+      self_rules.begin() + 1,
+      RuleText{std::string(kDiscoveryFailingAlert),
+               "time() - pgvigil_sd_last_refresh_success_timestamp_seconds > 900",
+               std::chrono::minutes(0), "warning",
+               "Target discovery {{ $labels.source }} of pgvigil {{ $labels.instance }} has not "
+               "refreshed for {{ $value | humanizeDuration }}",
+               "pgvigil at {{ $labels.instance }} could not refresh its discovery source "
+               "{{ $labels.source }} for {{ $value | humanizeDuration }}: it keeps monitoring the "
+               "last good target list, so new databases are not watched and removed ones linger. "
+               "pgvigil's log names the file and line, or the HTTP error."});
 
   const std::string base = prometheus_runbook_base(config);
   out += "  - name: pgvigil.rules\n    rules:\n";

@@ -20,5 +20,6 @@ std::string prometheus_runbook_base(const config::Config& config);
 // Alert names that exist only in the Prometheus export (Prometheus watching
 // pgvigil itself); every other alert comes from rule_table().
 inline constexpr std::string_view kNotScrapedAlert = "PgvigilNotScraped";
+inline constexpr std::string_view kDiscoveryFailingAlert = "PgvigilDiscoveryFailing";
 
 }  // namespace pgvigil::alerts

@@ -21,8 +21,34 @@ bool valid_target_name(std::string_view name) {
 
 void ConfigParser::parse_target(const Field& field) {
   TargetConfig target;
+  if (!parse_target_fields(field, target, nullptr)) return;
+  config_.targets.push_back(std::move(target));
+}
+
+void ConfigParser::parse_target_template(const Field& field) {
+  TargetTemplate entry;
+  entry.defined_at = source_name() + ":" + std::to_string(field.at.begin.line);
+  if (!parse_target_fields(field, entry.base, &entry.match)) return;
+  config_.target_templates.push_back(std::move(entry));
+}
+
+bool ConfigParser::parse_target_fields(const Field& field, TargetConfig& target,
+                                       std::map<std::string, std::string>* template_match) {
+  const bool is_template = template_match != nullptr;
   std::optional<toml::source_region> name_at;
   std::optional<Field> password_field;
+  // Where the server is comes from discovery, not from a template.
+  const auto server_key = [&](std::string_view name, FieldHandler handle) {
+    return KeyHandler{name, [&, name, handle](const Field& f) {
+                        if (is_template) {
+                          error(f, std::string(name) +
+                                       " comes from discovery and cannot be set in a "
+                                       "[[target_template]]");
+                          return;
+                        }
+                        handle(f);
+                      }};
+  };
 
   const auto keyword = [&](std::string_view name) {
     return KeyHandler{name, [&, name](const Field& f) {
@@ -39,80 +65,95 @@ void ConfigParser::parse_target(const Field& field) {
                       }};
   };
 
-  dispatch(
-      field,
-      {
-          {"name",
-           [&](const Field& f) {
-             read_string(f, target.name);
-             name_at = f.at;
-             if (!target.name.empty() && !valid_target_name(target.name)) {
-               error(f, "invalid target name " + quoted(target.name) +
-                            ": use letters, digits and _ . : -");
-               target.name.clear();
-             }
-           }},
-          {"conninfo", [&](const Field& f) { parse_conninfo(f, target); }},
-          keyword("host"),
-          keyword("hostaddr"),
-          {"port", [&](const Field& f) { parse_port(f, target); }},
-          keyword("dbname"),
-          keyword("user"),
-          keyword_choice("sslmode",
-                         {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}),
-          keyword("sslcert"),
-          keyword("sslkey"),
-          keyword("sslrootcert"),
-          keyword("sslcrl"),
-          {"connect_timeout", [&](const Field& f) { parse_connect_timeout(f, target); }},
-          keyword_choice("target_session_attrs", {"any", "read-write", "read-only", "primary",
-                                                  "standby", "prefer-standby"}),
-          keyword("options"),
-          keyword("passfile"),
-          keyword("service"),
-          keyword_choice("gssencmode", {"disable", "prefer", "require"}),
-          {"application_name",
-           [&](const Field& f) {
-             error(f,
-                   "application_name is set by pgvigil (it marks its own sessions) and "
-                   "cannot be configured");
-           }},
-          {"password",
-           [&](const Field& f) {
-             if (const std::string* password = as_string(f)) {
-               target.conn["password"] = *password;
-               password_field.emplace(f);
-               warn(f, "plaintext password in the config file; prefer password_file");
-             }
-           }},
-          {"password_file", [&](const Field& f) { read_string(f, target.password_file); }},
-          {"labels", [&](const Field& f) { parse_labels(f, target.labels); }},
-          {"expected_databases",
-           [&](const Field& f) { read_strings(f, target.expected_databases); }},
-          {"expected_replicas",
-           [&](const Field& f) {
-             if (auto n = as_integer(f, 0, 1000)) target.expected_replicas = static_cast<int>(*n);
-           }},
-          {"rpo", [&](const Field& f) { read_duration(f, target.rpo); }},
-          {"data_directory", [&](const Field& f) { read_string(f, target.data_directory); }},
-          {"wal_directory", [&](const Field& f) { read_string(f, target.wal_directory); }},
-          {"extra_paths", [&](const Field& f) { read_strings(f, target.extra_paths); }},
-          {"patroni_url",
-           [&](const Field& f) { read_http_url(f, target.patroni_url, UrlCredentials::allowed); }},
-          {"probes", [&](const Field& f) { parse_probe_map(f, target.probes); }},
-          {"backup",
-           [&](const Field& f) {
-             each_table(f, [&](const Field& item) { parse_backup(item, target); });
-           }},
-          {"log", [&](const Field& f) { parse_log_scan(f, target); }},
-          {"check", [&](const Field& f) { parse_checks(f, target); }},
-          {"rules", [&](const Field& f) { parse_rule_map(f, target.rules); }},
-      });
-  if (!field.node.is_table()) return;
+  dispatch(field,
+           {
+               server_key("name",
+                          [&](const Field& f) {
+                            read_string(f, target.name);
+                            name_at = f.at;
+                            if (!target.name.empty() && !valid_target_name(target.name)) {
+                              error(f, "invalid target name " + quoted(target.name) +
+                                           ": use letters, digits and _ . : -");
+                              target.name.clear();
+                            }
+                          }),
+               server_key("conninfo", [&](const Field& f) { parse_conninfo(f, target); }),
+               server_key("host", keyword("host").handle),
+               server_key("hostaddr", keyword("hostaddr").handle),
+               server_key("port", [&](const Field& f) { parse_port(f, target); }),
+               {"match",
+                [&](const Field& f) {
+                  if (!is_template) {
+                    error(f, "match belongs in a [[target_template]]");
+                    return;
+                  }
+                  each_member(f, [&](const Field& item, std::string_view label) {
+                    std::string value;
+                    read_string(item, value, /*allow_empty=*/true);
+                    if (item.node.is_string()) (*template_match)[std::string(label)] = value;
+                  });
+                }},
+               keyword("dbname"),
+               keyword("user"),
+               keyword_choice("sslmode", {"disable", "allow", "prefer", "require", "verify-ca",
+                                          "verify-full"}),
+               keyword("sslcert"),
+               keyword("sslkey"),
+               keyword("sslrootcert"),
+               keyword("sslcrl"),
+               {"connect_timeout", [&](const Field& f) { parse_connect_timeout(f, target); }},
+               keyword_choice("target_session_attrs", {"any", "read-write", "read-only", "primary",
+                                                       "standby", "prefer-standby"}),
+               keyword("options"),
+               keyword("passfile"),
+               keyword("service"),
+               keyword_choice("gssencmode", {"disable", "prefer", "require"}),
+               {"application_name",
+                [&](const Field& f) {
+                  error(f,
+                        "application_name is set by pgvigil (it marks its own sessions) and "
+                        "cannot be configured");
+                }},
+               {"password",
+                [&](const Field& f) {
+                  if (const std::string* password = as_string(f)) {
+                    target.conn["password"] = *password;
+                    password_field.emplace(f);
+                    warn(f, "plaintext password in the config file; prefer password_file");
+                  }
+                }},
+               {"password_file", [&](const Field& f) { read_string(f, target.password_file); }},
+               {"labels", [&](const Field& f) { parse_labels(f, target.labels); }},
+               {"expected_databases",
+                [&](const Field& f) { read_strings(f, target.expected_databases); }},
+               {"expected_replicas",
+                [&](const Field& f) {
+                  if (auto n = as_integer(f, 0, 1000))
+                    target.expected_replicas = static_cast<int>(*n);
+                }},
+               {"rpo", [&](const Field& f) { read_duration(f, target.rpo); }},
+               {"data_directory", [&](const Field& f) { read_string(f, target.data_directory); }},
+               {"wal_directory", [&](const Field& f) { read_string(f, target.wal_directory); }},
+               {"extra_paths", [&](const Field& f) { read_strings(f, target.extra_paths); }},
+               server_key("patroni_url",
+                          [&](const Field& f) {
+                            read_http_url(f, target.patroni_url, UrlCredentials::allowed);
+                          }),
+               {"probes", [&](const Field& f) { parse_probe_map(f, target.probes); }},
+               {"backup",
+                [&](const Field& f) {
+                  each_table(f, [&](const Field& item) { parse_backup(item, target); });
+                }},
+               {"log", [&](const Field& f) { parse_log_scan(f, target); }},
+               {"check", [&](const Field& f) { parse_checks(f, target); }},
+               {"rules", [&](const Field& f) { parse_rule_map(f, target.rules); }},
+           });
+  if (!field.node.is_table()) return false;
 
   if (password_field && !target.password_file.empty()) {
     error(*password_field, "set either password or password_file, not both");
   }
+  if (is_template) return true;
   if (!name_at) {
     missing(field, "name");
   } else if (!target.name.empty()) {
@@ -123,7 +164,7 @@ void ConfigParser::parse_target(const Field& field) {
                 std::to_string(first->second) + ")");
     }
   }
-  config_.targets.push_back(std::move(target));
+  return true;
 }
 
 void ConfigParser::parse_conninfo(const Field& field, TargetConfig& target) {

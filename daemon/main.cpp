@@ -1,6 +1,8 @@
 // pgvigil: watches PostgreSQL servers, serves what it sees as Prometheus
 // metrics and pages through Alertmanager when a runbook says a human must act.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "alerts/prometheus_rules.hpp"
+#include "collect/target_set.hpp"
 #include "config/parse.hpp"
 #include "config/queries_yaml.hpp"
 #include "daemon/app.hpp"
@@ -37,7 +40,7 @@ constexpr std::string_view kUsage =
     "Run 'pgvigil COMMAND --help' for the options of a command.\n";
 
 constexpr std::string_view kRunUsage =
-    "Usage: pgvigil run -c FILE [--log-level LEVEL]\n"
+    "Usage: pgvigil run -c FILE [--log-level LEVEL] [--shard N|hostname]\n"
     "\n"
     "Runs the daemon: probes every configured target, serves /metrics, /health,\n"
     "/ready and / on the [server] listen addresses, and evaluates alerts.\n"
@@ -46,7 +49,9 @@ constexpr std::string_view kRunUsage =
     "\n"
     "Options:\n"
     "  -c, --config FILE      configuration file (TOML)\n"
-    "  --log-level LEVEL      override [log] level (trace|debug|info|warn|error)\n";
+    "  --log-level LEVEL      override [log] level (trace|debug|info|warn|error)\n"
+    "  --shard N|hostname     this process's shard (overrides `shard`; 'hostname' takes the\n"
+    "                         host name's trailing -N, e.g. a StatefulSet pod's ordinal)\n";
 
 constexpr std::string_view kRulesUsage =
     "Usage: pgvigil rules [-c FILE]\n"
@@ -167,9 +172,20 @@ int run(const std::vector<std::string_view>& args) {
   }
   std::string path;
   std::string level_override;
+  std::optional<std::uint32_t> shard;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if ((args[i] == "-c" || args[i] == "--config") && i + 1 < args.size()) {
       path = args[++i];
+    } else if (args[i] == "--shard" && i + 1 < args.size()) {
+      char host[256] = {};
+      (void)::gethostname(host, sizeof host - 1);
+      shard = pgvigil::collect::parse_shard_argument(args[++i], host);
+      if (!shard) {
+        std::cerr << "pgvigil run: --shard takes a number or 'hostname' (the host name's "
+                     "trailing -NUMBER, as in a StatefulSet); got '"
+                  << args[i] << "' (host name '" << host << "')\n";
+        return 2;
+      }
     } else if (args[i] == "--log-level" && i + 1 < args.size()) {
       level_override = args[++i];
       if (std::find(pgvigil::config::kLogLevels.begin(), pgvigil::config::kLogLevels.end(),
@@ -194,6 +210,11 @@ int run(const std::vector<std::string_view>& args) {
     return 1;
   }
   if (!level_override.empty()) loaded.config->log.level = level_override;
+  if (shard && *shard >= loaded.config->shards) {
+    std::cerr << "pgvigil run: --shard " << *shard
+              << " is not below shards = " << loaded.config->shards << " in " << path << "\n";
+    return 2;
+  }
   pgvigil::setup_logging(loaded.config->log);
   for (const auto& warning : loaded.warnings) spdlog::warn("config: {}", warning);
   if (const auto problems = pgvigil::check_config_dependencies(*loaded.config); !problems.empty()) {
@@ -205,6 +226,7 @@ int run(const std::vector<std::string_view>& args) {
     pgvigil::App app(std::move(*loaded.config));
     // A reload reads [log] level from the file again; the command line wins.
     app.override_log_level(level_override);
+    if (shard) app.override_shard(*shard);
     app.start();
     spdlog::info("pgvigil {} started", PGVIGIL_VERSION);
     return app.run();
