@@ -288,4 +288,50 @@ void HttpSdSource::poll() {
                });
 }
 
+std::string config_directory(const std::string& config_path) {
+  return directory_of(config_path);
+}
+
+std::vector<DiscoveredSource> discover_once(const config::Config& config,
+                                            std::vector<std::string>& problems) {
+  boost::asio::io_context io;
+  boost::asio::thread_pool workers(1);
+  std::vector<std::shared_ptr<SdSource>> sources;
+  std::map<std::string, SdRefresh> first;  // each source's first report
+  const auto report = [&](SdRefresh refresh) {
+    first.try_emplace(refresh.source, std::move(refresh));
+    if (first.size() == sources.size()) io.stop();
+  };
+  const std::string base = config_directory(config.source_path);
+  auto deadline = std::chrono::milliseconds(5000);  // files: glob and read
+  for (const auto& sd : config.file_sd)
+    sources.push_back(std::make_shared<FileSdSource>(io, workers, sd, base,
+                                                     std::vector<config::SdEntry>{}, report));
+  for (const auto& sd : config.http_sd) {
+    sources.push_back(
+        std::make_shared<HttpSdSource>(io, sd, std::vector<config::SdEntry>{}, report));
+    deadline = std::max(deadline, sd.timeout + std::chrono::milliseconds(1000));
+  }
+  for (const auto& source : sources) source->start();
+  io.run_for(deadline);
+  for (const auto& source : sources) source->stop();
+  workers.join();
+
+  std::vector<DiscoveredSource> out;
+  for (const auto& source : sources) {
+    const auto found = first.find(source->name());
+    if (found == first.end()) {
+      problems.push_back("source " + source->name() + ": no answer within " +
+                         std::to_string(deadline.count() / 1000) + " s");
+      out.push_back({source->name(), {}});
+      continue;
+    }
+    for (const auto& error : found->second.errors)
+      problems.push_back("source " + source->name() + ": " + error);
+    out.push_back({source->name(), found->second.errors.empty() ? std::move(found->second.entries)
+                                                                : std::vector<config::SdEntry>{}});
+  }
+  return out;
+}
+
 }  // namespace pgvigil::collect

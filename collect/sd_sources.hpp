@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "collect/http_client.hpp"
+#include "collect/target_set.hpp"
 #include "config/config.hpp"
 #include "config/sd_format.hpp"
 
@@ -98,5 +99,14 @@ class HttpSdSource final : public SdSource, public std::enable_shared_from_this<
   std::vector<config::SdEntry> entries_;
   bool stopped_ = false;
 };
+
+// The directory relative file_sd globs start from: the config file's.
+std::string config_directory(const std::string& config_path);
+
+// Every source of `config` read once, for `pgvigil check-config`: runs its
+// own event loop until each source reported or its deadline passed. A
+// source that failed or did not answer is in `problems` and has no entries.
+std::vector<DiscoveredSource> discover_once(const config::Config& config,
+                                            std::vector<std::string>& problems);
 
 }  // namespace pgvigil::collect

@@ -77,7 +77,9 @@ TargetSet build_target_set(const config::Config& config,
   };
   for (const auto& target : config.targets) {
     defined_by.emplace(target.name, "[[target]] " + target.name);
-    if (in_shard(target.name)) out.targets.push_back(target);
+    if (!in_shard(target.name)) continue;
+    out.targets.push_back(target);
+    out.origin_of[target.name] = "[[target]] " + target.name;
   }
 
   // Collectors that name no targets run on discovered ones too.
@@ -117,6 +119,7 @@ TargetSet build_target_set(const config::Config& config,
         }
       }
       if (!in_shard(name)) continue;
+      out.origin_of[name] = here;
       config::TargetConfig target = *base;
       target.name = name;
       target.conn["host"] = address.value->host;

@@ -26,6 +26,8 @@ struct TargetSet {
   std::map<std::string, std::size_t> per_source;  // targets each source contributed (this shard)
   std::vector<std::string> problems;              // entries left out and why, one line each
   std::size_t outside_shard = 0;                  // targets another shard monitors
+  std::map<std::string, std::string>
+      origin_of;  // target -> "source S (FILE:LINE)" or "[[target]] N"
 };
 
 // Prometheus' hashmod relabel action: MD5 of the value, the last 8 bytes

@@ -213,6 +213,17 @@ static toml::table render_collector(const CollectorConfig& c) {
   return table;
 }
 
+std::string render_target_block(const TargetConfig& target, std::string_view comment) {
+  toml::array one;
+  one.push_back(render_target(target));
+  toml::table root{{"target", std::move(one)}};
+  std::ostringstream out;
+  out << "# ";
+  for (const char c : comment) out << (static_cast<unsigned char>(c) < 0x20 ? '?' : c);
+  out << "\n" << toml::toml_formatter{root} << "\n";
+  return out.str();
+}
+
 std::string render_effective_config(const Config& config) {
   toml::table root;
   root.insert_or_assign("state_directory", config.state_directory);

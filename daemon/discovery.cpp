@@ -12,12 +12,6 @@ double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string directory_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return {};
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 }  // namespace
 
 Discovery::Discovery(boost::asio::io_context& io, boost::asio::thread_pool& workers,
@@ -72,7 +66,7 @@ void Discovery::configure(const config::Config& config) {
     order_.push_back(name);
     sources_.emplace(name, std::move(source));
   };
-  const std::string base = directory_of(config.source_path);
+  const std::string base = collect::config_directory(config.source_path);
   for (const auto& sd : config.file_sd) {
     add(sd.name, [&](const std::vector<config::SdEntry>& last_good) {
       return std::make_shared<collect::FileSdSource>(io_, workers_, sd, base, last_good, report);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "alerts/prometheus_rules.hpp"
+#include "collect/sd_sources.hpp"
 #include "collect/target_set.hpp"
 #include "config/parse.hpp"
 #include "config/queries_yaml.hpp"
@@ -137,6 +138,29 @@ int check_config(const std::vector<std::string_view>& args) {
   for (const auto& problem : problems) std::cerr << args[0] << ": " << problem << "\n";
   if (!problems.empty()) return 1;
   std::cout << pgvigil::config::render_effective_config(*config);
+  if (config->file_sd.empty() && config->http_sd.empty()) return 0;
+
+  // What discovery yields right now, through the same sources, templates and
+  // shard the daemon uses; a source that fails here is reported, not fatal.
+  std::vector<std::string> source_problems;
+  const auto sources = pgvigil::collect::discover_once(*config, source_problems);
+  const auto set = pgvigil::collect::build_target_set(*config, sources);
+  std::cout << "\n# Targets as discovered now";
+  if (config->shards > 1)
+    std::cout << ", shard " << config->shard << " of " << config->shards << " ("
+              << set.outside_shard << " left to other shards)";
+  std::cout << ":";
+  for (const auto& source : sources)
+    std::cout << " " << source.name << " " << source.entries.size() << " entries;";
+  std::cout << " " << set.targets.size() << " targets in all.\n";
+  for (const auto& problem : source_problems) std::cout << "# problem: " << problem << "\n";
+  for (const auto& problem : set.problems) std::cout << "# problem: " << problem << "\n";
+  std::cout << "\n";
+  for (const auto& target : set.targets) {
+    const auto origin = set.origin_of.find(target.name);
+    std::cout << pgvigil::config::render_target_block(
+        target, origin == set.origin_of.end() ? "" : "from " + origin->second);
+  }
   return 0;
 }
 

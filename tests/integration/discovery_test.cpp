@@ -1,12 +1,15 @@
 // Targets from discovery against real PostgreSQL: file_sd files watched with
 // inotify (add, change, remove, broken files, conflicts) and an http_sd
-// endpoint served by the test.
+// endpoint served by the test; a removed target's alert resolved.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <thread>
 
+#include "alerts/alertmanager_payload.hpp"
 #include "support/alert_harness.hpp"
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
@@ -196,4 +199,46 @@ TEST_CASE("http_sd: targets from a local endpoint; a bad reply keeps the last go
         return daemon.metric("pgvigil_sd_targets", {{"source", "inventory"}}) == 0.0;
       },
       5s));
+}
+
+TEST_CASE("file_sd: a removed target's firing alert is sent resolved, its series go") {
+  const std::string dir = std::filesystem::temp_directory_path().string() + "/pgvigil-sd-gone-" +
+                          std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  // Nothing listens on port 1: the target is down (refused) from its first attempt.
+  write_file(dir + "/gone.json",
+             "[{\"targets\": [\"127.0.0.1:1\"], \"labels\": {\"target\": \"gone\"}}]\n");
+  HttpRecorder alertmanager;
+  DaemonProcess daemon(
+      "state_directory = \"@STATE@\"\n[server]\nlisten = [\"127.0.0.1:0\"]\n"
+      "[alerting]\nalertmanagers = [\"http://127.0.0.1:" +
+      std::to_string(alertmanager.port()) +
+      "\"]\nevaluation_interval = \"200ms\"\nresend_interval = \"1m\"\n"
+      "[alerting.rules.PostgresDown]\nfor = \"1s\"\n"
+      "[[file_sd]]\nfiles = [\"" +
+      dir + "/*.json\"]\n");
+  const auto pushes_about_gone = [&] {
+    std::vector<nlohmann::json> out;
+    for (const auto& request : alertmanager.requests()) {
+      const auto body = nlohmann::json::parse(request.body, nullptr, false);
+      if (!body.is_array()) continue;
+      for (const auto& alert : body)
+        if (alert["labels"].value("alertname", "") == "PostgresDown" &&
+            alert["labels"].value("target", "") == "gone")
+          out.push_back(alert);
+    }
+    return out;
+  };
+  REQUIRE(wait_until([&] { return !pushes_about_gone().empty(); }, 15s));
+  CHECK(daemon.metric("pg_up", {{"target", "gone"}}) == 0.0);
+  const std::size_t firing_pushes = pushes_about_gone().size();
+
+  write_file(dir + "/gone.json", "[]\n");
+  CHECK(wait_until([&] { return !daemon.metric("pg_up", {{"target", "gone"}}).has_value(); }, 10s));
+  // The next push about it carries an endsAt that has passed: resolved.
+  REQUIRE(wait_until([&] { return pushes_about_gone().size() > firing_pushes; }, 10s));
+  const auto resolved = pushes_about_gone().back();
+  CHECK(resolved.contains("endsAt"));
+  CHECK(resolved.value("endsAt", "") <= pgvigil::alerts::rfc3339(pgvigil::alerts::Clock::now()));
+  std::filesystem::remove_all(dir);
 }
