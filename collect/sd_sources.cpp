@@ -1,5 +1,7 @@
 #include "collect/sd_sources.hpp"
 
+#include "collect/patroni_dcs.hpp"
+
 #include <glob.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -288,6 +290,82 @@ void HttpSdSource::poll() {
                });
 }
 
+PatroniSdSource::PatroniSdSource(asio::io_context& io, config::PatroniSdConfig config,
+                                 std::vector<config::SdEntry> last_good, Report report)
+    : config_(std::move(config)),
+      report_(std::move(report)),
+      client_(io),
+      timer_(io),
+      entries_(std::move(last_good)) {
+  authorization_ = authorization_from_files(
+      config_.basic_auth_user, config_.basic_auth_password_file, "", &authorization_error_);
+}
+
+void PatroniSdSource::start() {
+  poll();
+}
+
+void PatroniSdSource::stop() {
+  stopped_ = true;
+  timer_.cancel();
+  client_.cancel();
+}
+
+void PatroniSdSource::poll() {
+  if (stopped_) return;
+  if (!authorization_error_.empty())
+    return finish({"patroni_sd " + config_.name + ": " + authorization_error_});
+  ask(0, {});
+}
+
+// Tries endpoint `index`, then the next ones; `errors` holds the failed ones'.
+void PatroniSdSource::ask(std::size_t index, std::vector<std::string> errors) {
+  if (stopped_) return;
+  if (index >= config_.endpoints.size()) return finish(std::move(errors));
+  std::string url_error;
+  const auto url = parse_http_url(config_.endpoints[index], &url_error);
+  if (!url) {
+    errors.push_back("etcd " + url_error);
+    return ask(index + 1, std::move(errors));
+  }
+  HttpRequest request;
+  request.method = HttpRequest::Method::post;
+  request.path = "/v3/kv/range";
+  request.content_type = "application/json";
+  request.accept = "application/json";
+  request.authorization = authorization_;
+  request.body = etcd_prefix_range_request(config_.namespace_path);
+  client_.send(*url, std::move(request), config_.timeout, config_.max_bytes,
+               [weak = weak_from_this(), index, display = url->display,
+                errors = std::move(errors)](HttpResult result) mutable {
+                 auto self = weak.lock();
+                 if (!self || self->stopped_) return;
+                 const std::string origin = "etcd " + display;
+                 if (!result.ok) {
+                   errors.push_back(origin + ": " + result.error);
+                   return self->ask(index + 1, std::move(errors));
+                 }
+                 auto parsed = parse_patroni_members(result.body, self->config_.namespace_path,
+                                                     self->config_.scopes, origin);
+                 if (!parsed.errors.empty()) return self->finish(std::move(parsed.errors));
+                 self->entries_ = std::move(parsed.entries);
+                 self->finish({});  // an endpoint answered: the others' failures do not matter
+               });
+}
+
+void PatroniSdSource::finish(std::vector<std::string> errors) {
+  SdRefresh refresh;
+  refresh.source = config_.name;
+  refresh.entries = entries_;  // the last good list when this refresh failed
+  refresh.errors = std::move(errors);
+  report_(std::move(refresh));
+  if (stopped_) return;
+  timer_.expires_after(config_.refresh_interval);
+  timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->poll();
+  });
+}
+
 std::string config_directory(const std::string& config_path) {
   return directory_of(config_path);
 }
@@ -311,6 +389,12 @@ std::vector<DiscoveredSource> discover_once(const config::Config& config,
     sources.push_back(
         std::make_shared<HttpSdSource>(io, sd, std::vector<config::SdEntry>{}, report));
     deadline = std::max(deadline, sd.timeout + std::chrono::milliseconds(1000));
+  }
+  for (const auto& sd : config.patroni_sd) {
+    sources.push_back(
+        std::make_shared<PatroniSdSource>(io, sd, std::vector<config::SdEntry>{}, report));
+    deadline = std::max(deadline, sd.timeout * static_cast<long>(sd.endpoints.size()) +
+                                      std::chrono::milliseconds(1000));
   }
   for (const auto& source : sources) source->start();
   io.run_for(deadline);

@@ -100,6 +100,33 @@ class HttpSdSource final : public SdSource, public std::enable_shared_from_this<
   bool stopped_ = false;
 };
 
+// Patroni's etcd: one prefix range over the namespace per refresh, through
+// etcd's v3 JSON gateway (POST /v3/kv/range), the endpoints tried in order
+// until one answers. Parsing is collect/patroni_dcs'.
+class PatroniSdSource final : public SdSource,
+                              public std::enable_shared_from_this<PatroniSdSource> {
+ public:
+  PatroniSdSource(boost::asio::io_context& io, config::PatroniSdConfig config,
+                  std::vector<config::SdEntry> last_good, Report report);
+  void start() override;
+  void stop() override;
+  const std::string& name() const noexcept override { return config_.name; }
+
+ private:
+  void poll();
+  void ask(std::size_t endpoint, std::vector<std::string> errors);
+  void finish(std::vector<std::string> errors);
+
+  config::PatroniSdConfig config_;
+  Report report_;
+  HttpClient client_;
+  boost::asio::steady_timer timer_;
+  std::string authorization_;  // a secret
+  std::string authorization_error_;
+  std::vector<config::SdEntry> entries_;
+  bool stopped_ = false;
+};
+
 // The directory relative file_sd globs start from: the config file's.
 std::string config_directory(const std::string& config_path);
 

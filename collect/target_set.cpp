@@ -124,6 +124,9 @@ TargetSet build_target_set(const config::Config& config,
       target.name = name;
       target.conn["host"] = address.value->host;
       target.conn["port"] = std::to_string(address.value->port);
+      if (const auto patroni = entry.labels.find("__patroni_url__");
+          patroni != entry.labels.end() && !patroni->second.empty())
+        target.patroni_url = patroni->second;
       if (const auto dbname = entry.labels.find("dbname");
           dbname != entry.labels.end() && !dbname->second.empty())
         target.conn["dbname"] = dbname->second;

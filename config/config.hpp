@@ -205,6 +205,23 @@ struct HttpSdConfig {
   std::string defined_at;
 };
 
+// [[patroni_sd]]: every Patroni cluster (scope) and member under a namespace
+// of Patroni's etcd, read through etcd's v3 JSON gateway every
+// refresh_interval. A member becomes a target named "<scope>.<member>" with
+// labels cluster and member and its patroni_url from the member's api_url.
+struct PatroniSdConfig {
+  std::string name;                          // default patroni_sd, patroni_sd_2, ...
+  std::vector<std::string> endpoints;        // etcd client URLs, tried in order
+  std::string namespace_path = "/service/";  // Patroni's `namespace`, with both slashes
+  std::vector<std::string> scopes;           // only these clusters; empty: every one
+  Duration refresh_interval{2'000};
+  Duration timeout{2'000};
+  std::uint64_t max_bytes = 4 * 1024 * 1024;
+  std::string basic_auth_user;  // etcd's own users, when auth is enabled
+  std::string basic_auth_password_file;
+  std::string defined_at;
+};
+
 struct AlertingConfig {
   std::vector<std::string> alertmanagers;  // base URLs, e.g. http://127.0.0.1:9093
   Duration evaluation_interval{1'000};
@@ -237,6 +254,7 @@ struct Config {
   TargetConfig discovery_defaults;
   std::vector<FileSdConfig> file_sd;
   std::vector<HttpSdConfig> http_sd;
+  std::vector<PatroniSdConfig> patroni_sd;
   // Sharding: this process keeps the targets whose name hashes to `shard`
   // modulo `shards` (Prometheus' hashmod: MD5, its last 8 bytes big-endian).
   std::uint32_t shards = 1;

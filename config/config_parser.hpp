@@ -55,6 +55,9 @@ class ConfigParser : public TomlWalker {
   // parse_discovery.cpp: [[file_sd]], [[http_sd]], shards.
   void parse_file_sd(const Field& field);
   void parse_http_sd(const Field& field);
+  void parse_patroni_sd(const Field& field);
+  // Source names are the `source` label and must differ across all kinds.
+  void check_source_names();
   void check_shards(const toml::table& root);
   void parse_conninfo(const Field& field, TargetConfig& target);
   void parse_port(const Field& field, TargetConfig& target);

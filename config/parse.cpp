@@ -85,6 +85,10 @@ void ConfigParser::parse_root(const toml::table& root) {
            [&](const Field& f) { each_table(f, [&](const Field& item) { parse_file_sd(item); }); }},
           {"http_sd",
            [&](const Field& f) { each_table(f, [&](const Field& item) { parse_http_sd(item); }); }},
+          {"patroni_sd",
+           [&](const Field& f) {
+             each_table(f, [&](const Field& item) { parse_patroni_sd(item); });
+           }},
           {"shards",
            [&](const Field& f) {
              if (auto n = as_integer(f, 1, 1'000'000))
@@ -98,8 +102,9 @@ void ConfigParser::parse_root(const toml::table& root) {
           {"collector_files", [&](const Field& f) { read_strings(f, config_.collector_files); }},
       });
   check_shards(root);
+  check_source_names();
   if (config_.targets.empty() && config_.file_sd.empty() && config_.http_sd.empty() &&
-      !has_errors()) {
+      config_.patroni_sd.empty() && !has_errors()) {
     file_warning("no [[target]] and no discovery configured; nothing will be monitored");
   }
 }

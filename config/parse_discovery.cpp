@@ -1,5 +1,7 @@
-// [[file_sd]], [[http_sd]] and the shard settings: where targets come from
+// [[file_sd]], [[http_sd]], [[patroni_sd]] and the shard settings: where targets come from
 // besides the static [[target]]s (the sources run in collect/sd_sources).
+#include <map>
+
 #include "config/config_parser.hpp"
 #include "config/text.hpp"
 
@@ -72,6 +74,69 @@ void ConfigParser::parse_http_sd(const Field& field) {
   if (!valid_source_name(sd.name))
     error(field, "invalid name " + quoted(sd.name) + ": use letters, digits and _ - .");
   config_.http_sd.push_back(std::move(sd));
+}
+
+void ConfigParser::parse_patroni_sd(const Field& field) {
+  PatroniSdConfig sd;
+  sd.defined_at = source_name() + ":" + std::to_string(field.at.begin.line);
+  bool has_endpoints = false;
+  dispatch(field,
+           {
+               {"name", [&](const Field& f) { read_string(f, sd.name); }},
+               {"etcd",
+                [&](const Field& f) {
+                  has_endpoints = true;
+                  const auto* list = f.node.as_array();
+                  if (!list) return error(f, "expected a list of etcd client URLs");
+                  for (std::size_t i = 0; i < list->size(); ++i) {
+                    std::string url;
+                    read_http_url(element(f, i, *list->get(i)), url);
+                    if (!url.empty()) sd.endpoints.push_back(std::move(url));
+                  }
+                }},
+               {"namespace",
+                [&](const Field& f) {
+                  std::string value;
+                  read_string(f, value);
+                  const auto first = value.find_first_not_of('/');
+                  const auto last = value.find_last_not_of('/');
+                  if (first == std::string::npos) return error(f, "namespace must not be empty");
+                  sd.namespace_path = "/" + value.substr(first, last - first + 1) + "/";
+                }},
+               {"scopes", [&](const Field& f) { read_strings(f, sd.scopes); }},
+               {"refresh_interval", [&](const Field& f) { read_duration(f, sd.refresh_interval); }},
+               {"timeout", [&](const Field& f) { read_duration(f, sd.timeout); }},
+               {"max_bytes",
+                [&](const Field& f) {
+                  if (auto bytes = as_size(f, 1)) sd.max_bytes = *bytes;
+                }},
+               {"basic_auth_user", [&](const Field& f) { read_string(f, sd.basic_auth_user); }},
+               {"basic_auth_password_file",
+                [&](const Field& f) { read_string(f, sd.basic_auth_password_file); }},
+           });
+  if (!field.node.is_table()) return;
+  if (!has_endpoints) missing(field, "etcd");
+  if (has_endpoints && sd.endpoints.empty())
+    error(field, "etcd: list at least one client URL, e.g. \"http://127.0.0.1:2379\"");
+  if (sd.basic_auth_user.empty() != sd.basic_auth_password_file.empty())
+    error(field, "basic_auth_user and basic_auth_password_file must be set together");
+  if (sd.name.empty()) sd.name = default_source_name("patroni_sd", config_.patroni_sd.size());
+  if (!valid_source_name(sd.name))
+    error(field, "invalid name " + quoted(sd.name) + ": use letters, digits and _ - .");
+  config_.patroni_sd.push_back(std::move(sd));
+}
+
+void ConfigParser::check_source_names() {
+  std::map<std::string, std::string> seen;  // name -> where
+  const auto note = [&](const std::string& name, const std::string& where) {
+    const auto [first, inserted] = seen.emplace(name, where);
+    if (!inserted)
+      file_error("discovery source name " + quoted(name) + " at " + where + " is already used at " +
+                 first->second + "; give one of them another name");
+  };
+  for (const auto& sd : config_.file_sd) note(sd.name, sd.defined_at);
+  for (const auto& sd : config_.http_sd) note(sd.name, sd.defined_at);
+  for (const auto& sd : config_.patroni_sd) note(sd.name, sd.defined_at);
 }
 
 void ConfigParser::check_shards(const toml::table& root) {

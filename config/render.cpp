@@ -273,6 +273,22 @@ std::string render_effective_config(const Config& config) {
     http_sd.push_back(std::move(table));
   }
   if (!http_sd.empty()) root.insert_or_assign("http_sd", std::move(http_sd));
+  toml::array patroni_sd;
+  for (const auto& sd : config.patroni_sd) {
+    toml::array endpoints;
+    for (const auto& url : sd.endpoints) endpoints.push_back(redact_url_userinfo(url));
+    toml::table table{{"name", sd.name},
+                      {"etcd", std::move(endpoints)},
+                      {"namespace", sd.namespace_path},
+                      {"scopes", string_array(sd.scopes)},
+                      {"refresh_interval", format_duration(sd.refresh_interval)},
+                      {"timeout", format_duration(sd.timeout)},
+                      {"max_bytes", static_cast<std::int64_t>(sd.max_bytes)}};
+    insert_if_set(table, "basic_auth_user", sd.basic_auth_user);
+    insert_if_set(table, "basic_auth_password_file", sd.basic_auth_password_file);
+    patroni_sd.push_back(std::move(table));
+  }
+  if (!patroni_sd.empty()) root.insert_or_assign("patroni_sd", std::move(patroni_sd));
   toml::array collectors;
   for (const auto& collector : config.collectors) collectors.push_back(render_collector(collector));
   if (!collectors.empty()) root.insert_or_assign("collector", std::move(collectors));

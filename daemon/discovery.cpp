@@ -77,6 +77,11 @@ void Discovery::configure(const config::Config& config) {
       return std::make_shared<collect::HttpSdSource>(io_, sd, last_good, report);
     });
   }
+  for (const auto& sd : config.patroni_sd) {
+    add(sd.name, [&](const std::vector<config::SdEntry>& last_good) {
+      return std::make_shared<collect::PatroniSdSource>(io_, sd, last_good, report);
+    });
+  }
   for (auto& [name, source] : previous) {  // removed sources: their series go
     failures_.Remove(source.failures);
     last_success_.Remove(source.last_success);

@@ -32,8 +32,11 @@ constexpr std::string_view kUsage =
     "Commands:\n"
     "  run -c FILE          run the daemon with the given configuration\n"
     "  check-config FILE    validate FILE and print the effective configuration\n"
-    "                       (secrets redacted); exit 1 on error\n"
-    "  rules [-c FILE]      print the alert rules as a Prometheus rule file\n"
+    "                       and the targets discovery yields now (secrets\n"
+    "                       redacted); exit 1 on error\n"
+    "  rules [-c FILE] [--kubernetes NAME]\n"
+    "                       print the alert rules as a Prometheus rule file\n"
+    "                       (or a PrometheusRule object named NAME)\n"
     "  convert-queries FILE print postgres_exporter's queries.yaml FILE as\n"
     "                       [[collector]] tables\n"
     "  version              print the version\n"
@@ -55,7 +58,7 @@ constexpr std::string_view kRunUsage =
     "                         host name's trailing -N, e.g. a StatefulSet pod's ordinal)\n";
 
 constexpr std::string_view kRulesUsage =
-    "Usage: pgvigil rules [-c FILE]\n"
+    "Usage: pgvigil rules [-c FILE] [--kubernetes NAME]\n"
     "\n"
     "Prints a Prometheus rule file (groups pgvigil.rules and pgvigil.selfmonitoring)\n"
     "with the alerts the daemon evaluates itself, over pgvigil's metrics, with the\n"
@@ -63,7 +66,11 @@ constexpr std::string_view kRulesUsage =
     "(the defaults without -c). Check it with `promtool check rules`.\n"
     "\n"
     "Options:\n"
-    "  -c, --config FILE      configuration file (TOML)\n";
+    "  -c, --config FILE      configuration file (TOML)\n"
+    "  --kubernetes NAME      print the same groups as a Prometheus Operator object\n"
+    "                         (apiVersion monitoring.coreos.com/v1, kind PrometheusRule)\n"
+    "                         named NAME, labelled app.kubernetes.io/name: pgvigil, the\n"
+    "                         groups under spec.groups; for `kubectl apply -f -`\n";
 
 constexpr std::string_view kCheckUsage =
     "Usage: pgvigil check-config FILE\n"
@@ -138,7 +145,7 @@ int check_config(const std::vector<std::string_view>& args) {
   for (const auto& problem : problems) std::cerr << args[0] << ": " << problem << "\n";
   if (!problems.empty()) return 1;
   std::cout << pgvigil::config::render_effective_config(*config);
-  if (config->file_sd.empty() && config->http_sd.empty()) return 0;
+  if (config->file_sd.empty() && config->http_sd.empty() && config->patroni_sd.empty()) return 0;
 
   // What discovery yields right now, through the same sources, templates and
   // shard the daemon uses; a source that fails here is reported, not fatal.
@@ -170,22 +177,34 @@ int print_rules(const std::vector<std::string_view>& args) {
     return 0;
   }
   std::string path;
+  std::optional<std::string> object_name;  // --kubernetes NAME
   for (std::size_t i = 0; i < args.size(); ++i) {
     if ((args[i] == "-c" || args[i] == "--config") && i + 1 < args.size()) {
       path = args[++i];
+    } else if (args[i] == "--kubernetes" && i + 1 < args.size()) {
+      object_name = args[++i];
+      if (!pgvigil::alerts::valid_kubernetes_name(*object_name)) {
+        std::cerr << "pgvigil rules: --kubernetes takes a Kubernetes object name (lowercase "
+                     "letters, digits, '-' and '.', starting and ending with a letter or digit); "
+                     "got '"
+                  << *object_name << "'\n";
+        return 2;
+      }
     } else {
       std::cerr << "pgvigil rules: unexpected argument '" << args[i] << "'\n" << kRulesUsage;
       return 2;
     }
   }
-  if (path.empty()) {
-    std::cout << pgvigil::alerts::render_prometheus_rules(pgvigil::config::Config{},
-                                                          "the default configuration");
-    return 0;
+  std::optional<pgvigil::config::Config> config = pgvigil::config::Config{};
+  std::string source = "the default configuration";
+  if (!path.empty()) {
+    config = load_for_command(path);
+    if (!config) return 1;
+    source = path;
   }
-  auto config = load_for_command(path);
-  if (!config) return 1;
-  std::cout << pgvigil::alerts::render_prometheus_rules(*config, path);
+  std::cout << (object_name
+                    ? pgvigil::alerts::render_prometheus_rule_object(*config, source, *object_name)
+                    : pgvigil::alerts::render_prometheus_rules(*config, source));
   return 0;
 }
 

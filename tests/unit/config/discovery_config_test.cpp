@@ -95,3 +95,39 @@ TEST_CASE("discovery config: mistakes name file, line and key") {
   CHECK(errors_of("[[file_sd]]\nfiles = [\"a\"]\nrefresh = \"1m\"\n").find("refresh") !=
         std::string::npos);
 }
+
+TEST_CASE("discovery config: [[patroni_sd]] with its defaults, and its mistakes") {
+  const auto result = parse_config_text(R"(
+[[patroni_sd]]
+etcd = ["http://10.0.0.1:2379", "https://10.0.0.2:2379"]
+namespace = "pg/"
+scopes = ["orders"]
+)",
+                                        "p.toml");
+  REQUIRE_MESSAGE(result.config, all_errors(result));
+  REQUIRE(result.config->patroni_sd.size() == 1);
+  const auto& sd = result.config->patroni_sd[0];
+  CHECK(sd.name == "patroni_sd");
+  CHECK(sd.endpoints.size() == 2);
+  CHECK(sd.namespace_path == "/pg/");
+  CHECK(sd.scopes == std::vector<std::string>{"orders"});
+  CHECK(sd.refresh_interval == 2s);
+  CHECK(sd.timeout == 2s);
+  CHECK(render_effective_config(*result.config).find("[[patroni_sd]]") != std::string::npos);
+
+  const auto errors_of = [](std::string_view text) {
+    return all_errors(parse_config_text(text, "p.toml"));
+  };
+  CHECK(errors_of("[[patroni_sd]]\nname = \"x\"\n").find("missing") != std::string::npos);
+  CHECK(errors_of("[[patroni_sd]]\netcd = []\n").find("list at least one client URL") !=
+        std::string::npos);
+  CHECK(errors_of("[[patroni_sd]]\netcd = \"http://a:2379\"\n").find("expected a list") !=
+        std::string::npos);
+  CHECK(errors_of("[[patroni_sd]]\netcd = [\"ftp://a\"]\n").find("p.toml:2:") != std::string::npos);
+  CHECK(errors_of("[[patroni_sd]]\netcd = [\"http://a:2379\"]\nnamespace = \"//\"\n")
+            .find("namespace must not be empty") != std::string::npos);
+  CHECK(errors_of("[[file_sd]]\nname = \"inv\"\nfiles = [\"a\"]\n[[patroni_sd]]\nname = \"inv\"\n"
+                  "etcd = [\"http://a:2379\"]\n")
+            .find("discovery source name \"inv\" at p.toml:4 is already used at p.toml:1") !=
+        std::string::npos);
+}
