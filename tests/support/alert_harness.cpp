@@ -171,9 +171,23 @@ void AlertmanagerProcess::start() {
   const std::string storage = dir_ + "/data-" + std::to_string(++starts_);
   std::filesystem::create_directories(storage);
   std::vector<std::string> args{
-      "prometheus-alertmanager",   "--config.file=" + dir_ + "/alertmanager.yml",
+      "prometheus-alertmanager", "--config.file=" + dir_ + "/alertmanager.yml",
       "--storage.path=" + storage, "--web.listen-address=127.0.0.1:" + std::to_string(port_),
-      "--cluster.listen-address=", "--log.level=debug"};
+      "--log.level=debug"};
+  if (options_.cluster_port == 0) {
+    args.push_back("--cluster.listen-address=");
+  } else {
+    args.push_back("--cluster.listen-address=127.0.0.1:" + std::to_string(options_.cluster_port));
+    for (const auto& peer : options_.cluster_peers) args.push_back("--cluster.peer=" + peer);
+    // Settling is polled every 10 gossip intervals (1 s here) and needs three
+    // stable polls; 3 s caps it. Push-pull 1 s: a (re)joining peer gets the
+    // full state (silences, notification log) within a second.
+    args.push_back("--cluster.gossip-interval=100ms");
+    args.push_back("--cluster.pushpull-interval=1s");
+    args.push_back("--cluster.settle-timeout=3s");
+    args.push_back(
+        "--cluster.peer-timeout=" + std::to_string(options_.cluster_peer_timeout.count()) + "ms");
+  }
   if (!web_config_path_.empty()) args.push_back("--web.config.file=" + web_config_path_);
   const std::string log_path = dir_ + "/alertmanager.log";
   pid_ = ::fork();
@@ -218,8 +232,37 @@ void AlertmanagerProcess::stop() {
   pid_ = -1;
 }
 
+void AlertmanagerProcess::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
 std::string AlertmanagerProcess::log() const {
   return read_file(dir_ + "/alertmanager.log");
+}
+
+AlertmanagerClusterStatus AlertmanagerProcess::cluster_status() const {
+  namespace pt = boost::property_tree;
+  AlertmanagerClusterStatus out;
+  if (pid_ <= 0) return out;
+  const auto reply = http_get(port_, "/api/v2/status", 1000ms);
+  if (reply.status != 200) return out;
+  pt::ptree status;
+  try {
+    std::istringstream in(reply.body);
+    pt::read_json(in, status);
+  } catch (const pt::json_parser_error&) {
+    return out;
+  }
+  out.status = status.get<std::string>("cluster.status", "");
+  out.name = status.get<std::string>("cluster.name", "");
+  if (const auto peers = status.get_child_optional("cluster.peers"))
+    for (const auto& [unused_key, peer] : *peers)
+      out.peers.push_back(peer.get<std::string>("name", ""));
+  return out;
 }
 
 std::string WebhookAlert::label(const std::string& name) const {

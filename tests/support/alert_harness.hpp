@@ -66,11 +66,29 @@ struct AlertmanagerOptions {
   // group of its own, so one webhook body carries exactly one alert.
   std::string group_by = "'alertname', 'target'";
   std::string web_config;  // YAML of --web.config.file (TLS), empty for plain HTTP
+
+  // High availability: gossip on 127.0.0.1:cluster_port with the peers listed
+  // ("127.0.0.1:PORT", the other members' cluster ports). 0 keeps clustering
+  // off. A clustered Alertmanager at position N among its peers waits
+  // N * cluster_peer_timeout before notifying, so that the notification log
+  // gossiped by the earlier peers can suppress its duplicate; the gossip
+  // intervals are short so that peers converge on loopback in about a second.
+  int cluster_port = 0;
+  std::vector<std::string> cluster_peers;
+  std::chrono::milliseconds cluster_peer_timeout{2000};
 };
 
-// A real Alertmanager on 127.0.0.1:port(), clustering off, that sends every
-// group to the webhook at once (group_wait 100ms, group_interval 1s) with
-// resolved notifications on. Storage is fresh on every start().
+// What GET /api/v2/status says of the cluster.
+struct AlertmanagerClusterStatus {
+  std::string status;              // "ready", "settling", "disabled"; empty when unreachable
+  std::vector<std::string> peers;  // peer names, itself included
+  std::string name;                // its own peer name
+};
+
+// A real Alertmanager on 127.0.0.1:port(), clustering off unless the options
+// ask for it, that sends every group to the webhook at once (group_wait
+// 100ms, group_interval 1s) with resolved notifications on. Storage is fresh
+// on every start().
 class AlertmanagerProcess {
  public:
   explicit AlertmanagerProcess(AlertmanagerOptions options);
@@ -82,10 +100,12 @@ class AlertmanagerProcess {
   // with its log otherwise.
   void start();
   void stop();  // SIGTERM to its pid, SIGKILL after 5 s
+  void kill();  // SIGKILL at once (a crash: no state written, no goodbye to peers)
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   std::string log() const;
+  AlertmanagerClusterStatus cluster_status() const;
 
  private:
   AlertmanagerOptions options_;
