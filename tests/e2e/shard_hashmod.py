@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "lib"))
 from stack import LOOPBACK, E2EError, Stack, free_port, install_signal_exit, log, wait_until  # noqa: E402
 
 SHARDS = 3
-ENTRIES = 60
+ENTRIES = 100
 
 
 def pgvigil_shard(stack: Stack, shard: int) -> set[str]:

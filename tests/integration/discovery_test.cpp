@@ -156,9 +156,13 @@ TEST_CASE("http_sd: targets from a local endpoint; a bad reply keeps the last go
   const int port = cluster.primary_port();
   HttpRecorder endpoint;
   endpoint.set_reply(200, list({entry("h", port, ", \"env\": \"test\"")}));
-  DaemonProcess daemon(config_with(
-      cluster, "[[http_sd]]\nname = \"inventory\"\nurl = \"http://127.0.0.1:" +
-                   std::to_string(endpoint.port()) + "/sd\"\nrefresh_interval = \"1s\"\n"));
+  const std::string token_dir = pgvigil::test::make_temp_dir("pgvigil-sd-token");
+  write_file(token_dir + "/token", "sd-bearer-secret-42\n");
+  DaemonProcess daemon(
+      config_with(cluster, "[[http_sd]]\nname = \"inventory\"\nurl = \"http://127.0.0.1:" +
+                               std::to_string(endpoint.port()) +
+                               "/sd\"\nrefresh_interval = \"1s\"\nbearer_token_file = \"" +
+                               token_dir + "/token\"\n"));
   REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "h"}}) == 1.0; }, 15s));
   CHECK(wait_until(
       [&] {
@@ -167,6 +171,10 @@ TEST_CASE("http_sd: targets from a local endpoint; a bad reply keeps the last go
       5s));
   REQUIRE(endpoint.count() >= 1);
   CHECK(endpoint.requests()[0].head.starts_with("GET /sd HTTP/1.1"));
+  // The token from its file goes in the header, and nowhere else.
+  CHECK(endpoint.requests()[0].head.find("Authorization: Bearer sd-bearer-secret-42") !=
+        std::string::npos);
+  CHECK(daemon.metrics().find("sd-bearer-secret-42") == std::string::npos);
 
   // Not the expected JSON: counted, logged with the source, the target stays.
   endpoint.set_reply(200, "{\"targets\": \"nope\"}");
@@ -199,6 +207,8 @@ TEST_CASE("http_sd: targets from a local endpoint; a bad reply keeps the last go
         return daemon.metric("pgvigil_sd_targets", {{"source", "inventory"}}) == 0.0;
       },
       5s));
+  CHECK(daemon.log().find("sd-bearer-secret-42") == std::string::npos);
+  std::filesystem::remove_all(token_dir);
 }
 
 TEST_CASE("file_sd: a removed target's firing alert is sent resolved, its series go") {
@@ -240,5 +250,30 @@ TEST_CASE("file_sd: a removed target's firing alert is sent resolved, its series
   const auto resolved = pushes_about_gone().back();
   CHECK(resolved.contains("endsAt"));
   CHECK(resolved.value("endsAt", "") <= pgvigil::alerts::rfc3339(pgvigil::alerts::Clock::now()));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("check-config: the targets each source yields now, with origin, secrets redacted") {
+  const std::string dir = pgvigil::test::make_temp_dir("pgvigil-sd-check");
+  write_file(dir + "/fleet.json",
+             "[{\"targets\": [\"db1:5432\", \"db2:6432\"], \"labels\": {\"cluster\": "
+             "\"orders\"}},\n {\"targets\": [\"db3\"], \"labels\": {\"target\": \"other\"}}]\n");
+  write_file(dir + "/p.toml",
+             "[[file_sd]]\nfiles = [\"*.json\"]\n"
+             "[[target_template]]\nmatch = { cluster = \"orders\" }\nuser = \"orders_mon\"\n"
+             "password = \"template-secret-7\"\n");
+  int exit_code = -1;
+  const std::string out = pgvigil::test::run_command(
+      std::string(PGVIGIL_BINARY) + " check-config " + dir + "/p.toml 2>&1", &exit_code);
+  CHECK(exit_code == 0);
+  CHECK(out.find("# Targets as discovered now: file_sd 3 entries; 3 targets in all.") !=
+        std::string::npos);
+  CHECK(out.find("# from source file_sd (" + dir + "/fleet.json:1)\n[[target]]") !=
+        std::string::npos);
+  CHECK(out.find("name = 'db2:6432'") != std::string::npos);
+  CHECK(out.find("user = 'orders_mon'") != std::string::npos);  // the template applied
+  CHECK(out.find("name = 'other'") != std::string::npos);       // the target label names it
+  CHECK(out.find("template-secret-7") == std::string::npos);
+  CHECK(out.find("password = '<redacted>'") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
