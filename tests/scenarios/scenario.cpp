@@ -45,10 +45,18 @@ constexpr const char* kTableHead =
     "resolution | notes | result | run |\n"
     "|---|---|---|---|---|---|---|---|---|---|\n";
 
+// Every alert in a group of its own: one webhook body per alert.
+test::AlertmanagerOptions alertmanager_options(int webhook_port) {
+  test::AlertmanagerOptions options;
+  options.webhook_port = webhook_port;
+  options.group_by = "'...'";
+  return options;
+}
+
 }  // namespace
 
 Scenario::Scenario(ScenarioInfo info)
-    : info_(std::move(info)), alertmanager_(test::AlertmanagerOptions{hook_.port(), "'...'", {}}) {
+    : info_(std::move(info)), alertmanager_(alertmanager_options(hook_.port())) {
   if (!test::has_alertmanager())
     throw std::runtime_error("prometheus-alertmanager is not installed");
   alertmanager_.start();
