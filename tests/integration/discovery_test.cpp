@@ -148,7 +148,7 @@ TEST_CASE("file_sd: targets come and go with the files, unchanged ones keep thei
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("http_sd: targets from a local endpoint; a bad reply keeps the last good list") {
+TEST_CASE("http_sd: targets from a local endpoint, a bad reply keeps the last good list") {
   PgCluster cluster;
   TestConnection admin(cluster.conninfo(cluster.primary_port()));
   admin.query("CREATE DATABASE sd_h");
