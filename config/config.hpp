@@ -133,6 +133,7 @@ struct RuleOverride {
   std::optional<bool> enabled;
   std::optional<Duration> for_duration;
   std::map<std::string, double> thresholds;  // e.g. warning=5, critical=300
+  bool operator==(const RuleOverride&) const = default;
 };
 
 struct TargetConfig {
@@ -154,6 +155,22 @@ struct TargetConfig {
   std::vector<CollectorConfig> collectors;  // the [[collector]]s that apply to this target
   std::string patroni_url;
   std::map<std::string, RuleOverride> rules;  // per-target alert overrides
+};
+
+// A [[target]] with kind = "redis" (docs/redis.md): one Redis server watched
+// over RESP. Kept apart from the PostgreSQL targets so nothing that plans SQL
+// probes, collectors or libpq parameters ever sees one.
+struct RedisTargetConfig {
+  std::string name;
+  std::string host;  // from address = "host:port", or host
+  std::uint16_t port = 6379;
+  std::string user;           // ACL user (AUTH user password); empty: AUTH password
+  std::string password_file;  // a file whose first line is the password
+  Duration timeout{5000};     // connect, and every reply
+  Duration interval{5000};    // between rounds (PING, INFO, CONFIG GET)
+  std::map<std::string, std::string> labels;
+  std::map<std::string, RuleOverride> rules;
+  bool operator==(const RedisTargetConfig&) const = default;
 };
 
 struct AlertingConfig {
@@ -181,7 +198,8 @@ struct Config {
   // a server restart, connects in a steady stream instead of a storm).
   std::size_t max_connection_attempts = 32;
   std::map<std::string, ProbeSettings> probes;  // [probes.NAME] defaults
-  std::vector<TargetConfig> targets;
+  std::vector<TargetConfig> targets;             // kind = "postgres"
+  std::vector<RedisTargetConfig> redis_targets;  // kind = "redis"
   std::vector<CollectorConfig> collectors;   // every [[collector]], inline and included
   std::vector<std::string> collector_files;  // globs, relative to the config's directory
   AlertingConfig alerting;

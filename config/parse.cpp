@@ -80,7 +80,7 @@ void ConfigParser::parse_root(const toml::table& root) {
           {"collector", [&](const Field& f) { parse_collectors(f); }},
           {"collector_files", [&](const Field& f) { read_strings(f, config_.collector_files); }},
       });
-  if (config_.targets.empty() && !has_errors()) {
+  if (config_.targets.empty() && config_.redis_targets.empty() && !has_errors()) {
     file_warning("no [[target]] configured; nothing will be monitored");
   }
 }
@@ -105,6 +105,15 @@ void ConfigParser::apply_global_defaults() {
       for (const auto& [threshold, value] : global.thresholds) {
         own.thresholds.emplace(threshold, value);  // keeps the target's own value
       }
+    }
+  }
+  for (RedisTargetConfig& target : config_.redis_targets) {
+    for (const auto& [name, global] : config_.alerting.rules) {
+      RuleOverride& own = target.rules[name];
+      if (!own.enabled) own.enabled = global.enabled;
+      if (!own.for_duration) own.for_duration = global.for_duration;
+      for (const auto& [threshold, value] : global.thresholds)
+        own.thresholds.emplace(threshold, value);
     }
   }
 }

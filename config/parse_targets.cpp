@@ -1,10 +1,11 @@
 // [[target]] and the tables inside it: connection settings, labels, backups,
-// the server log, custom checks.
+// the server log, custom checks; kind = "redis" targets have keys of their own.
 #include <algorithm>
 #include <charconv>
 
 #include "config/config_parser.hpp"
 #include "config/conninfo.hpp"
+#include "config/host_port.hpp"
 #include "config/redaction.hpp"
 #include "config/text.hpp"
 
@@ -19,7 +20,48 @@ bool valid_target_name(std::string_view name) {
 
 }  // namespace
 
+bool ConfigParser::register_target_name(const Field& field, std::string& name,
+                                        const std::optional<toml::source_region>& name_at) {
+  if (!name_at) {
+    missing(field, "name");
+    return false;
+  }
+  if (name.empty()) return false;
+  const auto [first, inserted] = target_name_lines_.emplace(name, name_at->begin.line);
+  if (!inserted) {
+    error(*name_at, field.path + ".name",
+          "duplicate target name " + quoted(name) + " (first defined at line " +
+              std::to_string(first->second) + ")");
+    return false;
+  }
+  return true;
+}
+
+void ConfigParser::read_target_name(const Field& f, std::string& name,
+                                    std::optional<toml::source_region>& name_at) {
+  read_string(f, name);
+  name_at = f.at;
+  if (!name.empty() && !valid_target_name(name)) {
+    error(f, "invalid target name " + quoted(name) + ": use letters, digits and _ . : -");
+    name.clear();
+  }
+}
+
 void ConfigParser::parse_target(const Field& field) {
+  // The kind decides which keys are valid, so it is read before the rest.
+  if (const auto* table = field.node.as_table()) {
+    for (auto&& [key, node] : *table) {
+      if (key.str() != "kind") continue;
+      const Field kind_field = child(field.path, key, node);
+      std::string value;
+      read_choice(kind_field, value, {"postgres", "redis"});
+      if (value == "redis") {
+        parse_redis_target(field);
+        return;
+      }
+      if (value.empty()) return;  // reported by read_choice
+    }
+  }
   TargetConfig target;
   std::optional<toml::source_region> name_at;
   std::optional<Field> password_field;
@@ -42,16 +84,8 @@ void ConfigParser::parse_target(const Field& field) {
   dispatch(
       field,
       {
-          {"name",
-           [&](const Field& f) {
-             read_string(f, target.name);
-             name_at = f.at;
-             if (!target.name.empty() && !valid_target_name(target.name)) {
-               error(f, "invalid target name " + quoted(target.name) +
-                            ": use letters, digits and _ . : -");
-               target.name.clear();
-             }
-           }},
+          {"name", [&](const Field& f) { read_target_name(f, target.name, name_at); }},
+          {"kind", [](const Field&) {}},  // "postgres": read above
           {"conninfo", [&](const Field& f) { parse_conninfo(f, target); }},
           keyword("host"),
           keyword("hostaddr"),
@@ -113,17 +147,75 @@ void ConfigParser::parse_target(const Field& field) {
   if (password_field && !target.password_file.empty()) {
     error(*password_field, "set either password or password_file, not both");
   }
-  if (!name_at) {
-    missing(field, "name");
-  } else if (!target.name.empty()) {
-    const auto [first, inserted] = target_name_lines_.emplace(target.name, name_at->begin.line);
-    if (!inserted) {
-      error(*name_at, field.path + ".name",
-            "duplicate target name " + quoted(target.name) + " (first defined at line " +
-                std::to_string(first->second) + ")");
-    }
-  }
+  register_target_name(field, target.name, name_at);
   config_.targets.push_back(std::move(target));
+}
+
+// kind = "redis": the keys a Redis server needs, and nothing of libpq's, so a
+// PostgreSQL key on a Redis target is an unknown key with its file:line.
+void ConfigParser::parse_redis_target(const Field& field) {
+  RedisTargetConfig target;
+  std::optional<toml::source_region> name_at;
+  std::optional<Field> address_field;
+  std::optional<Field> host_field;
+  std::optional<Field> port_field;
+  dispatch(field,
+           {
+               {"name", [&](const Field& f) { read_target_name(f, target.name, name_at); }},
+               {"kind", [](const Field&) {}},  // read by parse_target
+               {"address",
+                [&](const Field& f) {
+                  address_field.emplace(f);
+                  const std::string* text = as_string(f);
+                  if (text == nullptr) return;
+                  auto parsed = parse_host_port(*text, std::uint16_t{6379});
+                  if (!parsed.value || parsed.value->host.empty() || parsed.value->port == 0) {
+                    error(f, "invalid address " + quoted(*text) +
+                                 ": expected \"host:port\", e.g. \"127.0.0.1:6379\"" +
+                                 (parsed.error.empty() ? "" : " (" + parsed.error + ")"));
+                    return;
+                  }
+                  target.host = parsed.value->host;
+                  target.port = parsed.value->port;
+                }},
+               {"host",
+                [&](const Field& f) {
+                  host_field.emplace(f);
+                  read_string(f, target.host);
+                }},
+               {"port",
+                [&](const Field& f) {
+                  port_field.emplace(f);
+                  if (auto port = as_integer(f, 1, 65535))
+                    target.port = static_cast<std::uint16_t>(*port);
+                }},
+               {"user", [&](const Field& f) { read_string(f, target.user); }},
+               {"password",
+                [&](const Field& f) {
+                  error(f, "a Redis password is read from password_file only (never inline)");
+                }},
+               {"password_file", [&](const Field& f) { read_string(f, target.password_file); }},
+               {"timeout", [&](const Field& f) { read_duration(f, target.timeout); }},
+               {"interval", [&](const Field& f) { read_duration(f, target.interval); }},
+               {"tls",
+                [&](const Field& f) {
+                  error(f,
+                        "tls is not supported for Redis targets yet (docs/redis.md); use a "
+                        "local stunnel or a loopback/private network");
+                }},
+               {"labels", [&](const Field& f) { parse_labels(f, target.labels); }},
+               {"rules", [&](const Field& f) { parse_rule_map(f, target.rules); }},
+           });
+  if (!field.node.is_table()) return;
+  if (address_field && (host_field || port_field)) {
+    error(*address_field, "set either address or host/port, not both");
+  }
+  if (!address_field && !host_field) missing(field, "address");
+  if (!target.user.empty() && target.password_file.empty()) {
+    error(field, "user is set but password_file is not: Redis AUTH needs both for an ACL user");
+  }
+  register_target_name(field, target.name, name_at);
+  config_.redis_targets.push_back(std::move(target));
 }
 
 void ConfigParser::parse_conninfo(const Field& field, TargetConfig& target) {
