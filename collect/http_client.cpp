@@ -1,5 +1,7 @@
 #include "collect/http_client.hpp"
 
+#include "config/secret_file.hpp"
+
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -15,6 +17,7 @@
 #include <boost/beast/http/write.hpp>
 #include <cctype>
 
+#include "config/secret_file.hpp"
 #include "config/text.hpp"
 
 namespace pgvigil {
@@ -203,6 +206,28 @@ void HttpClient::cancel() {
   in_flight_.clear();
   for (auto& weak : exchanges)
     if (auto exchange = weak.lock()) exchange->finish({false, 0, {}, "cancelled"});
+}
+
+std::string authorization_from_files(const std::string& basic_user,
+                                     const std::string& basic_password_file,
+                                     const std::string& bearer_token_file, std::string* error) {
+  if (!bearer_token_file.empty()) {
+    auto token = config::read_secret_file(bearer_token_file);
+    if (!token || token->empty()) {
+      if (error != nullptr) *error = "cannot read a token from " + bearer_token_file;
+      return {};
+    }
+    return "Bearer " + *token;
+  }
+  if (!basic_user.empty()) {
+    auto password = config::read_secret_file(basic_password_file);
+    if (!password) {
+      if (error != nullptr) *error = "cannot read the password file " + basic_password_file;
+      return {};
+    }
+    return basic_authorization(basic_user, *password);
+  }
+  return {};
 }
 
 }  // namespace pgvigil

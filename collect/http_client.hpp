@@ -48,6 +48,14 @@ struct HttpResult {
   std::chrono::steady_clock::duration elapsed{};
 };
 
+// The Authorization header value from secret files: "Bearer TOKEN" from a
+// token file, else basic auth from a user and password file, else "". On an
+// unreadable file sets *error (naming the file, never its content) and
+// returns "". Reads small files: call at (re)configuration.
+std::string authorization_from_files(const std::string& basic_user,
+                                     const std::string& basic_password_file,
+                                     const std::string& bearer_token_file, std::string* error);
+
 class HttpClient {
  public:
   using Callback = std::function<void(HttpResult)>;

@@ -52,17 +52,23 @@ struct ProbeSettings {
   std::optional<std::size_t> top_n;            // vacuum, statements, wait_events
   std::vector<std::string> include_databases;  // glob patterns; empty = all
   std::vector<std::string> exclude_databases;  // glob patterns
+
+  bool operator==(const ProbeSettings&) const = default;
 };
 
 struct BackupConfig {
   std::string glob;  // e.g. /var/backups/pg/*.sql.gz
   Duration max_age{24 * 3600 * 1000LL};
   std::uint64_t min_size_bytes = 0;
+
+  bool operator==(const BackupConfig&) const = default;
 };
 
 struct LogScanConfig {
   std::string path;  // file or glob of PostgreSQL server logs
   std::uint64_t max_bytes_per_round = 4 * 1024 * 1024;
+
+  bool operator==(const LogScanConfig&) const = default;
 };
 
 enum class Comparison { greater, greater_equal, less, less_equal, equal, not_equal };
@@ -78,6 +84,8 @@ struct CheckConfig {
   std::string expect;  // the text as written, e.g. "> 0"
   Duration for_duration{0};
   std::string severity = "warning";
+
+  bool operator==(const CheckConfig&) const = default;
 };
 
 // A custom SQL collector ([[collector]], docs/collectors.md): a query whose
@@ -96,6 +104,8 @@ struct CollectorColumn {
   std::string expect;  // as written, e.g. "< 1000"
   Duration for_duration{0};
   std::string severity = "warning";
+
+  bool operator==(const CollectorColumn&) const = default;
 };
 
 // SQL for a range of server_version_num; max 0 = no upper bound.
@@ -103,6 +113,8 @@ struct CollectorBranch {
   int min_version = 0;
   int max_version = 0;
   std::string sql;
+
+  bool operator==(const CollectorBranch&) const = default;
 };
 
 struct CollectorConfig {
@@ -126,6 +138,8 @@ struct CollectorConfig {
            (databases.size() == 1 && databases[0].find_first_of("*?[") != std::string::npos);
   }
   std::string metric_name(const CollectorColumn& column) const { return name + "_" + column.name; }
+
+  bool operator==(const CollectorConfig&) const = default;
 };
 
 // Overrides for one alert rule (thresholds in base units: seconds, bytes, ratios).
@@ -155,6 +169,56 @@ struct TargetConfig {
   std::vector<CollectorConfig> collectors;  // the [[collector]]s that apply to this target
   std::string patroni_url;
   std::map<std::string, RuleOverride> rules;  // per-target alert overrides
+
+  bool operator==(const TargetConfig&) const = default;
+};
+
+// [[target_template]]: what discovery cannot know (credentials, dbname,
+// probes, rules, backups, log paths) for the discovered targets whose labels
+// match. `base` holds every [[target]] key but name/conninfo/host/hostaddr/port.
+struct TargetTemplate {
+  std::map<std::string, std::string> match;  // label -> value, compared exactly; {} matches all
+  TargetConfig base;
+  std::string defined_at;  // "FILE:LINE"
+};
+
+// [[file_sd]]: Prometheus file_sd files (JSON or YAML), watched with inotify
+// and re-read every refresh_interval as well.
+struct FileSdConfig {
+  std::string name;                // the `source` label; default file_sd, file_sd_2, ...
+  std::vector<std::string> files;  // globs, relative to the config's directory
+  Duration refresh_interval{5 * 60 * 1000};
+  std::string defined_at;
+};
+
+// [[http_sd]]: a Prometheus http_sd endpoint polled every refresh_interval.
+struct HttpSdConfig {
+  std::string name;  // default http_sd, http_sd_2, ...
+  std::string url;   // may hold user:password (a secret)
+  Duration refresh_interval{60 * 1000};
+  Duration timeout{10 * 1000};
+  std::uint64_t max_bytes = 4 * 1024 * 1024;
+  std::string basic_auth_user;
+  std::string basic_auth_password_file;
+  std::string bearer_token_file;
+  std::string defined_at;
+};
+
+// [[patroni_sd]]: every Patroni cluster (scope) and member under a namespace
+// of Patroni's etcd, read through etcd's v3 JSON gateway every
+// refresh_interval. A member becomes a target named "<scope>.<member>" with
+// labels cluster and member and its patroni_url from the member's api_url.
+struct PatroniSdConfig {
+  std::string name;                          // default patroni_sd, patroni_sd_2, ...
+  std::vector<std::string> endpoints;        // etcd client URLs, tried in order
+  std::string namespace_path = "/service/";  // Patroni's `namespace`, with both slashes
+  std::vector<std::string> scopes;           // only these clusters; empty: every one
+  Duration refresh_interval{2'000};
+  Duration timeout{2'000};
+  std::uint64_t max_bytes = 4 * 1024 * 1024;
+  std::string basic_auth_user;  // etcd's own users, when auth is enabled
+  std::string basic_auth_password_file;
+  std::string defined_at;
 };
 
 // A [[target]] with kind = "redis" (docs/redis.md): one Redis server watched
@@ -197,9 +261,20 @@ struct Config {
   // (admission control: a fleet starting, or many targets reconnecting after
   // a server restart, connects in a steady stream instead of a storm).
   std::size_t max_connection_attempts = 32;
-  std::map<std::string, ProbeSettings> probes;  // [probes.NAME] defaults
-  std::vector<TargetConfig> targets;             // kind = "postgres"
-  std::vector<RedisTargetConfig> redis_targets;  // kind = "redis"
+  std::map<std::string, ProbeSettings> probes;   // [probes.NAME] defaults
+  std::vector<TargetConfig> targets;             // the static [[target]]s, kind = "postgres"
+  std::vector<RedisTargetConfig> redis_targets;  // the static [[target]]s, kind = "redis"
+  std::vector<TargetTemplate> target_templates;
+  // What a discovered target that matches no template starts from: the
+  // global [probes] and [alerting.rules] defaults folded into an empty target.
+  TargetConfig discovery_defaults;
+  std::vector<FileSdConfig> file_sd;
+  std::vector<HttpSdConfig> http_sd;
+  std::vector<PatroniSdConfig> patroni_sd;
+  // Sharding: this process keeps the targets whose name hashes to `shard`
+  // modulo `shards` (Prometheus' hashmod: MD5, its last 8 bytes big-endian).
+  std::uint32_t shards = 1;
+  std::uint32_t shard = 0;
   std::vector<CollectorConfig> collectors;   // every [[collector]], inline and included
   std::vector<std::string> collector_files;  // globs, relative to the config's directory
   AlertingConfig alerting;

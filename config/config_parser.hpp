@@ -27,6 +27,7 @@ class ConfigParser : public TomlWalker {
   // parse.cpp
   void parse_root(const toml::table& root);
   void apply_global_defaults();
+  void fold_global_defaults(TargetConfig& target) const;
 
   // parse_server.cpp
   void parse_server(const Field& field);
@@ -53,6 +54,18 @@ class ConfigParser : public TomlWalker {
   // Records the name (unique across kinds); false when missing or a duplicate.
   bool register_target_name(const Field& field, std::string& name,
                             const std::optional<toml::source_region>& name_at);
+  void parse_target_template(const Field& field);
+  // The keys of [[target]]; with template_match, those of [[target_template]]
+  // (no server address or name, plus `match`). False when not a table.
+  bool parse_target_fields(const Field& field, TargetConfig& target,
+                           std::map<std::string, std::string>* template_match);
+  // parse_discovery.cpp: [[file_sd]], [[http_sd]], shards.
+  void parse_file_sd(const Field& field);
+  void parse_http_sd(const Field& field);
+  void parse_patroni_sd(const Field& field);
+  // Source names are the `source` label and must differ across all kinds.
+  void check_source_names();
+  void check_shards(const toml::table& root);
   void parse_conninfo(const Field& field, TargetConfig& target);
   void parse_port(const Field& field, TargetConfig& target);
   void parse_connect_timeout(const Field& field, TargetConfig& target);

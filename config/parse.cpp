@@ -77,36 +77,45 @@ void ConfigParser::parse_root(const toml::table& root) {
           {"alerting", [&](const Field& f) { parse_alerting(f); }},
           {"target",
            [&](const Field& f) { each_table(f, [&](const Field& item) { parse_target(item); }); }},
+          {"target_template",
+           [&](const Field& f) {
+             each_table(f, [&](const Field& item) { parse_target_template(item); });
+           }},
+          {"file_sd",
+           [&](const Field& f) { each_table(f, [&](const Field& item) { parse_file_sd(item); }); }},
+          {"http_sd",
+           [&](const Field& f) { each_table(f, [&](const Field& item) { parse_http_sd(item); }); }},
+          {"patroni_sd",
+           [&](const Field& f) {
+             each_table(f, [&](const Field& item) { parse_patroni_sd(item); });
+           }},
+          {"shards",
+           [&](const Field& f) {
+             if (auto n = as_integer(f, 1, 1'000'000))
+               config_.shards = static_cast<std::uint32_t>(*n);
+           }},
+          {"shard",
+           [&](const Field& f) {
+             if (auto n = as_integer(f, 0, 999'999)) config_.shard = static_cast<std::uint32_t>(*n);
+           }},
           {"collector", [&](const Field& f) { parse_collectors(f); }},
           {"collector_files", [&](const Field& f) { read_strings(f, config_.collector_files); }},
       });
-  if (config_.targets.empty() && config_.redis_targets.empty() && !has_errors()) {
-    file_warning("no [[target]] configured; nothing will be monitored");
+  check_shards(root);
+  check_source_names();
+  if (config_.targets.empty() && config_.redis_targets.empty() && config_.file_sd.empty() &&
+      config_.http_sd.empty() && config_.patroni_sd.empty() && !has_errors()) {
+    file_warning("no [[target]] and no discovery configured; nothing will be monitored");
   }
 }
 
 // [probes.NAME] and [alerting.rules.NAME] are defaults for every target;
 // folding them in here means consumers only ever read the target.
 void ConfigParser::apply_global_defaults() {
-  for (TargetConfig& target : config_.targets) {
-    for (const auto& [name, global] : config_.probes) {
-      ProbeSettings& own = target.probes[name];
-      if (!own.enabled) own.enabled = global.enabled;
-      if (!own.interval) own.interval = global.interval;
-      if (!own.timeout) own.timeout = global.timeout;
-      if (!own.top_n) own.top_n = global.top_n;
-      if (own.include_databases.empty()) own.include_databases = global.include_databases;
-      if (own.exclude_databases.empty()) own.exclude_databases = global.exclude_databases;
-    }
-    for (const auto& [name, global] : config_.alerting.rules) {
-      RuleOverride& own = target.rules[name];
-      if (!own.enabled) own.enabled = global.enabled;
-      if (!own.for_duration) own.for_duration = global.for_duration;
-      for (const auto& [threshold, value] : global.thresholds) {
-        own.thresholds.emplace(threshold, value);  // keeps the target's own value
-      }
-    }
-  }
+  for (TargetTemplate& entry : config_.target_templates) fold_global_defaults(entry.base);
+  fold_global_defaults(config_.discovery_defaults);
+  for (TargetConfig& target : config_.targets) fold_global_defaults(target);
+  // A Redis target has no probes, only rules.
   for (RedisTargetConfig& target : config_.redis_targets) {
     for (const auto& [name, global] : config_.alerting.rules) {
       RuleOverride& own = target.rules[name];
@@ -114,6 +123,26 @@ void ConfigParser::apply_global_defaults() {
       if (!own.for_duration) own.for_duration = global.for_duration;
       for (const auto& [threshold, value] : global.thresholds)
         own.thresholds.emplace(threshold, value);
+    }
+  }
+}
+
+void ConfigParser::fold_global_defaults(TargetConfig& target) const {
+  for (const auto& [name, global] : config_.probes) {
+    ProbeSettings& own = target.probes[name];
+    if (!own.enabled) own.enabled = global.enabled;
+    if (!own.interval) own.interval = global.interval;
+    if (!own.timeout) own.timeout = global.timeout;
+    if (!own.top_n) own.top_n = global.top_n;
+    if (own.include_databases.empty()) own.include_databases = global.include_databases;
+    if (own.exclude_databases.empty()) own.exclude_databases = global.exclude_databases;
+  }
+  for (const auto& [name, global] : config_.alerting.rules) {
+    RuleOverride& own = target.rules[name];
+    if (!own.enabled) own.enabled = global.enabled;
+    if (!own.for_duration) own.for_duration = global.for_duration;
+    for (const auto& [threshold, value] : global.thresholds) {
+      own.thresholds.emplace(threshold, value);  // keeps the target's own value
     }
   }
 }

@@ -49,6 +49,10 @@ LoadResult parse_config_text(std::string_view text, const std::string& source_na
 // are shown.
 std::string render_effective_config(const Config& config);
 
+// One [[target]] block of TOML, secrets redacted, with `comment` as a line
+// above it (check-config's list of discovered targets).
+std::string render_target_block(const TargetConfig& target, std::string_view comment);
+
 // "> 0", ">= 1.5", "!= 0": an operator (> >= < <= == !=) then a number.
 std::optional<std::pair<Comparison, double>> parse_expect(std::string_view text);
 

@@ -63,8 +63,34 @@ void ConfigParser::parse_target(const Field& field) {
     }
   }
   TargetConfig target;
+  if (!parse_target_fields(field, target, nullptr)) return;
+  config_.targets.push_back(std::move(target));
+}
+
+void ConfigParser::parse_target_template(const Field& field) {
+  TargetTemplate entry;
+  entry.defined_at = source_name() + ":" + std::to_string(field.at.begin.line);
+  if (!parse_target_fields(field, entry.base, &entry.match)) return;
+  config_.target_templates.push_back(std::move(entry));
+}
+
+bool ConfigParser::parse_target_fields(const Field& field, TargetConfig& target,
+                                       std::map<std::string, std::string>* template_match) {
+  const bool is_template = template_match != nullptr;
   std::optional<toml::source_region> name_at;
   std::optional<Field> password_field;
+  // Where the server is comes from discovery, not from a template.
+  const auto server_key = [&](std::string_view name, FieldHandler handle) {
+    return KeyHandler{name, [&, name, handle](const Field& f) {
+                        if (is_template) {
+                          error(f, std::string(name) +
+                                       " comes from discovery and cannot be set in a "
+                                       "[[target_template]]");
+                          return;
+                        }
+                        handle(f);
+                      }};
+  };
 
   const auto keyword = [&](std::string_view name) {
     return KeyHandler{name, [&, name](const Field& f) {
@@ -84,12 +110,31 @@ void ConfigParser::parse_target(const Field& field) {
   dispatch(
       field,
       {
-          {"name", [&](const Field& f) { read_target_name(f, target.name, name_at); }},
-          {"kind", [](const Field&) {}},  // "postgres": read above
-          {"conninfo", [&](const Field& f) { parse_conninfo(f, target); }},
-          keyword("host"),
-          keyword("hostaddr"),
-          {"port", [&](const Field& f) { parse_port(f, target); }},
+          server_key("name", [&](const Field& f) { read_target_name(f, target.name, name_at); }),
+          {"kind",
+           [&](const Field& f) {
+             // [[target]]: "postgres", read by parse_target.
+             if (is_template)
+               error(f,
+                     "kind cannot be set in a [[target_template]]: discovered targets are "
+                     "PostgreSQL servers");
+           }},
+          server_key("conninfo", [&](const Field& f) { parse_conninfo(f, target); }),
+          server_key("host", keyword("host").handle),
+          server_key("hostaddr", keyword("hostaddr").handle),
+          server_key("port", [&](const Field& f) { parse_port(f, target); }),
+          {"match",
+           [&](const Field& f) {
+             if (!is_template) {
+               error(f, "match belongs in a [[target_template]]");
+               return;
+             }
+             each_member(f, [&](const Field& item, std::string_view label) {
+               std::string value;
+               read_string(item, value, /*allow_empty=*/true);
+               if (item.node.is_string()) (*template_match)[std::string(label)] = value;
+             });
+           }},
           keyword("dbname"),
           keyword("user"),
           keyword_choice("sslmode",
@@ -131,8 +176,10 @@ void ConfigParser::parse_target(const Field& field) {
           {"data_directory", [&](const Field& f) { read_string(f, target.data_directory); }},
           {"wal_directory", [&](const Field& f) { read_string(f, target.wal_directory); }},
           {"extra_paths", [&](const Field& f) { read_strings(f, target.extra_paths); }},
-          {"patroni_url",
-           [&](const Field& f) { read_http_url(f, target.patroni_url, UrlCredentials::allowed); }},
+          server_key("patroni_url",
+                     [&](const Field& f) {
+                       read_http_url(f, target.patroni_url, UrlCredentials::allowed);
+                     }),
           {"probes", [&](const Field& f) { parse_probe_map(f, target.probes); }},
           {"backup",
            [&](const Field& f) {
@@ -142,13 +189,14 @@ void ConfigParser::parse_target(const Field& field) {
           {"check", [&](const Field& f) { parse_checks(f, target); }},
           {"rules", [&](const Field& f) { parse_rule_map(f, target.rules); }},
       });
-  if (!field.node.is_table()) return;
+  if (!field.node.is_table()) return false;
 
   if (password_field && !target.password_file.empty()) {
     error(*password_field, "set either password or password_file, not both");
   }
+  if (is_template) return true;
   register_target_name(field, target.name, name_at);
-  config_.targets.push_back(std::move(target));
+  return true;
 }
 
 // kind = "redis": the keys a Redis server needs, and nothing of libpq's, so a

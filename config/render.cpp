@@ -235,6 +235,17 @@ static toml::table render_collector(const CollectorConfig& c) {
   return table;
 }
 
+std::string render_target_block(const TargetConfig& target, std::string_view comment) {
+  toml::array one;
+  one.push_back(render_target(target));
+  toml::table root{{"target", std::move(one)}};
+  std::ostringstream out;
+  out << "# ";
+  for (const char c : comment) out << (static_cast<unsigned char>(c) < 0x20 ? '?' : c);
+  out << "\n" << toml::toml_formatter{root} << "\n";
+  return out.str();
+}
+
 std::string render_effective_config(const Config& config) {
   toml::table root;
   root.insert_or_assign("state_directory", config.state_directory);
@@ -249,6 +260,58 @@ std::string render_effective_config(const Config& config) {
   for (const auto& target : config.targets) targets.push_back(render_target(target));
   for (const auto& target : config.redis_targets) targets.push_back(render_redis_target(target));
   if (!targets.empty()) root.insert_or_assign("target", std::move(targets));
+  if (config.shards > 1) {
+    root.insert_or_assign("shards", static_cast<std::int64_t>(config.shards));
+    root.insert_or_assign("shard", static_cast<std::int64_t>(config.shard));
+  }
+  toml::array templates;
+  for (const auto& entry : config.target_templates) {
+    toml::table table = render_target(entry.base);
+    table.erase("name");
+    toml::table match;
+    for (const auto& [label, value] : entry.match) match.insert_or_assign(label, value);
+    table.insert_or_assign("match", std::move(match));
+    templates.push_back(std::move(table));
+  }
+  if (!templates.empty()) root.insert_or_assign("target_template", std::move(templates));
+  toml::array file_sd;
+  for (const auto& sd : config.file_sd) {
+    toml::array files;
+    for (const auto& glob : sd.files) files.push_back(glob);
+    file_sd.push_back(toml::table{{"name", sd.name},
+                                  {"files", std::move(files)},
+                                  {"refresh_interval", format_duration(sd.refresh_interval)}});
+  }
+  if (!file_sd.empty()) root.insert_or_assign("file_sd", std::move(file_sd));
+  toml::array http_sd;
+  for (const auto& sd : config.http_sd) {
+    toml::table table{{"name", sd.name},
+                      {"url", redact_url_userinfo(sd.url)},
+                      {"refresh_interval", format_duration(sd.refresh_interval)},
+                      {"timeout", format_duration(sd.timeout)},
+                      {"max_bytes", static_cast<std::int64_t>(sd.max_bytes)}};
+    insert_if_set(table, "basic_auth_user", sd.basic_auth_user);
+    insert_if_set(table, "basic_auth_password_file", sd.basic_auth_password_file);
+    insert_if_set(table, "bearer_token_file", sd.bearer_token_file);
+    http_sd.push_back(std::move(table));
+  }
+  if (!http_sd.empty()) root.insert_or_assign("http_sd", std::move(http_sd));
+  toml::array patroni_sd;
+  for (const auto& sd : config.patroni_sd) {
+    toml::array endpoints;
+    for (const auto& url : sd.endpoints) endpoints.push_back(redact_url_userinfo(url));
+    toml::table table{{"name", sd.name},
+                      {"etcd", std::move(endpoints)},
+                      {"namespace", sd.namespace_path},
+                      {"scopes", string_array(sd.scopes)},
+                      {"refresh_interval", format_duration(sd.refresh_interval)},
+                      {"timeout", format_duration(sd.timeout)},
+                      {"max_bytes", static_cast<std::int64_t>(sd.max_bytes)}};
+    insert_if_set(table, "basic_auth_user", sd.basic_auth_user);
+    insert_if_set(table, "basic_auth_password_file", sd.basic_auth_password_file);
+    patroni_sd.push_back(std::move(table));
+  }
+  if (!patroni_sd.empty()) root.insert_or_assign("patroni_sd", std::move(patroni_sd));
   toml::array collectors;
   for (const auto& collector : config.collectors) collectors.push_back(render_collector(collector));
   if (!collectors.empty()) root.insert_or_assign("collector", std::move(collectors));

@@ -24,24 +24,8 @@ std::optional<HttpUrl> parse_alertmanager_url(const std::string& url, std::strin
 }
 
 std::string alertmanager_authorization(const config::AlertingConfig& alerting, std::string* error) {
-  if (!alerting.bearer_token_file.empty()) {
-    auto token = config::read_secret_file(alerting.bearer_token_file);
-    if (!token || token->empty()) {
-      if (error != nullptr) *error = "cannot read a token from " + alerting.bearer_token_file;
-      return {};
-    }
-    return "Bearer " + *token;
-  }
-  if (!alerting.basic_auth_user.empty()) {
-    auto password = config::read_secret_file(alerting.basic_auth_password_file);
-    if (!password) {
-      if (error != nullptr)
-        *error = "cannot read the password file " + alerting.basic_auth_password_file;
-      return {};
-    }
-    return basic_authorization(alerting.basic_auth_user, *password);
-  }
-  return {};
+  return authorization_from_files(alerting.basic_auth_user, alerting.basic_auth_password_file,
+                                  alerting.bearer_token_file, error);
 }
 
 struct AlertmanagerClient::Endpoint : std::enable_shared_from_this<Endpoint> {

@@ -14,6 +14,7 @@
 #include "alerts/alertmanager_payload.hpp"
 #include "collect/exposition_text.hpp"
 #include "collect/job_catalogue.hpp"
+#include "collect/target_set.hpp"
 #include "config/parse.hpp"
 #include "config/secret_file.hpp"
 #include "daemon/pages.hpp"
@@ -138,6 +139,7 @@ App::App(config::Config config)
                           .Add({})),
       exposition_([this](std::string& out) { build_metrics(out); }) {
   alertmanager_ = std::make_unique<AlertmanagerClient>(io_, *registry_);
+  discovery_ = std::make_unique<Discovery>(io_, workers_, *registry_, [this] { apply_targets(); });
   reload_ok_.Set(1);
   reload_time_.Set(now_seconds());
   // Rounds that change only the liveness round trip do not wake the rules.
@@ -148,6 +150,7 @@ App::App(config::Config config)
 }
 
 App::~App() {
+  discovery_->stop();
   for (auto& [name, monitor] : monitors_) monitor->stop();
   for (auto& [name, session] : redis_sessions_) session->stop();
   workers_.join();
@@ -208,6 +211,7 @@ void App::stop() {
   alert_timer_.cancel();
   refresh_timer_.cancel();
   alertmanager_->stop();
+  discovery_->stop();
   for (auto& [name, monitor] : monitors_) monitor->stop();
   for (auto& [name, session] : redis_sessions_) session->stop();
   if (server_) server_->stop();
@@ -274,6 +278,14 @@ bool App::reload() {
     ++tail_generation_;
     return false;
   }
+  if (shard_override_ && *shard_override_ >= loaded.config->shards) {
+    spdlog::error("config reload: --shard {} is not below shards = {}", *shard_override_,
+                  loaded.config->shards);
+    spdlog::error("config reload failed; the previous configuration keeps running");
+    reload_ok_.Set(0);
+    ++tail_generation_;
+    return false;
+  }
   if (loaded.config->server.listen != config_.server.listen)
     spdlog::warn("config reload: [server] listen changes take effect after a restart");
   const bool ok = apply(std::move(*loaded.config));
@@ -308,21 +320,44 @@ bool App::apply(config::Config config) {
   apply_log_level();
 
   connect_gate_->set_limit(config_.max_connection_attempts);
+  if (shard_override_) config_.shard = *shard_override_;  // checked against shards before
+  discovery_->configure(config_);
+  apply_targets();
+  configure_alerting();
+  return true;
+}
+
+void App::override_shard(std::uint32_t shard) {
+  shard_override_ = shard;
+}
+
+void App::apply_targets() {
+  if (stopping_) return;
+  const auto set = collect::build_target_set(config_, discovery_->sources());
+  discovery_->note_target_set(set);
+  ++tail_generation_;  // pgvigil_sd_targets changed: the next scrape shows it
   MonitorOptions options;
   options.gate = connect_gate_;
   std::map<std::string, std::shared_ptr<TargetMonitor>> next;
-  for (const auto& target : config_.targets) {
+  for (const auto& target : set.targets) {
     auto shared_target = std::make_shared<const config::TargetConfig>(target);
     auto params = build_conn_params(target, options.statement_timeout);
-    if (!params.error.empty()) spdlog::error("{}", params.error);
     auto existing = monitors_.find(target.name);
+    const bool known = existing != monitors_.end();
+    if (!params.error.empty() && !(known && existing->second->config() == target))
+      spdlog::error("{}", params.error);
     std::shared_ptr<TargetMonitor> monitor;
-    if (existing != monitors_.end() && existing->second->connection_params_equal(params)) {
+    if (known && existing->second->connection_params_equal(params)) {
       monitor = existing->second;  // same server, same credentials: keep connection and state
+      if (monitor->config() == target) {  // nothing changed: leave its jobs alone
+        monitors_.erase(existing);
+        next.emplace(target.name, monitor);
+        continue;
+      }
       monitor->update_target(shared_target);
       monitors_.erase(existing);
     } else {
-      if (existing != monitors_.end()) {
+      if (known) {
         drop_target(target.name, *existing->second);
         monitors_.erase(existing);
       }
@@ -334,32 +369,32 @@ bool App::apply(config::Config config) {
     runner_.sync(monitor, collect::plan_jobs(config_, target, {io_, workers_}));
     next.emplace(target.name, monitor);
   }
-  for (auto& [name, monitor] : monitors_) drop_target(name, *monitor);  // no longer configured
+  for (auto& [name, monitor] : monitors_) drop_target(name, *monitor);  // no longer monitored
   monitors_ = std::move(next);
-  apply_redis_targets();
-  configure_alerting();
-  return true;
+  // After the PostgreSQL monitors, so a target that changed kind finds the
+  // other kind's series already handled. Discovery never yields a Redis
+  // target; a discovery round re-applies the same static list (a no-op for
+  // a session whose connection did not change).
+  apply_redis_targets(set.redis_targets);
 }
 
 // Redis targets have no jobs: each session runs its own round and publishes
 // to the store (collect/redis_session.*). A reload that leaves a target's
 // address, credentials and timeout alone keeps its session and connection.
-void App::apply_redis_targets() {
+void App::apply_redis_targets(const std::vector<config::RedisTargetConfig>& targets) {
   std::map<std::string, std::shared_ptr<RedisSession>> next;
-  for (const auto& target : config_.redis_targets) {
+  for (const auto& target : targets) {
     std::optional<std::string> password;
     if (!target.password_file.empty()) {
       // Read at (re)load, like a PostgreSQL target's password_file; the
       // preflight already said whether it is readable.
       password = config::read_secret_file(target.password_file);
       if (!password)
-        spdlog::error("target {}: cannot read password_file {}", target.name,
-                      target.password_file);
+        spdlog::error("target {}: cannot read password_file {}", target.name, target.password_file);
     }
     auto existing = redis_sessions_.find(target.name);
     std::shared_ptr<RedisSession> session;
-    if (existing != redis_sessions_.end() &&
-        existing->second->same_connection(target, password)) {
+    if (existing != redis_sessions_.end() && existing->second->same_connection(target, password)) {
       session = existing->second;
       session->update_target(target);
       redis_sessions_.erase(existing);

@@ -12,6 +12,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "collect/target_monitor.hpp"
 #include "config/config.hpp"
 #include "daemon/alertmanager_client.hpp"
+#include "daemon/discovery.hpp"
 #include "daemon/http_routes.hpp"
 #include "daemon/http_server.hpp"
 #include "daemon/metrics_exposition.hpp"
@@ -51,6 +53,8 @@ class App {
   // Re-reads the config file; a bad one is logged and the old config stays.
   bool reload();
   bool apply(config::Config config);
+  // --shard: kept over every reload (the config's `shard` otherwise).
+  void override_shard(std::uint32_t shard);
 
   boost::asio::io_context& io() noexcept { return io_; }
   const MetricsStore& store() const noexcept { return store_; }
@@ -61,12 +65,15 @@ class App {
  private:
   void apply_log_level();
   void drop_target(const std::string& name, TargetMonitor& monitor);
+  // The static targets plus the discovered ones, this shard's share: started,
+  // kept (same server and credentials) or dropped.
+  void apply_targets();
   void build_routes();
   void watch_signals();
   void start_watchdog();
   void log_state_change(const TargetMonitor& monitor);
   void log_redis_state_change(const RedisSession& session);
-  void apply_redis_targets();
+  void apply_redis_targets(const std::vector<config::RedisTargetConfig>& targets);
   // The /metrics body: the store's text, then the registry's, the
   // evaluator's and the process's families (the "tail"), the tail
   // re-serialised only when its generation moved.
@@ -84,6 +91,7 @@ class App {
 
   config::Config config_;
   std::string log_level_override_;
+  std::optional<std::uint32_t> shard_override_;
   boost::asio::io_context io_;
   boost::asio::thread_pool workers_{2};
   boost::asio::signal_set signals_;
@@ -103,6 +111,7 @@ class App {
   std::unique_ptr<http::HttpServer> server_;
   std::map<std::string, std::shared_ptr<TargetMonitor>> monitors_;
   std::map<std::string, std::shared_ptr<RedisSession>> redis_sessions_;  // kind = "redis"
+  std::unique_ptr<Discovery> discovery_;
   bool stopping_ = false;
   alerts::Evaluator evaluator_;
   std::unique_ptr<AlertmanagerClient> alertmanager_;

@@ -1,6 +1,8 @@
 // pgvigil: watches PostgreSQL servers, serves what it sees as Prometheus
 // metrics and pages through Alertmanager when a runbook says a human must act.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +16,8 @@
 #include <vector>
 
 #include "alerts/prometheus_rules.hpp"
+#include "collect/sd_sources.hpp"
+#include "collect/target_set.hpp"
 #include "config/parse.hpp"
 #include "config/queries_yaml.hpp"
 #include "daemon/app.hpp"
@@ -28,8 +32,11 @@ constexpr std::string_view kUsage =
     "Commands:\n"
     "  run -c FILE          run the daemon with the given configuration\n"
     "  check-config FILE    validate FILE and print the effective configuration\n"
-    "                       (secrets redacted); exit 1 on error\n"
-    "  rules [-c FILE]      print the alert rules as a Prometheus rule file\n"
+    "                       and the targets discovery yields now (secrets\n"
+    "                       redacted); exit 1 on error\n"
+    "  rules [-c FILE] [--kubernetes NAME]\n"
+    "                       print the alert rules as a Prometheus rule file\n"
+    "                       (or a PrometheusRule object named NAME)\n"
     "  convert-queries FILE print postgres_exporter's queries.yaml FILE as\n"
     "                       [[collector]] tables\n"
     "  version              print the version\n"
@@ -37,7 +44,7 @@ constexpr std::string_view kUsage =
     "Run 'pgvigil COMMAND --help' for the options of a command.\n";
 
 constexpr std::string_view kRunUsage =
-    "Usage: pgvigil run -c FILE [--log-level LEVEL]\n"
+    "Usage: pgvigil run -c FILE [--log-level LEVEL] [--shard N|hostname]\n"
     "\n"
     "Runs the daemon: probes every configured target, serves /metrics, /health,\n"
     "/ready and / on the [server] listen addresses, and evaluates alerts.\n"
@@ -46,10 +53,12 @@ constexpr std::string_view kRunUsage =
     "\n"
     "Options:\n"
     "  -c, --config FILE      configuration file (TOML)\n"
-    "  --log-level LEVEL      override [log] level (trace|debug|info|warn|error)\n";
+    "  --log-level LEVEL      override [log] level (trace|debug|info|warn|error)\n"
+    "  --shard N|hostname     this process's shard (overrides `shard`; 'hostname' takes the\n"
+    "                         host name's trailing -N, e.g. a StatefulSet pod's ordinal)\n";
 
 constexpr std::string_view kRulesUsage =
-    "Usage: pgvigil rules [-c FILE]\n"
+    "Usage: pgvigil rules [-c FILE] [--kubernetes NAME]\n"
     "\n"
     "Prints a Prometheus rule file (groups pgvigil.rules and pgvigil.selfmonitoring)\n"
     "with the alerts the daemon evaluates itself, over pgvigil's metrics, with the\n"
@@ -57,7 +66,11 @@ constexpr std::string_view kRulesUsage =
     "(the defaults without -c). Check it with `promtool check rules`.\n"
     "\n"
     "Options:\n"
-    "  -c, --config FILE      configuration file (TOML)\n";
+    "  -c, --config FILE      configuration file (TOML)\n"
+    "  --kubernetes NAME      print the same groups as a Prometheus Operator object\n"
+    "                         (apiVersion monitoring.coreos.com/v1, kind PrometheusRule)\n"
+    "                         named NAME, labelled app.kubernetes.io/name: pgvigil, the\n"
+    "                         groups under spec.groups; for `kubectl apply -f -`\n";
 
 constexpr std::string_view kCheckUsage =
     "Usage: pgvigil check-config FILE\n"
@@ -132,6 +145,29 @@ int check_config(const std::vector<std::string_view>& args) {
   for (const auto& problem : problems) std::cerr << args[0] << ": " << problem << "\n";
   if (!problems.empty()) return 1;
   std::cout << pgvigil::config::render_effective_config(*config);
+  if (config->file_sd.empty() && config->http_sd.empty() && config->patroni_sd.empty()) return 0;
+
+  // What discovery yields right now, through the same sources, templates and
+  // shard the daemon uses; a source that fails here is reported, not fatal.
+  std::vector<std::string> source_problems;
+  const auto sources = pgvigil::collect::discover_once(*config, source_problems);
+  const auto set = pgvigil::collect::build_target_set(*config, sources);
+  std::cout << "\n# Targets as discovered now";
+  if (config->shards > 1)
+    std::cout << ", shard " << config->shard << " of " << config->shards << " ("
+              << set.outside_shard << " left to other shards)";
+  std::cout << ":";
+  for (const auto& source : sources)
+    std::cout << " " << source.name << " " << source.entries.size() << " entries;";
+  std::cout << " " << set.targets.size() << " targets in all.\n";
+  for (const auto& problem : source_problems) std::cout << "# problem: " << problem << "\n";
+  for (const auto& problem : set.problems) std::cout << "# problem: " << problem << "\n";
+  std::cout << "\n";
+  for (const auto& target : set.targets) {
+    const auto origin = set.origin_of.find(target.name);
+    std::cout << pgvigil::config::render_target_block(
+        target, origin == set.origin_of.end() ? "" : "from " + origin->second);
+  }
   return 0;
 }
 
@@ -141,22 +177,34 @@ int print_rules(const std::vector<std::string_view>& args) {
     return 0;
   }
   std::string path;
+  std::optional<std::string> object_name;  // --kubernetes NAME
   for (std::size_t i = 0; i < args.size(); ++i) {
     if ((args[i] == "-c" || args[i] == "--config") && i + 1 < args.size()) {
       path = args[++i];
+    } else if (args[i] == "--kubernetes" && i + 1 < args.size()) {
+      object_name = args[++i];
+      if (!pgvigil::alerts::valid_kubernetes_name(*object_name)) {
+        std::cerr << "pgvigil rules: --kubernetes takes a Kubernetes object name (lowercase "
+                     "letters, digits, '-' and '.', starting and ending with a letter or digit); "
+                     "got '"
+                  << *object_name << "'\n";
+        return 2;
+      }
     } else {
       std::cerr << "pgvigil rules: unexpected argument '" << args[i] << "'\n" << kRulesUsage;
       return 2;
     }
   }
-  if (path.empty()) {
-    std::cout << pgvigil::alerts::render_prometheus_rules(pgvigil::config::Config{},
-                                                          "the default configuration");
-    return 0;
+  std::optional<pgvigil::config::Config> config = pgvigil::config::Config{};
+  std::string source = "the default configuration";
+  if (!path.empty()) {
+    config = load_for_command(path);
+    if (!config) return 1;
+    source = path;
   }
-  auto config = load_for_command(path);
-  if (!config) return 1;
-  std::cout << pgvigil::alerts::render_prometheus_rules(*config, path);
+  std::cout << (object_name
+                    ? pgvigil::alerts::render_prometheus_rule_object(*config, source, *object_name)
+                    : pgvigil::alerts::render_prometheus_rules(*config, source));
   return 0;
 }
 
@@ -167,9 +215,20 @@ int run(const std::vector<std::string_view>& args) {
   }
   std::string path;
   std::string level_override;
+  std::optional<std::uint32_t> shard;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if ((args[i] == "-c" || args[i] == "--config") && i + 1 < args.size()) {
       path = args[++i];
+    } else if (args[i] == "--shard" && i + 1 < args.size()) {
+      char host[256] = {};
+      (void)::gethostname(host, sizeof host - 1);
+      shard = pgvigil::collect::parse_shard_argument(args[++i], host);
+      if (!shard) {
+        std::cerr << "pgvigil run: --shard takes a number or 'hostname' (the host name's "
+                     "trailing -NUMBER, as in a StatefulSet); got '"
+                  << args[i] << "' (host name '" << host << "')\n";
+        return 2;
+      }
     } else if (args[i] == "--log-level" && i + 1 < args.size()) {
       level_override = args[++i];
       if (std::find(pgvigil::config::kLogLevels.begin(), pgvigil::config::kLogLevels.end(),
@@ -194,6 +253,11 @@ int run(const std::vector<std::string_view>& args) {
     return 1;
   }
   if (!level_override.empty()) loaded.config->log.level = level_override;
+  if (shard && *shard >= loaded.config->shards) {
+    std::cerr << "pgvigil run: --shard " << *shard
+              << " is not below shards = " << loaded.config->shards << " in " << path << "\n";
+    return 2;
+  }
   pgvigil::setup_logging(loaded.config->log);
   for (const auto& warning : loaded.warnings) spdlog::warn("config: {}", warning);
   if (const auto problems = pgvigil::check_config_dependencies(*loaded.config); !problems.empty()) {
@@ -205,6 +269,7 @@ int run(const std::vector<std::string_view>& args) {
     pgvigil::App app(std::move(*loaded.config));
     // A reload reads [log] level from the file again; the command line wins.
     app.override_log_level(level_override);
+    if (shard) app.override_shard(*shard);
     app.start();
     spdlog::info("pgvigil {} started", PGVIGIL_VERSION);
     return app.run();

@@ -103,14 +103,24 @@ void HttpRecorder::handle(int client) {
     if (data.size() >= header_end + 4 + want) break;
   }
   if (header_end == std::string::npos) return;
+  std::string reply;
   {
     std::lock_guard lock(mutex_);
     requests_.push_back(
         {data.substr(0, header_end), data.substr(header_end + 4, want), SteadyClock::now()});
+    reply = "HTTP/1.1 " + std::to_string(status_) +
+            " X\r\nContent-Length: " + std::to_string(body_.size()) + "\r\n" +
+            (content_type_.empty() ? "" : "Content-Type: " + content_type_ + "\r\n") +
+            "Connection: close\r\n\r\n" + body_;
   }
-  const std::string reply = "HTTP/1.1 " + std::to_string(status_) +
-                            " X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
   ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL);
+}
+
+void HttpRecorder::set_reply(int status, std::string body, std::string content_type) {
+  std::lock_guard lock(mutex_);
+  status_ = status;
+  body_ = std::move(body);
+  content_type_ = std::move(content_type);
 }
 
 int free_loopback_port() {

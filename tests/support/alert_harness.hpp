@@ -34,6 +34,8 @@ class HttpRecorder {
   HttpRecorder& operator=(const HttpRecorder&) = delete;
 
   int port() const { return port_; }
+  // What later requests get (a discovery endpoint, for instance).
+  void set_reply(int status, std::string body, std::string content_type = "application/json");
   std::vector<Request> requests() const;
   std::size_t count() const;
 
@@ -48,6 +50,8 @@ class HttpRecorder {
   std::thread thread_;
   mutable std::mutex mutex_;
   std::vector<Request> requests_;
+  std::string body_;
+  std::string content_type_;
 };
 
 // A loopback TCP port that was free a moment ago.

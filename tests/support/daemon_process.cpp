@@ -72,12 +72,21 @@ std::string dechunk(const std::string& body) {
 
 HttpReply http_get(int port, const std::string& path, std::chrono::milliseconds timeout,
                    const std::string& extra_headers) {
+  return http_request(port, "GET", path, "", timeout, extra_headers);
+}
+
+HttpReply http_request(int port, const std::string& method, const std::string& path,
+                       const std::string& body, std::chrono::milliseconds timeout,
+                       const std::string& extra_headers) {
   HttpReply reply;
   const auto deadline = Clock::now() + timeout;
   int fd = connect_loopback(port, timeout);
   if (fd < 0) return reply;
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers +
-                              "Connection: close\r\n\r\n";
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers;
+  if (!body.empty() || method != "GET")
+    request +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  request += "Connection: close\r\n\r\n" + body;
   if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(request.size())) {
     ::close(fd);

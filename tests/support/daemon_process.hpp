@@ -22,6 +22,12 @@ HttpReply http_get(int port, const std::string& path,
                    std::chrono::milliseconds timeout = std::chrono::milliseconds(3000),
                    const std::string& extra_headers = "");
 
+// Any method with an optional body (sent with Content-Type: application/json).
+HttpReply http_request(int port, const std::string& method, const std::string& path,
+                       const std::string& body,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(3000),
+                       const std::string& extra_headers = "");
+
 // Finds a sample in Prometheus text: name plus every listed label must match.
 std::optional<double> metric_value(const std::string& text, const std::string& name,
                                    const std::map<std::string, std::string>& labels = {});

@@ -87,7 +87,7 @@ bool has_patroni() {
          ::access((std::string(kPgBin) + "/postgres").c_str(), X_OK) == 0;
 }
 
-PatroniTestCluster::PatroniTestCluster() {
+PatroniTestCluster::PatroniTestCluster(bool replica_can_fail_over) {
   const auto started = std::chrono::steady_clock::now();
   dir_ = make_temp_dir("pgvigil-patroni");
   a_.name = "node-a";
@@ -107,7 +107,7 @@ PatroniTestCluster::PatroniTestCluster() {
   fs::create_directories(dir_ + "/etcd");
   ::chmod((dir_ + "/etcd").c_str(), 0700);
   write_member_config(a_, false);
-  write_member_config(b_, true);
+  write_member_config(b_, !replica_can_fail_over);
   if (::getuid() == 0) {
     const passwd* pw = ::getpwnam("postgres");
     if (pw == nullptr) throw std::runtime_error("no postgres OS user");
@@ -163,6 +163,12 @@ PatroniTestCluster::PatroniTestCluster() {
   }
   start_time_ = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
+}
+
+bool PatroniTestCluster::switchover(const std::string& from, const std::string& to) {
+  const auto body =
+      "{\"leader\": \"" + member(from).name + "\", \"candidate\": \"" + member(to).name + "\"}";
+  return http_request(member(from).rest_port, "POST", "/switchover", body, 30000ms).status == 200;
 }
 
 PatroniTestCluster::~PatroniTestCluster() {

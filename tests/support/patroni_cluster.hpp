@@ -24,7 +24,9 @@ class PatroniTestCluster {
   // until it runs as a replica at lag 0). Throws std::runtime_error with the
   // logs when something does not come up within its bound; whatever started
   // is stopped first.
-  PatroniTestCluster();
+  // replica_can_fail_over: member b is not tagged nofailover (a switchover
+  // to it is possible).
+  explicit PatroniTestCluster(bool replica_can_fail_over = false);
   ~PatroniTestCluster();  // stops both Patronis, their PostgreSQLs and etcd; removes the files
   PatroniTestCluster(const PatroniTestCluster&) = delete;
   PatroniTestCluster& operator=(const PatroniTestCluster&) = delete;
@@ -39,6 +41,11 @@ class PatroniTestCluster {
   // GET /cluster from a member's REST API, parsed; nullopt when it does not
   // answer with a valid reply.
   std::optional<pgvigil::PatroniCluster> cluster(const std::string& which) const;
+
+  int etcd_port() const { return etcd_client_port_; }
+  // A planned switchover from the leader `from` to `to` through Patroni's
+  // REST API; true when Patroni accepted it (it completes asynchronously).
+  bool switchover(const std::string& from, const std::string& to);
 
   // SIGKILL of the member's Patroni, then of its postmaster: nobody renews
   // the leader key, nobody stops PostgreSQL cleanly.

@@ -1,8 +1,8 @@
 // The landing page as a pure function of its state: what it shows per target,
 // and that nothing a server, a log line or the config can contain becomes
 // markup on it.
-#include "daemon/status_facts.hpp"
 #include "daemon/status_page.hpp"
+#include "daemon/status_facts.hpp"
 
 #include <doctest/doctest.h>
 
