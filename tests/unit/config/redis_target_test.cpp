@@ -115,7 +115,8 @@ user = "monitor"
 password_file = "/run/secrets/redis"
 )");
   const std::string text = render_effective_config(config);
-  CHECK(contains(text, "kind = 'redis'") || contains(text, "kind = \"redis\""));
+  const bool kind_rendered = contains(text, "kind = 'redis'") || contains(text, "kind = \"redis\"");
+  CHECK(kind_rendered);
   CHECK(contains(text, "[::1]:6379"));
   CHECK(contains(text, "/run/secrets/redis"));
   // The rendering parses back to the same target.
