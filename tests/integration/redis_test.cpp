@@ -73,7 +73,7 @@ void dump_on_failure(const DaemonProcess& daemon, const RedisServer& server) {
 }  // namespace
 
 TEST_CASE(
-    "redis: up with the documented metrics, down as refused after SIGKILL, back after restart") {
+    "redis: up with the documented metrics then refused after SIGKILL and back after restart") {
   RedisServer server;
   DaemonProcess daemon(redis_config(redis_target("cache", server)));
 
@@ -133,7 +133,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "redis: AUTH from password_file, and a wrong password is auth_failed without the password "
+    "redis: AUTH from password_file and a wrong password is auth_failed without the password "
     "shown") {
   const std::string password = "s3cret-redis-pw-4711";
   const std::string wrong = "wr0ng-redis-pw-0815";
