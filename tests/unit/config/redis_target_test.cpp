@@ -124,3 +124,26 @@ password_file = "/run/secrets/redis"
   REQUIRE(again.redis_targets.size() == 1);
   CHECK(again.redis_targets[0] == config.redis_targets[0]);
 }
+
+TEST_CASE(
+    "redis target: kind has no place in a [[target_template]], and names are unique across kinds") {
+  const LoadResult templated = parse_config_text(R"([[target_template]]
+kind = "redis"
+[[file_sd]]
+files = ["targets/*.json"]
+)",
+                                                 "t.toml");
+  REQUIRE_FALSE(templated.config.has_value());
+  CHECK(contains(all_errors(templated), "kind cannot be set in a [[target_template]]"));
+
+  const LoadResult clash = parse_config_text(R"([[target]]
+name = "same"
+[[target]]
+name = "same"
+kind = "redis"
+address = "127.0.0.1:6379"
+)",
+                                             "t.toml");
+  REQUIRE_FALSE(clash.config.has_value());
+  CHECK(contains(all_errors(clash), "duplicate target name"));
+}
