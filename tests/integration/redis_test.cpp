@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "support/daemon_process.hpp"
 #include "support/redis_server.hpp"
@@ -278,4 +279,24 @@ TEST_CASE("redis: a replica whose primary is killed fires RedisReplicaLinkDown")
       pgvigil::test::http_get(daemon.port(), "/api/v1/alerts?alertname=RedisReplicaLinkDown");
   CHECK(contains(api.body, "\"target\":\"replica\""));
   CHECK(wait_until([&] { return down_because(daemon, "primary", "refused"); }, 5s));
+}
+
+TEST_CASE("redis: with shards a process watches only the Redis targets of its shard") {
+  RedisServer server;
+  // hashmod(name, 2): cache-a -> 0, cache-d -> 1 (MD5, as Prometheus).
+  DaemonProcess daemon("shards = 2\nshard = 1\n" + redis_config(redis_target("cache-a", server) +
+                                                                redis_target("cache-d", server)));
+  const bool watched = wait_until(
+                           [&] {
+                             return daemon.metric("redis_up", {{"target", "cache-d"}}) == 1.0;
+                           },
+                           10s)
+                           .has_value();
+  if (!watched) dump_on_failure(daemon, server);
+  REQUIRE(watched);
+  // Several rounds later the other shard's target has no series at all.
+  std::this_thread::sleep_for(1s);
+  const auto metrics = daemon.metrics();
+  CHECK(pgvigil::test::metric_series(metrics, "redis_up", {{"target", "cache-a"}}) == 0);
+  CHECK(pgvigil::test::metric_series(metrics, "redis_up", {{"target", "cache-d"}}) == 1);
 }
