@@ -293,7 +293,7 @@ bool App::reload() {
   ++tail_generation_;
   if (ok) {
     reload_time_.Set(now_seconds());
-    spdlog::info("configuration reloaded: {} targets", monitors_.size());
+    spdlog::info("configuration reloaded: {} targets", monitors_.size() + redis_sessions_.size());
   }
   return ok;
 }
@@ -322,6 +322,7 @@ bool App::apply(config::Config config) {
   connect_gate_->set_limit(config_.max_connection_attempts);
   if (shard_override_) config_.shard = *shard_override_;  // checked against shards before
   discovery_->configure(config_);
+  redis_targets_pending_ = true;
   apply_targets();
   configure_alerting();
   return true;
@@ -372,10 +373,13 @@ void App::apply_targets() {
   for (auto& [name, monitor] : monitors_) drop_target(name, *monitor);  // no longer monitored
   monitors_ = std::move(next);
   // After the PostgreSQL monitors, so a target that changed kind finds the
-  // other kind's series already handled. Discovery never yields a Redis
-  // target; a discovery round re-applies the same static list (a no-op for
-  // a session whose connection did not change).
-  apply_redis_targets(set.redis_targets);
+  // other kind's series already handled. Only after a (re)load: discovery
+  // never yields a Redis target, and the shard's share of the static ones
+  // moves only with the config.
+  if (redis_targets_pending_) {
+    redis_targets_pending_ = false;
+    apply_redis_targets(set.redis_targets);
+  }
 }
 
 // Redis targets have no jobs: each session runs its own round and publishes

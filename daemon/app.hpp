@@ -111,6 +111,10 @@ class App {
   std::unique_ptr<http::HttpServer> server_;
   std::map<std::string, std::shared_ptr<TargetMonitor>> monitors_;
   std::map<std::string, std::shared_ptr<RedisSession>> redis_sessions_;  // kind = "redis"
+  // Set by apply(): the Redis targets come from the config only, so a
+  // discovery round (which also runs apply_targets) leaves them alone and
+  // does not re-read their password files.
+  bool redis_targets_pending_ = false;
   std::unique_ptr<Discovery> discovery_;
   bool stopping_ = false;
   alerts::Evaluator evaluator_;

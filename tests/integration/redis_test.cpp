@@ -5,6 +5,8 @@
 // seen by the daemon's own rule evaluation.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -299,4 +301,51 @@ TEST_CASE("redis: with shards a process watches only the Redis targets of its sh
   const auto metrics = daemon.metrics();
   CHECK(pgvigil::test::metric_series(metrics, "redis_up", {{"target", "cache-a"}}) == 0);
   CHECK(pgvigil::test::metric_series(metrics, "redis_up", {{"target", "cache-d"}}) == 1);
+}
+
+TEST_CASE(
+    "redis: a reload that changes labels keeps the connection and one that drops the target drops "
+    "its series") {
+  RedisServer server;
+  DaemonProcess daemon(redis_config(redis_target("cache", server)));
+  REQUIRE(wait_until([&] { return daemon.metric("redis_up", {{"target", "cache"}}) == 1.0; }, 10s));
+  const auto connections = [&] {
+    const auto info = server.info("stats");
+    const auto at = info.find("total_connections_received:");
+    return at == std::string::npos ? -1 : std::stol(info.substr(at + 27));
+  };
+  const long before = connections();  // this INFO's own connection included
+  const auto rewrite = [&](std::string text) {
+    for (auto at = text.find("@STATE@"); at != std::string::npos; at = text.find("@STATE@"))
+      text.replace(at, 7, daemon.dir() + "/state");
+    pgvigil::test::write_file(daemon.config_path(), text);
+  };
+
+  rewrite(redis_config(redis_target("cache", server, "labels = { env = \"x\" }\n")));
+  daemon.signal(SIGHUP);
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.metric("redis_up", {{"target", "cache"}, {"env", "x"}}) == 1.0;
+      },
+      10s));
+  REQUIRE(wait_until(
+      [&] {
+        return daemon.metric("redis_connected_clients", {{"target", "cache"}, {"env", "x"}})
+            .has_value();
+      },
+      5s));
+  // Only the test's own second INFO connected since: pgvigil kept its one.
+  CHECK(connections() == before + 1);
+
+  rewrite("state_directory = \"@STATE@\"\n[server]\nlisten = [\"127.0.0.1:0\"]\n");
+  daemon.signal(SIGHUP);
+  const bool dropped = wait_until(
+                           [&] {
+                             return pgvigil::test::metric_series(daemon.metrics(), "redis_up",
+                                                                 {{"target", "cache"}}) == 0;
+                           },
+                           10s)
+                           .has_value();
+  if (!dropped) dump_on_failure(daemon, server);
+  CHECK(dropped);
 }
