@@ -40,8 +40,9 @@ std::vector<RuleDefinition> redis_rules() {
               auto reason = current_state(ctx, "redis_connection_failure", "reason");
               if (reason && *reason != "none") finding.labels.emplace_back("reason", *reason);
               finding.evidence =
-                  "reason: " + reason.value_or(ctx.target.reason) + "\nlast error: " +
-                  (ctx.target.last_error.empty() ? "-" : ctx.target.last_error) + "\n";
+                  "reason: " + reason.value_or(ctx.target.reason) +
+                  "\nlast error: " + (ctx.target.last_error.empty() ? "-" : ctx.target.last_error) +
+                  "\n";
               out.push_back(std::move(finding));
             }
             return out;
@@ -65,9 +66,9 @@ std::vector<RuleDefinition> redis_rules() {
                       .unit = Unit::ratio,
                       .meaning = "used_memory as a share of maxmemory (servers with a maxmemory)"}},
       .summary = "Redis {{ $labels.target }} uses {{ $value | humanizePercentage }} of maxmemory",
-      .description =
-          "Redis {{ $labels.target }} uses more than ${threshold} of its maxmemory: at the limit it evicts keys (an eviction policy) or refuses writes "
-          "(noeviction, OOM command not allowed).",
+      .description = "Redis {{ $labels.target }} uses more than ${threshold} of its maxmemory: at "
+                     "the limit it evicts keys (an eviction policy) or refuses writes "
+                     "(noeviction, OOM command not allowed).",
       .condition = "redis_memory_used_bytes / redis_memory_max_bytes > threshold, maxmemory > 0",
       .rule_labels = "-",
       .evaluate =
@@ -80,8 +81,8 @@ std::vector<RuleDefinition> redis_rules() {
             if (ratio <= ctx.params.get("threshold")) return out;
             Finding finding;
             finding.value = ratio;
-            finding.evidence = "used_memory: " + number(*used) +
-                               " bytes\nmaxmemory: " + number(*max) + " bytes\n";
+            finding.evidence =
+                "used_memory: " + number(*used) + " bytes\nmaxmemory: " + number(*max) + " bytes\n";
             out.push_back(std::move(finding));
             return out;
           },

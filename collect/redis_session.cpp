@@ -64,7 +64,9 @@ RedisSession::RedisSession(asio::io_context& io, MetricsStore& store,
   set_target(std::move(target));
 }
 
-RedisSession::~RedisSession() { close(); }
+RedisSession::~RedisSession() {
+  close();
+}
 
 void RedisSession::set_target(config::RedisTargetConfig target) {
   target_ = std::move(target);
@@ -125,9 +127,9 @@ void RedisSession::arm_deadline(std::uint64_t id) {
     // A wait cancelled just as it expired still runs with success: only a
     // deadline that really passed counts.
     if (deadline_.expiry() > std::chrono::steady_clock::now()) return;
-    fail(DownReason::timeout, connected_ ? "no reply within " + seconds_text(target_.timeout)
-                                         : "connection not established within " +
-                                               seconds_text(target_.timeout));
+    fail(DownReason::timeout,
+         connected_ ? "no reply within " + seconds_text(target_.timeout)
+                    : "connection not established within " + seconds_text(target_.timeout));
   });
 }
 
@@ -196,13 +198,13 @@ void RedisSession::send_round() {
                    {Expect::ping, Expect::info, Expect::maxmemory, Expect::maxclients});
   arm_deadline(id);
   auto buffer = std::make_shared<std::string>(std::move(request));
-  asio::async_write(socket_, asio::buffer(*buffer),
-                    [this, weak = weak_from_this(), id, buffer](boost::system::error_code ec,
-                                                                std::size_t) {
-                      auto self = weak.lock();
-                      if (!self || id != connection_id_ || !ec) return;
-                      fail(DownReason::other, "cannot send to the server: " + clip(ec.message()));
-                    });
+  asio::async_write(
+      socket_, asio::buffer(*buffer),
+      [this, weak = weak_from_this(), id, buffer](boost::system::error_code ec, std::size_t) {
+        auto self = weak.lock();
+        if (!self || id != connection_id_ || !ec) return;
+        fail(DownReason::other, "cannot send to the server: " + clip(ec.message()));
+      });
 }
 
 void RedisSession::start_reading(std::uint64_t id) {
@@ -346,9 +348,9 @@ void RedisSession::fail(DownReason reason, std::string why) {
   // ±20 % jitter so a fleet that lost its network does not reconnect in step;
   // never later than the target's own interval.
   std::uniform_real_distribution<double> spread(0.8, 1.2);
-  const auto delay = std::min(
-      target_.interval, std::chrono::milliseconds(static_cast<long long>(
-                            static_cast<double>(backoff_.count()) * spread(jitter_))));
+  const auto delay =
+      std::min(target_.interval, std::chrono::milliseconds(static_cast<long long>(
+                                     static_cast<double>(backoff_.count()) * spread(jitter_))));
   schedule_round(delay);
 }
 

@@ -180,8 +180,8 @@ toml::table render_redis_target(const RedisTargetConfig& target) {
   table.insert_or_assign("name", target.name);
   table.insert_or_assign("kind", "redis");
   const bool v6 = target.host.find(':') != std::string::npos;
-  table.insert_or_assign("address", (v6 ? "[" + target.host + "]" : target.host) + ":" +
-                                        std::to_string(target.port));
+  table.insert_or_assign(
+      "address", (v6 ? "[" + target.host + "]" : target.host) + ":" + std::to_string(target.port));
   insert_if_set(table, "user", target.user);
   insert_if_set(table, "password_file", target.password_file);
   table.insert_or_assign("timeout", format_duration(target.timeout));

@@ -11,8 +11,8 @@ namespace pgvigil::redis {
 namespace {
 
 constexpr std::array<std::string_view, 11> kReasonNames{
-    "none",        "connecting", "refused",    "timeout",  "dns",   "auth_failed",
-    "loading",     "busy",       "masterdown", "protocol", "other",
+    "none",    "connecting", "refused",    "timeout",  "dns",   "auth_failed",
+    "loading", "busy",       "masterdown", "protocol", "other",
 };
 
 std::optional<double> to_number(std::string_view text) {
@@ -36,7 +36,9 @@ std::string excerpt(std::string_view line) {
   return out;
 }
 
-std::string quoted_excerpt(std::string_view line) { return "\"" + excerpt(line) + "\""; }
+std::string quoted_excerpt(std::string_view line) {
+  return "\"" + excerpt(line) + "\"";
+}
 
 // "keys=2,expires=1,avg_ttl=99897": the numbers by name.
 bool parse_keyspace(std::string_view value, Info::Keyspace& out) {
@@ -66,7 +68,9 @@ std::string_view to_string(DownReason reason) noexcept {
   return kReasonNames[static_cast<std::size_t>(reason)];
 }
 
-std::span<const std::string_view> down_reason_names() noexcept { return kReasonNames; }
+std::span<const std::string_view> down_reason_names() noexcept {
+  return kReasonNames;
+}
 
 DownReason classify_error_reply(std::string_view error) {
   // The first word of an error reply is its code (Redis' convention).
@@ -111,8 +115,8 @@ InfoResult parse_info(std::string_view text) {
     }
     const auto colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) {
-      result.error = "INFO line " + std::to_string(line_number) +
-                     " is not key:value: " + quoted_excerpt(line);
+      result.error =
+          "INFO line " + std::to_string(line_number) + " is not key:value: " + quoted_excerpt(line);
       return result;
     }
     const auto key = line.substr(0, colon);
@@ -152,8 +156,8 @@ void collect_info(const Info& info, const ConfigValues& config, SampleSink& out)
   gauge("redis_blocked_clients", "Clients blocked in BLPOP and the like.", "blocked_clients");
   if (auto maxclients = config.maxclients ? config.maxclients : info.number("maxclients"))
     out.gauge("redis_config_maxclients", "The maxclients setting.", {}, *maxclients);
-  counter("redis_rejected_connections_total",
-          "Connections refused because maxclients was reached.", "rejected_connections");
+  counter("redis_rejected_connections_total", "Connections refused because maxclients was reached.",
+          "rejected_connections");
   gauge("redis_memory_used_bytes", "Memory Redis allocated (used_memory).", "used_memory");
   if (auto maxmemory = config.maxmemory ? config.maxmemory : info.number("maxmemory"))
     out.gauge("redis_memory_max_bytes", "The maxmemory setting; 0 means no limit.", {}, *maxmemory);

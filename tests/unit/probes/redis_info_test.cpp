@@ -86,11 +86,11 @@ TEST_CASE("redis info: CONFIG GET values win over INFO's") {
 
 TEST_CASE("redis info: replicas, link up and down; primary with a replica") {
   const auto up = samples_of("info_replica_up.txt");
-  CHECK(value(up, "redis_master_link_up", {{"master_host", "127.0.0.1"}, {"master_port", "16399"}}) ==
-        1);
+  CHECK(value(up, "redis_master_link_up",
+              {{"master_host", "127.0.0.1"}, {"master_port", "16399"}}) == 1);
   const auto down = samples_of("info_replica_link_down.txt");
-  const auto* link = down.find("redis_master_link_up",
-                               {{"master_host", "127.0.0.1"}, {"master_port", "16399"}});
+  const auto* link =
+      down.find("redis_master_link_up", {{"master_host", "127.0.0.1"}, {"master_port", "16399"}});
   REQUIRE(link != nullptr);
   CHECK(link->gauge.value == 0);
   const auto primary = samples_of("info_primary_with_replica.txt");
