@@ -2,10 +2,16 @@
 // processes (Debian's /usr/bin/redis-server; tests/support/redis_server):
 // up and down with the reason, AUTH from password_file, maxmemory reached
 // under noeviction, a failing BGSAVE and a replica losing its master, each
-// seen by the daemon's own rule evaluation.
+// seen by the daemon's own rule evaluation; then shards, reload, and the
+// reasons no redis-server gives (a silent listener, a name that does not
+// resolve).
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -348,4 +354,37 @@ TEST_CASE(
                            .has_value();
   if (!dropped) dump_on_failure(daemon, server);
   CHECK(dropped);
+}
+
+TEST_CASE("redis: a listener that never answers is timeout and an unresolvable host is dns") {
+  // A socket that listens but never accepts: the kernel completes the TCP
+  // handshake from its backlog, then nothing ever answers AUTH or PING.
+  const int silent = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(silent >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(silent, 16) == 0);
+  REQUIRE(::getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  const int port = ntohs(addr.sin_port);
+
+  DaemonProcess daemon(redis_config(
+      "[[target]]\nname = \"silent\"\nkind = \"redis\"\naddress = \"127.0.0.1:" +
+      std::to_string(port) +
+      "\"\ninterval = \"200ms\"\ntimeout = \"500ms\"\n"
+      "[[target]]\nname = \"nowhere\"\nkind = \"redis\"\n"
+      "address = \"no-such-host.invalid:6379\"\ninterval = \"200ms\"\ntimeout = \"2s\"\n"));
+  const bool timed_out =
+      wait_until([&] { return down_because(daemon, "silent", "timeout"); }, 10s).has_value();
+  const bool unresolved =
+      wait_until([&] { return down_because(daemon, "nowhere", "dns"); }, 10s).has_value();
+  if (!timed_out || !unresolved) std::cerr << daemon.log() << daemon.metrics();
+  ::close(silent);
+  CHECK(timed_out);
+  CHECK(unresolved);
+  // From the first scrape on, redis_up is there for both.
+  CHECK(daemon.metric("redis_up", {{"target", "silent"}}) == 0.0);
+  CHECK(daemon.metric("redis_up", {{"target", "nowhere"}}) == 0.0);
 }
