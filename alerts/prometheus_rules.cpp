@@ -104,17 +104,20 @@ std::vector<RuleText> rules_for(const RuleDefinition& rule, const config::Config
   // Targets with their own parameters, grouped by identical parameters.
   std::vector<std::pair<RuleParams, std::vector<std::string>>> groups;
   std::vector<std::string> special;
-  for (const auto& target : config.targets) {
-    const RuleParams own = resolve_params(rule, find_override(target.rules, rule.name));
-    if (own == global) continue;
-    special.push_back(target.name);
+  const auto add_target = [&](const std::string& name,
+                              const std::map<std::string, config::RuleOverride>& overrides) {
+    const RuleParams own = resolve_params(rule, find_override(overrides, rule.name));
+    if (own == global) return;
+    special.push_back(name);
     auto group =
         std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == own; });
     if (group == groups.end())
-      groups.emplace_back(own, std::vector<std::string>{target.name});
+      groups.emplace_back(own, std::vector<std::string>{name});
     else
-      group->second.push_back(target.name);
-  }
+      group->second.push_back(name);
+  };
+  for (const auto& target : config.targets) add_target(target.name, target.rules);
+  for (const auto& target : config.redis_targets) add_target(target.name, target.rules);
 
   // Custom checks carry their own `for` and severity: one rule per check.
   std::vector<std::string> with_checks;

@@ -16,5 +16,6 @@ std::vector<RuleDefinition> selfmonitoring_rules();  // pgvigil's own probes
 std::vector<RuleDefinition> patroni_rules();         // the Patroni REST API
 std::vector<RuleDefinition> detections_rules();      // restarts, crashes, host, workload
 std::vector<RuleDefinition> queries_rules();         // pg_stat_statements
+std::vector<RuleDefinition> redis_rules();           // kind = "redis" targets
 
 }  // namespace pgvigil::alerts::detail

@@ -147,7 +147,6 @@ struct RuleOverride {
   std::optional<bool> enabled;
   std::optional<Duration> for_duration;
   std::map<std::string, double> thresholds;  // e.g. warning=5, critical=300
-
   bool operator==(const RuleOverride&) const = default;
 };
 
@@ -222,6 +221,22 @@ struct PatroniSdConfig {
   std::string defined_at;
 };
 
+// A [[target]] with kind = "redis" (docs/redis.md): one Redis server watched
+// over RESP. Kept apart from the PostgreSQL targets so nothing that plans SQL
+// probes, collectors or libpq parameters ever sees one.
+struct RedisTargetConfig {
+  std::string name;
+  std::string host;  // from address = "host:port", or host
+  std::uint16_t port = 6379;
+  std::string user;           // ACL user (AUTH user password); empty: AUTH password
+  std::string password_file;  // a file whose first line is the password
+  Duration timeout{5000};     // connect, and every reply
+  Duration interval{5000};    // between rounds (PING, INFO, CONFIG GET)
+  std::map<std::string, std::string> labels;
+  std::map<std::string, RuleOverride> rules;
+  bool operator==(const RedisTargetConfig&) const = default;
+};
+
 struct AlertingConfig {
   std::vector<std::string> alertmanagers;  // base URLs, e.g. http://127.0.0.1:9093
   Duration evaluation_interval{1'000};
@@ -246,8 +261,9 @@ struct Config {
   // (admission control: a fleet starting, or many targets reconnecting after
   // a server restart, connects in a steady stream instead of a storm).
   std::size_t max_connection_attempts = 32;
-  std::map<std::string, ProbeSettings> probes;  // [probes.NAME] defaults
-  std::vector<TargetConfig> targets;            // the static [[target]]s
+  std::map<std::string, ProbeSettings> probes;   // [probes.NAME] defaults
+  std::vector<TargetConfig> targets;             // the static [[target]]s, kind = "postgres"
+  std::vector<RedisTargetConfig> redis_targets;  // the static [[target]]s, kind = "redis"
   std::vector<TargetTemplate> target_templates;
   // What a discovered target that matches no template starts from: the
   // global [probes] and [alerting.rules] defaults folded into an empty target.

@@ -5,6 +5,7 @@
 // ([probes], [alerting]) and parse_targets.cpp ([[target]] and its tables).
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,12 @@ class ConfigParser : public TomlWalker {
 
   // parse_targets.cpp
   void parse_target(const Field& field);
+  void parse_redis_target(const Field& field);
+  void read_target_name(const Field& f, std::string& name,
+                        std::optional<toml::source_region>& name_at);
+  // Records the name (unique across kinds); false when missing or a duplicate.
+  bool register_target_name(const Field& field, std::string& name,
+                            const std::optional<toml::source_region>& name_at);
   void parse_target_template(const Field& field);
   // The keys of [[target]]; with template_match, those of [[target_template]]
   // (no server address or name, plus `match`). False when not a table.

@@ -103,8 +103,8 @@ void ConfigParser::parse_root(const toml::table& root) {
       });
   check_shards(root);
   check_source_names();
-  if (config_.targets.empty() && config_.file_sd.empty() && config_.http_sd.empty() &&
-      config_.patroni_sd.empty() && !has_errors()) {
+  if (config_.targets.empty() && config_.redis_targets.empty() && config_.file_sd.empty() &&
+      config_.http_sd.empty() && config_.patroni_sd.empty() && !has_errors()) {
     file_warning("no [[target]] and no discovery configured; nothing will be monitored");
   }
 }
@@ -115,6 +115,16 @@ void ConfigParser::apply_global_defaults() {
   for (TargetTemplate& entry : config_.target_templates) fold_global_defaults(entry.base);
   fold_global_defaults(config_.discovery_defaults);
   for (TargetConfig& target : config_.targets) fold_global_defaults(target);
+  // A Redis target has no probes, only rules.
+  for (RedisTargetConfig& target : config_.redis_targets) {
+    for (const auto& [name, global] : config_.alerting.rules) {
+      RuleOverride& own = target.rules[name];
+      if (!own.enabled) own.enabled = global.enabled;
+      if (!own.for_duration) own.for_duration = global.for_duration;
+      for (const auto& [threshold, value] : global.thresholds)
+        own.thresholds.emplace(threshold, value);
+    }
+  }
 }
 
 void ConfigParser::fold_global_defaults(TargetConfig& target) const {

@@ -1,10 +1,11 @@
 // [[target]] and the tables inside it: connection settings, labels, backups,
-// the server log, custom checks.
+// the server log, custom checks; kind = "redis" targets have keys of their own.
 #include <algorithm>
 #include <charconv>
 
 #include "config/config_parser.hpp"
 #include "config/conninfo.hpp"
+#include "config/host_port.hpp"
 #include "config/redaction.hpp"
 #include "config/text.hpp"
 
@@ -19,7 +20,48 @@ bool valid_target_name(std::string_view name) {
 
 }  // namespace
 
+bool ConfigParser::register_target_name(const Field& field, std::string& name,
+                                        const std::optional<toml::source_region>& name_at) {
+  if (!name_at) {
+    missing(field, "name");
+    return false;
+  }
+  if (name.empty()) return false;
+  const auto [first, inserted] = target_name_lines_.emplace(name, name_at->begin.line);
+  if (!inserted) {
+    error(*name_at, field.path + ".name",
+          "duplicate target name " + quoted(name) + " (first defined at line " +
+              std::to_string(first->second) + ")");
+    return false;
+  }
+  return true;
+}
+
+void ConfigParser::read_target_name(const Field& f, std::string& name,
+                                    std::optional<toml::source_region>& name_at) {
+  read_string(f, name);
+  name_at = f.at;
+  if (!name.empty() && !valid_target_name(name)) {
+    error(f, "invalid target name " + quoted(name) + ": use letters, digits and _ . : -");
+    name.clear();
+  }
+}
+
 void ConfigParser::parse_target(const Field& field) {
+  // The kind decides which keys are valid, so it is read before the rest.
+  if (const auto* table = field.node.as_table()) {
+    for (auto&& [key, node] : *table) {
+      if (key.str() != "kind") continue;
+      const Field kind_field = child(field.path, key, node);
+      std::string value;
+      read_choice(kind_field, value, {"postgres", "redis"});
+      if (value == "redis") {
+        parse_redis_target(field);
+        return;
+      }
+      if (value.empty()) return;  // reported by read_choice
+    }
+  }
   TargetConfig target;
   if (!parse_target_fields(field, target, nullptr)) return;
   config_.targets.push_back(std::move(target));
@@ -65,106 +107,163 @@ bool ConfigParser::parse_target_fields(const Field& field, TargetConfig& target,
                       }};
   };
 
-  dispatch(field,
-           {
-               server_key("name",
-                          [&](const Field& f) {
-                            read_string(f, target.name);
-                            name_at = f.at;
-                            if (!target.name.empty() && !valid_target_name(target.name)) {
-                              error(f, "invalid target name " + quoted(target.name) +
-                                           ": use letters, digits and _ . : -");
-                              target.name.clear();
-                            }
-                          }),
-               server_key("conninfo", [&](const Field& f) { parse_conninfo(f, target); }),
-               server_key("host", keyword("host").handle),
-               server_key("hostaddr", keyword("hostaddr").handle),
-               server_key("port", [&](const Field& f) { parse_port(f, target); }),
-               {"match",
-                [&](const Field& f) {
-                  if (!is_template) {
-                    error(f, "match belongs in a [[target_template]]");
-                    return;
-                  }
-                  each_member(f, [&](const Field& item, std::string_view label) {
-                    std::string value;
-                    read_string(item, value, /*allow_empty=*/true);
-                    if (item.node.is_string()) (*template_match)[std::string(label)] = value;
-                  });
-                }},
-               keyword("dbname"),
-               keyword("user"),
-               keyword_choice("sslmode", {"disable", "allow", "prefer", "require", "verify-ca",
-                                          "verify-full"}),
-               keyword("sslcert"),
-               keyword("sslkey"),
-               keyword("sslrootcert"),
-               keyword("sslcrl"),
-               {"connect_timeout", [&](const Field& f) { parse_connect_timeout(f, target); }},
-               keyword_choice("target_session_attrs", {"any", "read-write", "read-only", "primary",
-                                                       "standby", "prefer-standby"}),
-               keyword("options"),
-               keyword("passfile"),
-               keyword("service"),
-               keyword_choice("gssencmode", {"disable", "prefer", "require"}),
-               {"application_name",
-                [&](const Field& f) {
-                  error(f,
-                        "application_name is set by pgvigil (it marks its own sessions) and "
-                        "cannot be configured");
-                }},
-               {"password",
-                [&](const Field& f) {
-                  if (const std::string* password = as_string(f)) {
-                    target.conn["password"] = *password;
-                    password_field.emplace(f);
-                    warn(f, "plaintext password in the config file; prefer password_file");
-                  }
-                }},
-               {"password_file", [&](const Field& f) { read_string(f, target.password_file); }},
-               {"labels", [&](const Field& f) { parse_labels(f, target.labels); }},
-               {"expected_databases",
-                [&](const Field& f) { read_strings(f, target.expected_databases); }},
-               {"expected_replicas",
-                [&](const Field& f) {
-                  if (auto n = as_integer(f, 0, 1000))
-                    target.expected_replicas = static_cast<int>(*n);
-                }},
-               {"rpo", [&](const Field& f) { read_duration(f, target.rpo); }},
-               {"data_directory", [&](const Field& f) { read_string(f, target.data_directory); }},
-               {"wal_directory", [&](const Field& f) { read_string(f, target.wal_directory); }},
-               {"extra_paths", [&](const Field& f) { read_strings(f, target.extra_paths); }},
-               server_key("patroni_url",
-                          [&](const Field& f) {
-                            read_http_url(f, target.patroni_url, UrlCredentials::allowed);
-                          }),
-               {"probes", [&](const Field& f) { parse_probe_map(f, target.probes); }},
-               {"backup",
-                [&](const Field& f) {
-                  each_table(f, [&](const Field& item) { parse_backup(item, target); });
-                }},
-               {"log", [&](const Field& f) { parse_log_scan(f, target); }},
-               {"check", [&](const Field& f) { parse_checks(f, target); }},
-               {"rules", [&](const Field& f) { parse_rule_map(f, target.rules); }},
-           });
+  dispatch(
+      field,
+      {
+          server_key("name", [&](const Field& f) { read_target_name(f, target.name, name_at); }),
+          {"kind",
+           [&](const Field& f) {
+             // [[target]]: "postgres", read by parse_target.
+             if (is_template)
+               error(f,
+                     "kind cannot be set in a [[target_template]]: discovered targets are "
+                     "PostgreSQL servers");
+           }},
+          server_key("conninfo", [&](const Field& f) { parse_conninfo(f, target); }),
+          server_key("host", keyword("host").handle),
+          server_key("hostaddr", keyword("hostaddr").handle),
+          server_key("port", [&](const Field& f) { parse_port(f, target); }),
+          {"match",
+           [&](const Field& f) {
+             if (!is_template) {
+               error(f, "match belongs in a [[target_template]]");
+               return;
+             }
+             each_member(f, [&](const Field& item, std::string_view label) {
+               std::string value;
+               read_string(item, value, /*allow_empty=*/true);
+               if (item.node.is_string()) (*template_match)[std::string(label)] = value;
+             });
+           }},
+          keyword("dbname"),
+          keyword("user"),
+          keyword_choice("sslmode",
+                         {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}),
+          keyword("sslcert"),
+          keyword("sslkey"),
+          keyword("sslrootcert"),
+          keyword("sslcrl"),
+          {"connect_timeout", [&](const Field& f) { parse_connect_timeout(f, target); }},
+          keyword_choice("target_session_attrs", {"any", "read-write", "read-only", "primary",
+                                                  "standby", "prefer-standby"}),
+          keyword("options"),
+          keyword("passfile"),
+          keyword("service"),
+          keyword_choice("gssencmode", {"disable", "prefer", "require"}),
+          {"application_name",
+           [&](const Field& f) {
+             error(f,
+                   "application_name is set by pgvigil (it marks its own sessions) and "
+                   "cannot be configured");
+           }},
+          {"password",
+           [&](const Field& f) {
+             if (const std::string* password = as_string(f)) {
+               target.conn["password"] = *password;
+               password_field.emplace(f);
+               warn(f, "plaintext password in the config file; prefer password_file");
+             }
+           }},
+          {"password_file", [&](const Field& f) { read_string(f, target.password_file); }},
+          {"labels", [&](const Field& f) { parse_labels(f, target.labels); }},
+          {"expected_databases",
+           [&](const Field& f) { read_strings(f, target.expected_databases); }},
+          {"expected_replicas",
+           [&](const Field& f) {
+             if (auto n = as_integer(f, 0, 1000)) target.expected_replicas = static_cast<int>(*n);
+           }},
+          {"rpo", [&](const Field& f) { read_duration(f, target.rpo); }},
+          {"data_directory", [&](const Field& f) { read_string(f, target.data_directory); }},
+          {"wal_directory", [&](const Field& f) { read_string(f, target.wal_directory); }},
+          {"extra_paths", [&](const Field& f) { read_strings(f, target.extra_paths); }},
+          server_key("patroni_url",
+                     [&](const Field& f) {
+                       read_http_url(f, target.patroni_url, UrlCredentials::allowed);
+                     }),
+          {"probes", [&](const Field& f) { parse_probe_map(f, target.probes); }},
+          {"backup",
+           [&](const Field& f) {
+             each_table(f, [&](const Field& item) { parse_backup(item, target); });
+           }},
+          {"log", [&](const Field& f) { parse_log_scan(f, target); }},
+          {"check", [&](const Field& f) { parse_checks(f, target); }},
+          {"rules", [&](const Field& f) { parse_rule_map(f, target.rules); }},
+      });
   if (!field.node.is_table()) return false;
 
   if (password_field && !target.password_file.empty()) {
     error(*password_field, "set either password or password_file, not both");
   }
   if (is_template) return true;
-  if (!name_at) {
-    missing(field, "name");
-  } else if (!target.name.empty()) {
-    const auto [first, inserted] = target_name_lines_.emplace(target.name, name_at->begin.line);
-    if (!inserted) {
-      error(*name_at, field.path + ".name",
-            "duplicate target name " + quoted(target.name) + " (first defined at line " +
-                std::to_string(first->second) + ")");
-    }
-  }
+  register_target_name(field, target.name, name_at);
   return true;
+}
+
+// kind = "redis": the keys a Redis server needs, and nothing of libpq's, so a
+// PostgreSQL key on a Redis target is an unknown key with its file:line.
+void ConfigParser::parse_redis_target(const Field& field) {
+  RedisTargetConfig target;
+  std::optional<toml::source_region> name_at;
+  std::optional<Field> address_field;
+  std::optional<Field> host_field;
+  std::optional<Field> port_field;
+  dispatch(field,
+           {
+               {"name", [&](const Field& f) { read_target_name(f, target.name, name_at); }},
+               {"kind", [](const Field&) {}},  // read by parse_target
+               {"address",
+                [&](const Field& f) {
+                  address_field.emplace(f);
+                  const std::string* text = as_string(f);
+                  if (text == nullptr) return;
+                  auto parsed = parse_host_port(*text, std::uint16_t{6379});
+                  if (!parsed.value || parsed.value->host.empty() || parsed.value->port == 0) {
+                    error(f, "invalid address " + quoted(*text) +
+                                 ": expected \"host:port\", e.g. \"127.0.0.1:6379\"" +
+                                 (parsed.error.empty() ? "" : " (" + parsed.error + ")"));
+                    return;
+                  }
+                  target.host = parsed.value->host;
+                  target.port = parsed.value->port;
+                }},
+               {"host",
+                [&](const Field& f) {
+                  host_field.emplace(f);
+                  read_string(f, target.host);
+                }},
+               {"port",
+                [&](const Field& f) {
+                  port_field.emplace(f);
+                  if (auto port = as_integer(f, 1, 65535))
+                    target.port = static_cast<std::uint16_t>(*port);
+                }},
+               {"user", [&](const Field& f) { read_string(f, target.user); }},
+               {"password",
+                [&](const Field& f) {
+                  error(f, "a Redis password is read from password_file only (never inline)");
+                }},
+               {"password_file", [&](const Field& f) { read_string(f, target.password_file); }},
+               {"timeout", [&](const Field& f) { read_duration(f, target.timeout); }},
+               {"interval", [&](const Field& f) { read_duration(f, target.interval); }},
+               {"tls",
+                [&](const Field& f) {
+                  error(f,
+                        "tls is not supported for Redis targets yet (docs/redis.md); use a "
+                        "local stunnel or a loopback/private network");
+                }},
+               {"labels", [&](const Field& f) { parse_labels(f, target.labels); }},
+               {"rules", [&](const Field& f) { parse_rule_map(f, target.rules); }},
+           });
+  if (!field.node.is_table()) return;
+  if (address_field && (host_field || port_field)) {
+    error(*address_field, "set either address or host/port, not both");
+  }
+  if (!address_field && !host_field) missing(field, "address");
+  if (!target.user.empty() && target.password_file.empty()) {
+    error(field, "user is set but password_file is not: Redis AUTH needs both for an ACL user");
+  }
+  register_target_name(field, target.name, name_at);
+  config_.redis_targets.push_back(std::move(target));
 }
 
 void ConfigParser::parse_conninfo(const Field& field, TargetConfig& target) {

@@ -16,6 +16,7 @@
 #include "collect/job_catalogue.hpp"
 #include "collect/target_set.hpp"
 #include "config/parse.hpp"
+#include "config/secret_file.hpp"
 #include "daemon/pages.hpp"
 #include "daemon/preflight.hpp"
 #include "daemon/runbook_pages.hpp"
@@ -142,7 +143,7 @@ App::App(config::Config config)
   reload_ok_.Set(1);
   reload_time_.Set(now_seconds());
   // Rounds that change only the liveness round trip do not wake the rules.
-  store_.set_volatile_metrics({"pg_probe_rtt_seconds"});
+  store_.set_volatile_metrics({"pg_probe_rtt_seconds", "redis_probe_rtt_seconds"});
   if (const char* faults = std::getenv("PGVIGIL_TEST_FAULTS"); faults && std::string(faults) == "1")
     signals_.add(SIGUSR1);
   build_routes();
@@ -151,6 +152,7 @@ App::App(config::Config config)
 App::~App() {
   discovery_->stop();
   for (auto& [name, monitor] : monitors_) monitor->stop();
+  for (auto& [name, session] : redis_sessions_) session->stop();
   workers_.join();
 }
 
@@ -211,6 +213,7 @@ void App::stop() {
   alertmanager_->stop();
   discovery_->stop();
   for (auto& [name, monitor] : monitors_) monitor->stop();
+  for (auto& [name, session] : redis_sessions_) session->stop();
   if (server_) server_->stop();
   // In-flight responses get a moment; then the loop stops regardless.
   shutdown_timer_.expires_after(1500ms);
@@ -290,7 +293,7 @@ bool App::reload() {
   ++tail_generation_;
   if (ok) {
     reload_time_.Set(now_seconds());
-    spdlog::info("configuration reloaded: {} targets", monitors_.size());
+    spdlog::info("configuration reloaded: {} targets", monitors_.size() + redis_sessions_.size());
   }
   return ok;
 }
@@ -319,6 +322,7 @@ bool App::apply(config::Config config) {
   connect_gate_->set_limit(config_.max_connection_attempts);
   if (shard_override_) config_.shard = *shard_override_;  // checked against shards before
   discovery_->configure(config_);
+  redis_targets_pending_ = true;
   apply_targets();
   configure_alerting();
   return true;
@@ -368,6 +372,71 @@ void App::apply_targets() {
   }
   for (auto& [name, monitor] : monitors_) drop_target(name, *monitor);  // no longer monitored
   monitors_ = std::move(next);
+  // After the PostgreSQL monitors, so a target that changed kind finds the
+  // other kind's series already handled. Only after a (re)load: discovery
+  // never yields a Redis target, and the shard's share of the static ones
+  // moves only with the config.
+  if (redis_targets_pending_) {
+    redis_targets_pending_ = false;
+    apply_redis_targets(set.redis_targets);
+  }
+}
+
+// Redis targets have no jobs: each session runs its own round and publishes
+// to the store (collect/redis_session.*). A reload that leaves a target's
+// address, credentials and timeout alone keeps its session and connection.
+void App::apply_redis_targets(const std::vector<config::RedisTargetConfig>& targets) {
+  std::map<std::string, std::shared_ptr<RedisSession>> next;
+  for (const auto& target : targets) {
+    std::optional<std::string> password;
+    if (!target.password_file.empty()) {
+      // Read at (re)load, like a PostgreSQL target's password_file; the
+      // preflight already said whether it is readable.
+      password = config::read_secret_file(target.password_file);
+      if (!password)
+        spdlog::error("target {}: cannot read password_file {}", target.name, target.password_file);
+    }
+    auto existing = redis_sessions_.find(target.name);
+    std::shared_ptr<RedisSession> session;
+    if (existing != redis_sessions_.end() && existing->second->same_connection(target, password)) {
+      session = existing->second;
+      session->update_target(target);
+      redis_sessions_.erase(existing);
+    } else {
+      if (existing != redis_sessions_.end()) {
+        existing->second->stop();
+        store_.remove_target(target.name);
+        redis_sessions_.erase(existing);
+      }
+      // A PostgreSQL target of the same name before this reload.
+      store_.remove_target(target.name);
+      session = std::make_shared<RedisSession>(io_, store_, target, std::move(password));
+      session->on_state_change([this](const RedisSession& s) { log_redis_state_change(s); });
+      session->start();
+    }
+    next.emplace(target.name, std::move(session));
+  }
+  for (auto& [name, session] : redis_sessions_) {  // no longer configured
+    session->stop();
+    if (monitors_.contains(name)) {  // now a PostgreSQL target: keep its series
+      store_.remove(name, "redis");
+      store_.remove(name, "redis_liveness");
+    } else {
+      store_.remove_target(name);
+    }
+  }
+  redis_sessions_ = std::move(next);
+}
+
+void App::log_redis_state_change(const RedisSession& session) {
+  if (session.up()) {
+    spdlog::info("target {} is up: Redis {} ({})", session.name(), session.version(),
+                 session.role());
+  } else {
+    spdlog::warn("target {} is down: reason={} ({})", session.name(),
+                 redis::to_string(session.reason()), session.last_error());
+  }
+  sd_notifyf(0, "STATUS=%s", status_line().c_str());
 }
 
 void App::drop_target(const std::string& name, TargetMonitor& monitor) {
@@ -393,6 +462,8 @@ void App::log_state_change(const TargetMonitor& monitor) {
 bool App::ready() const {
   for (const auto& [name, monitor] : monitors_)
     if (!monitor->first_round_done()) return false;
+  for (const auto& [name, session] : redis_sessions_)
+    if (!session->first_round_done()) return false;
   return runner_.all_ran_once();
 }
 
@@ -403,7 +474,9 @@ bool App::healthy() const {
 std::string App::status_line() const {
   std::size_t up = 0;
   for (const auto& [name, monitor] : monitors_) up += monitor->liveness().up() ? 1U : 0U;
-  return std::to_string(monitors_.size()) + " targets, " + std::to_string(up) + " up";
+  for (const auto& [name, session] : redis_sessions_) up += session->up() ? 1U : 0U;
+  return std::to_string(monitors_.size() + redis_sessions_.size()) + " targets, " +
+         std::to_string(up) + " up";
 }
 
 void App::build_metrics(std::string& out) {
@@ -515,6 +588,19 @@ std::vector<TargetView> App::target_views() const {
     view.probes = store_.probes_of(name);
     views.push_back(std::move(view));
   }
+  for (const auto& [name, session] : redis_sessions_) {
+    TargetView view;
+    view.name = name;
+    view.up = session->up();
+    view.reason = std::string(redis::to_string(session->reason()));
+    view.error = session->last_error();
+    if (!session->version().empty()) {
+      view.version = "Redis " + session->version();
+      view.role = session->role() == "slave" ? "replica" : "primary";
+    }
+    view.probes = store_.probes_of(name);
+    views.push_back(std::move(view));
+  }
   return views;
 }
 
@@ -529,7 +615,10 @@ StatusPage App::status_page(const http::Request& request) const {
   page.version = PGVIGIL_VERSION;
   for (auto& view : target_views()) {
     TargetStatus status;
-    status.since_unix = unix_seconds(monitors_.at(view.name)->liveness().since());
+    if (auto monitor = monitors_.find(view.name); monitor != monitors_.end())
+      status.since_unix = unix_seconds(monitor->second->liveness().since());
+    else if (auto session = redis_sessions_.find(view.name); session != redis_sessions_.end())
+      status.since_unix = unix_seconds(session->second->since());
     status.target = std::move(view);
     status_facts(store_, std::chrono::duration<double>(now.time_since_epoch()).count(), status);
     page.targets.push_back(std::move(status));
@@ -576,6 +665,17 @@ void App::evaluate_alerts() {
     facts.reason = std::string(to_string(monitor->liveness().reason()));
     facts.last_error = monitor->liveness().last_error();
     facts.config = &monitor->config();
+    facts.input_generation = store_.input_generation(name);
+    targets.push_back(std::move(facts));
+  }
+  for (const auto& [name, session] : redis_sessions_) {
+    alerts::TargetFacts facts;
+    facts.name = name;
+    facts.labels = session->labels();
+    facts.up = session->up();
+    facts.reason = std::string(redis::to_string(session->reason()));
+    facts.last_error = session->last_error();
+    facts.config = &session->facts_config();
     facts.input_generation = store_.input_generation(name);
     targets.push_back(std::move(facts));
   }

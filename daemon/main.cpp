@@ -159,7 +159,14 @@ int check_config(const std::vector<std::string_view>& args) {
   std::cout << ":";
   for (const auto& source : sources)
     std::cout << " " << source.name << " " << source.entries.size() << " entries;";
-  std::cout << " " << set.targets.size() << " targets in all.\n";
+  std::cout << " " << set.targets.size() + set.redis_targets.size() << " targets in all.\n";
+  // Redis targets are static (rendered above); say which this shard keeps.
+  if (!config->redis_targets.empty()) {
+    std::cout << "# Redis targets of this shard (" << set.redis_targets.size() << " of "
+              << config->redis_targets.size() << "):";
+    for (const auto& redis : set.redis_targets) std::cout << " " << redis.name;
+    std::cout << "\n";
+  }
   for (const auto& problem : source_problems) std::cout << "# problem: " << problem << "\n";
   for (const auto& problem : set.problems) std::cout << "# problem: " << problem << "\n";
   std::cout << "\n";

@@ -48,6 +48,11 @@ ALERT_METRICS: dict[str, tuple[str, tuple[float, ...]]] = {
     "pg_database_wraparound_fraction": ("PostgresXidWraparound", (0.5, 0.75)),
     "pg_table_bloat_ratio": ("PostgresTableBloat", (0.5,)),
     "patroni_cluster_unlocked": ("PatroniNoLeader", ()),
+    "redis_up": ("RedisDown", ()),
+    "redis_memory_max_bytes": ("RedisMemoryNearMax", (0.9,)),
+    "redis_rdb_last_bgsave_status": ("RedisRdbBgsaveFailing", ()),
+    "redis_master_link_up": ("RedisReplicaLinkDown", ()),
+    "redis_rejected_connections_total": ("RedisRejectingConnections", ()),
 }
 
 # Sample values for the variables, enough for the PromQL parser.
@@ -159,8 +164,9 @@ def check_variables(dashboard: dict, where: str, report: Report) -> None:
             continue
         query = variable.get("query")
         query_text = query.get("query", "") if isinstance(query, dict) else str(query or "")
-        if variable.get("type") != "query" or not query_text.startswith("label_values(pg_up"):
-            report.error(where, "variable-query", f"'{name}' must be a query variable over label_values(pg_up...)")
+        # pg_up lists PostgreSQL targets, redis_up Redis targets (kind = "redis").
+        if variable.get("type") != "query" or not query_text.startswith(("label_values(pg_up", "label_values(redis_up")):
+            report.error(where, "variable-query", f"'{name}' must be a query variable over label_values(pg_up...) or label_values(redis_up...)")
         elif not query_text.rstrip().endswith(f", {name})"):
             report.error(where, "variable-query", f"'{name}' must list the '{name}' label, got {query_text}")
         if not variable.get("multi") or not variable.get("includeAll"):

@@ -8,6 +8,7 @@
 
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
+#include "support/redis_server.hpp"
 
 using namespace std::chrono_literals;
 using pgvigil::test::DaemonProcess;
@@ -34,13 +35,18 @@ TEST_CASE("metrics_documented: every served metric family is documented") {
     admin.query("CREATE TABLE t AS SELECT generate_series(1, 100) AS id");
     admin.query("DELETE FROM t WHERE id < 50");
   }
+  // A Redis target too, with a key so the keyspace series exist.
+  pgvigil::test::RedisServer redis;
+  REQUIRE(redis.command({"SET", "k", "v", "EX", "600"}) == "OK");
   const std::string config =
       "state_directory = \"@STATE@\"\n[server]\nlisten = [\"127.0.0.1:0\"]\n" +
       target("primary", cluster.primary_port(), cluster,
              "expected_replicas = 1\nexpected_databases = [\"postgres\"]\n"
              "[[target.check]]\nname = \"one\"\nsql = \"SELECT 1\"\nexpect = \"== 1\"\n"
              "interval = \"1s\"\n") +
-      target("replica", cluster.replica_port(), cluster, "");
+      target("replica", cluster.replica_port(), cluster, "") +
+      "[[target]]\nname = \"cache\"\nkind = \"redis\"\naddress = \"127.0.0.1:" +
+      std::to_string(redis.port()) + "\"\ninterval = \"1s\"\n";
   DaemonProcess daemon(config);
   std::string text;
   const bool complete =
@@ -51,7 +57,9 @@ TEST_CASE("metrics_documented: every served metric family is documented") {
                    text.find("pg_database_size_bytes{") != std::string::npos &&
                    text.find("pg_replication_lag_seconds{") != std::string::npos &&
                    text.find("pgvigil_check_ok{") != std::string::npos &&
-                   text.find("pg_stat_user_tables_") != std::string::npos;
+                   text.find("pg_stat_user_tables_") != std::string::npos &&
+                   text.find("redis_db_keys{") != std::string::npos &&
+                   text.find("redis_probe_rtt_seconds{") != std::string::npos;
           },
           30s, 250ms)
           .has_value();

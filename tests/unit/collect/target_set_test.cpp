@@ -161,3 +161,38 @@ TEST_CASE("--shard: a number, or the host name's trailing ordinal") {
   CHECK_FALSE(parse_shard_argument("-1", "x"));
   CHECK_FALSE(parse_shard_argument("", "x"));
 }
+
+TEST_CASE("redis targets: sharded by name like the rest and their names held against discovery") {
+  config::Config config;
+  for (int i = 0; i < 40; ++i) {
+    config::RedisTargetConfig redis;
+    redis.name = "cache" + std::to_string(i);
+    redis.host = "10.0.1." + std::to_string(i);
+    config.redis_targets.push_back(redis);
+  }
+  config.shards = 3;
+  std::set<std::string> seen;
+  for (std::uint32_t shard = 0; shard < 3; ++shard) {
+    config.shard = shard;
+    const auto set = build_target_set(config, {});
+    CHECK(set.targets.empty());
+    for (const auto& redis : set.redis_targets) {
+      CHECK(hashmod(redis.name, 3) == shard);
+      CHECK(seen.insert(redis.name).second);
+      CHECK(set.origin_of.at(redis.name) == "[[target]] " + redis.name);
+    }
+    CHECK(set.redis_targets.size() + set.outside_shard == 40);
+  }
+  CHECK(seen.size() == 40);
+
+  // A discovered entry cannot take a Redis target's name.
+  config.shards = 1;
+  config.shard = 0;
+  const auto set =
+      build_target_set(config, {{"files", {entry("db:5432", {{"target", "cache7"}}, "a.json:1")}}});
+  CHECK(set.targets.empty());
+  REQUIRE(set.problems.size() == 1);
+  CHECK(set.problems[0] ==
+        "source files (a.json:1): target cache7 is already defined by [[target]] cache7; this "
+        "entry is left out");
+}
