@@ -84,7 +84,7 @@ TEST_CASE("redis info: CONFIG GET values win over INFO's") {
   CHECK(value(sink, "redis_config_maxclients") == 7);
 }
 
-TEST_CASE("redis info: replicas, link up and down; primary with a replica") {
+TEST_CASE("redis info: replicas, link up and down, primary with a replica") {
   const auto up = samples_of("info_replica_up.txt");
   CHECK(value(up, "redis_master_link_up",
               {{"master_host", "127.0.0.1"}, {"master_port", "16399"}}) == 1);
