@@ -21,6 +21,14 @@ bool valid_source_name(std::string_view name) {
   });
 }
 
+// Fills in NAME, NAME_2, ... when `name` is empty; a message when the name
+// cannot be a `source` label, else "".
+std::string settle_source_name(std::string& name, std::string_view kind, std::size_t index) {
+  if (name.empty()) name = default_source_name(kind, index);
+  if (valid_source_name(name)) return {};
+  return "invalid name " + quoted(name) + ": use letters, digits and _ - .";
+}
+
 }  // namespace
 
 void ConfigParser::parse_file_sd(const Field& field) {
@@ -40,9 +48,9 @@ void ConfigParser::parse_file_sd(const Field& field) {
   if (!field.node.is_table()) return;
   if (!has_files) missing(field, "files");
   if (has_files && sd.files.empty()) error(field, "files: list at least one glob");
-  if (sd.name.empty()) sd.name = default_source_name("file_sd", config_.file_sd.size());
-  if (!valid_source_name(sd.name))
-    error(field, "invalid name " + quoted(sd.name) + ": use letters, digits and _ - .");
+  if (auto problem = settle_source_name(sd.name, "file_sd", config_.file_sd.size());
+      !problem.empty())
+    error(field, std::move(problem));
   config_.file_sd.push_back(std::move(sd));
 }
 
@@ -70,9 +78,9 @@ void ConfigParser::parse_http_sd(const Field& field) {
     error(field, "basic_auth_user and basic_auth_password_file must be set together");
   if (!sd.basic_auth_user.empty() && !sd.bearer_token_file.empty())
     error(field, "set either basic_auth_user or bearer_token_file, not both");
-  if (sd.name.empty()) sd.name = default_source_name("http_sd", config_.http_sd.size());
-  if (!valid_source_name(sd.name))
-    error(field, "invalid name " + quoted(sd.name) + ": use letters, digits and _ - .");
+  if (auto problem = settle_source_name(sd.name, "http_sd", config_.http_sd.size());
+      !problem.empty())
+    error(field, std::move(problem));
   config_.http_sd.push_back(std::move(sd));
 }
 
@@ -120,9 +128,9 @@ void ConfigParser::parse_patroni_sd(const Field& field) {
     error(field, "etcd: list at least one client URL, e.g. \"http://127.0.0.1:2379\"");
   if (sd.basic_auth_user.empty() != sd.basic_auth_password_file.empty())
     error(field, "basic_auth_user and basic_auth_password_file must be set together");
-  if (sd.name.empty()) sd.name = default_source_name("patroni_sd", config_.patroni_sd.size());
-  if (!valid_source_name(sd.name))
-    error(field, "invalid name " + quoted(sd.name) + ": use letters, digits and _ - .");
+  if (auto problem = settle_source_name(sd.name, "patroni_sd", config_.patroni_sd.size());
+      !problem.empty())
+    error(field, std::move(problem));
   config_.patroni_sd.push_back(std::move(sd));
 }
 
