@@ -117,7 +117,7 @@ std::vector<RuleText> rules_for(const RuleDefinition& rule, const config::Config
       group->second.push_back(name);
   };
   for (const auto& target : config.targets) add_target(target.name, target.rules);
-  for (const auto& target : config.redis_targets) add_target(target.name, target.rules);
+  for (const auto& target : config.service_targets) add_target(target.name, target.rules);
 
   // Custom checks carry their own `for` and severity: one rule per check.
   std::vector<std::string> with_checks;

@@ -48,7 +48,7 @@ std::string seconds_text(std::chrono::milliseconds timeout) {
 }  // namespace
 
 RedisSession::RedisSession(asio::io_context& io, MetricsStore& store,
-                           config::RedisTargetConfig target, std::optional<std::string> password,
+                           config::ServiceTargetConfig target, std::optional<std::string> password,
                            RedisSessionOptions options)
     : io_(io),
       store_(store),
@@ -68,7 +68,7 @@ RedisSession::~RedisSession() {
   close();
 }
 
-void RedisSession::set_target(config::RedisTargetConfig target) {
+void RedisSession::set_target(config::ServiceTargetConfig target) {
   target_ = std::move(target);
   labels_.clear();
   for (const auto& [k, v] : target_.labels) labels_.emplace_back(k, v);
@@ -89,13 +89,20 @@ void RedisSession::stop() {
   round_timer_.cancel();
 }
 
-bool RedisSession::same_connection(const config::RedisTargetConfig& other,
+bool RedisSession::same_connection(const config::ServiceTargetConfig& other,
                                    const std::optional<std::string>& password) const {
-  return other.host == target_.host && other.port == target_.port && other.user == target_.user &&
-         other.timeout == target_.timeout && password == password_;
+  return other.kind == target_.kind && other.host == target_.host && other.port == target_.port &&
+         other.user == target_.user && other.timeout == target_.timeout && password == password_;
 }
 
-void RedisSession::update_target(config::RedisTargetConfig target) {
+std::string_view RedisSession::role() const noexcept {
+  // INFO says master/slave; the status page and alerts say primary/replica.
+  if (role_ == "slave") return "replica";
+  if (role_ == "master") return "primary";
+  return "";
+}
+
+void RedisSession::update_target(config::ServiceTargetConfig target) {
   const bool relabel = target.labels != target_.labels;
   set_target(std::move(target));
   if (relabel) publish_liveness();  // the INFO snapshot follows at the next round
@@ -323,7 +330,7 @@ void RedisSession::finish_round() {
   publish_liveness();
   in_round_ = false;
   first_round_done_ = true;
-  if (changed && listener_) listener_(*this);
+  if (changed) notify_state_change();
   schedule_round(target_.interval);
 }
 
@@ -342,7 +349,7 @@ void RedisSession::fail(DownReason reason, std::string why) {
   publish_liveness();
   in_round_ = false;
   first_round_done_ = true;
-  if (changed && listener_) listener_(*this);
+  if (changed) notify_state_change();
   backoff_ = backoff_.count() == 0 ? options_.backoff_initial
                                    : std::min(options_.backoff_cap, backoff_ * 2);
   // ±20 % jitter so a fleet that lost its network does not reconnect in step;

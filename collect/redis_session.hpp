@@ -22,6 +22,7 @@
 
 #include "collect/metrics_store.hpp"
 #include "collect/resp_reader.hpp"
+#include "collect/service_session.hpp"
 #include "config/config.hpp"
 #include "probes/redis_info.hpp"
 
@@ -32,40 +33,35 @@ struct RedisSessionOptions {
   std::chrono::milliseconds backoff_cap{5000};
 };
 
-class RedisSession : public std::enable_shared_from_this<RedisSession> {
+class RedisSession final : public ServiceSession,
+                           public std::enable_shared_from_this<RedisSession> {
  public:
-  using StateListener = std::function<void(const RedisSession&)>;
-
   // `password`: the first line of password_file, read at (re)load, not here.
-  RedisSession(boost::asio::io_context& io, MetricsStore& store, config::RedisTargetConfig target,
+  RedisSession(boost::asio::io_context& io, MetricsStore& store, config::ServiceTargetConfig target,
                std::optional<std::string> password, RedisSessionOptions options = {});
-  ~RedisSession();
+  ~RedisSession() override;
   RedisSession(const RedisSession&) = delete;
   RedisSession& operator=(const RedisSession&) = delete;
 
-  void start();
-  void stop();
-  void on_state_change(StateListener listener) { listener_ = std::move(listener); }
+  void start() override;
+  void stop() override;
+  bool same_connection(const config::ServiceTargetConfig& other,
+                       const std::optional<std::string>& password) const override;
+  void update_target(config::ServiceTargetConfig target) override;
 
-  // True when `other` needs no new connection (same address, credentials,
-  // timeout): a reload then keeps this session and only updates the rest.
-  bool same_connection(const config::RedisTargetConfig& other,
-                       const std::optional<std::string>& password) const;
-  // Labels, interval and rule overrides of a reload that kept the session.
-  void update_target(config::RedisTargetConfig target);
-
-  const std::string& name() const noexcept { return target_.name; }
-  const config::RedisTargetConfig& config() const noexcept { return target_; }
-  // The shape the alert evaluator and the status page take for any target.
-  const config::TargetConfig& facts_config() const noexcept { return facts_config_; }
-  const Labels& labels() const noexcept { return labels_; }
-  bool up() const noexcept { return liveness_.up; }
-  redis::DownReason reason() const noexcept { return liveness_.reason; }
-  const std::string& last_error() const noexcept { return last_error_; }
-  std::chrono::system_clock::time_point since() const noexcept { return since_; }
-  const std::string& version() const noexcept { return version_; }
-  const std::string& role() const noexcept { return role_; }
-  bool first_round_done() const noexcept { return first_round_done_; }
+  const config::ServiceTargetConfig& config() const noexcept override { return target_; }
+  const config::TargetConfig& facts_config() const noexcept override { return facts_config_; }
+  const Labels& labels() const noexcept override { return labels_; }
+  bool up() const noexcept override { return liveness_.up; }
+  std::string_view reason() const noexcept override { return redis::to_string(liveness_.reason); }
+  const std::string& last_error() const noexcept override { return last_error_; }
+  std::chrono::system_clock::time_point since() const noexcept override { return since_; }
+  std::string display_version() const override {
+    return version_.empty() ? std::string() : "Redis " + version_;
+  }
+  std::string_view role() const noexcept override;
+  bool first_round_done() const noexcept override { return first_round_done_; }
+  std::vector<std::string> snapshot_names() const override { return {"redis", "redis_liveness"}; }
 
  private:
   void schedule_round(std::chrono::milliseconds delay);
@@ -80,11 +76,11 @@ class RedisSession : public std::enable_shared_from_this<RedisSession> {
   void fail(redis::DownReason reason, std::string why);
   void close();
   void publish_liveness();
-  void set_target(config::RedisTargetConfig target);
+  void set_target(config::ServiceTargetConfig target);
 
   boost::asio::io_context& io_;
   MetricsStore& store_;
-  config::RedisTargetConfig target_;
+  config::ServiceTargetConfig target_;
   config::TargetConfig facts_config_;
   std::optional<std::string> password_;
   RedisSessionOptions options_;
@@ -117,7 +113,6 @@ class RedisSession : public std::enable_shared_from_this<RedisSession> {
   std::string role_;
   std::chrono::milliseconds backoff_{0};
   std::minstd_rand jitter_;
-  StateListener listener_;
 };
 
 }  // namespace pgvigil

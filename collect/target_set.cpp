@@ -81,11 +81,11 @@ TargetSet build_target_set(const config::Config& config,
     out.targets.push_back(target);
     out.origin_of[target.name] = "[[target]] " + target.name;
   }
-  // Redis targets shard alike, by name, so one hashmod splits the whole fleet.
-  for (const auto& target : config.redis_targets) {
+  // Targets of other kinds shard alike, by name, so one hashmod splits the whole fleet.
+  for (const auto& target : config.service_targets) {
     defined_by.emplace(target.name, "[[target]] " + target.name);
     if (!in_shard(target.name)) continue;
-    out.redis_targets.push_back(target);
+    out.service_targets.push_back(target);
     out.origin_of[target.name] = "[[target]] " + target.name;
   }
 

@@ -23,8 +23,8 @@ struct DiscoveredSource {
 
 struct TargetSet {
   std::vector<config::TargetConfig> targets;  // this shard's, static ones first
-  // This shard's kind = "redis" targets (static only: discovery yields none).
-  std::vector<config::RedisTargetConfig> redis_targets;
+  // This shard's targets of other kinds (static only: discovery yields none).
+  std::vector<config::ServiceTargetConfig> service_targets;
   std::map<std::string, std::size_t> per_source;  // targets each source contributed (this shard)
   std::vector<std::string> problems;              // entries left out and why, one line each
   std::size_t outside_shard = 0;                  // targets another shard monitors
@@ -46,7 +46,7 @@ std::optional<std::uint32_t> parse_shard_argument(std::string_view argument,
 std::string discovered_target_name(const config::SdEntry& entry);
 
 // Builds the set. Name clashes keep the first definition: static targets
-// (PostgreSQL and Redis; the parser already refused duplicates among them),
+// (PostgreSQL and the other kinds; the parser already refused duplicates among them),
 // then sources in config order (file_sd before http_sd), then entry order.
 TargetSet build_target_set(const config::Config& config,
                            const std::vector<DiscoveredSource>& sources);

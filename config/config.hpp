@@ -221,20 +221,27 @@ struct PatroniSdConfig {
   std::string defined_at;
 };
 
-// A [[target]] with kind = "redis" (docs/redis.md): one Redis server watched
-// over RESP. Kept apart from the PostgreSQL targets so nothing that plans SQL
+// A [[target]] of a kind other than "postgres" (docs/redis.md,
+// docs/pgbouncer.md, docs/neo4j.md): one server watched over its own
+// protocol. Kept apart from the PostgreSQL targets so nothing that plans SQL
 // probes, collectors or libpq parameters ever sees one.
-struct RedisTargetConfig {
+enum class ServiceKind { redis, pgbouncer, neo4j };
+std::string_view to_string(ServiceKind kind) noexcept;
+
+struct ServiceTargetConfig {
+  ServiceKind kind = ServiceKind::redis;
   std::string name;
-  std::string host;  // from address = "host:port", or host
-  std::uint16_t port = 6379;
-  std::string user;           // ACL user (AUTH user password); empty: AUTH password
+  std::string host;           // from address = "host:port", or host
+  std::uint16_t port = 6379;  // the kind's default: 6379, 6432, 7474
+  std::string user;           // Redis: ACL user (empty: AUTH password); others: the login
   std::string password_file;  // a file whose first line is the password
+  std::string database;       // pgbouncer: the admin database; neo4j: the database checked
+  bool tls = false;           // neo4j: https
   Duration timeout{5000};     // connect, and every reply
-  Duration interval{5000};    // between rounds (PING, INFO, CONFIG GET)
+  Duration interval{5000};    // between rounds
   std::map<std::string, std::string> labels;
   std::map<std::string, RuleOverride> rules;
-  bool operator==(const RedisTargetConfig&) const = default;
+  bool operator==(const ServiceTargetConfig&) const = default;
 };
 
 struct AlertingConfig {
@@ -261,9 +268,9 @@ struct Config {
   // (admission control: a fleet starting, or many targets reconnecting after
   // a server restart, connects in a steady stream instead of a storm).
   std::size_t max_connection_attempts = 32;
-  std::map<std::string, ProbeSettings> probes;   // [probes.NAME] defaults
-  std::vector<TargetConfig> targets;             // the static [[target]]s, kind = "postgres"
-  std::vector<RedisTargetConfig> redis_targets;  // the static [[target]]s, kind = "redis"
+  std::map<std::string, ProbeSettings> probes;       // [probes.NAME] defaults
+  std::vector<TargetConfig> targets;                 // the static [[target]]s, kind = "postgres"
+  std::vector<ServiceTargetConfig> service_targets;  // the static [[target]]s of other kinds
   std::vector<TargetTemplate> target_templates;
   // What a discovered target that matches no template starts from: the
   // global [probes] and [alerting.rules] defaults folded into an empty target.

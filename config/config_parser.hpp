@@ -48,7 +48,7 @@ class ConfigParser : public TomlWalker {
 
   // parse_targets.cpp
   void parse_target(const Field& field);
-  void parse_redis_target(const Field& field);
+  void parse_service_target(const Field& field, ServiceKind kind);
   void read_target_name(const Field& f, std::string& name,
                         std::optional<toml::source_region>& name_at);
   // Records the name (unique across kinds); false when missing or a duplicate.

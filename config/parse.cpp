@@ -103,7 +103,7 @@ void ConfigParser::parse_root(const toml::table& root) {
       });
   check_shards(root);
   check_source_names();
-  if (config_.targets.empty() && config_.redis_targets.empty() && config_.file_sd.empty() &&
+  if (config_.targets.empty() && config_.service_targets.empty() && config_.file_sd.empty() &&
       config_.http_sd.empty() && config_.patroni_sd.empty() && !has_errors()) {
     file_warning("no [[target]] and no discovery configured; nothing will be monitored");
   }
@@ -115,8 +115,8 @@ void ConfigParser::apply_global_defaults() {
   for (TargetTemplate& entry : config_.target_templates) fold_global_defaults(entry.base);
   fold_global_defaults(config_.discovery_defaults);
   for (TargetConfig& target : config_.targets) fold_global_defaults(target);
-  // A Redis target has no probes, only rules.
-  for (RedisTargetConfig& target : config_.redis_targets) {
+  // A target of another kind has no probes, only rules.
+  for (ServiceTargetConfig& target : config_.service_targets) {
     for (const auto& [name, global] : config_.alerting.rules) {
       RuleOverride& own = target.rules[name];
       if (!own.enabled) own.enabled = global.enabled;

@@ -55,8 +55,10 @@ void ConfigParser::parse_target(const Field& field) {
       const Field kind_field = child(field.path, key, node);
       std::string value;
       read_choice(kind_field, value, {"postgres", "redis"});
-      if (value == "redis") {
-        parse_redis_target(field);
+      for (const ServiceKind kind :
+           {ServiceKind::redis, ServiceKind::pgbouncer, ServiceKind::neo4j}) {
+        if (value != to_string(kind)) continue;
+        parse_service_target(field, kind);
         return;
       }
       if (value.empty()) return;  // reported by read_choice
@@ -199,10 +201,50 @@ bool ConfigParser::parse_target_fields(const Field& field, TargetConfig& target,
   return true;
 }
 
-// kind = "redis": the keys a Redis server needs, and nothing of libpq's, so a
-// PostgreSQL key on a Redis target is an unknown key with its file:line.
-void ConfigParser::parse_redis_target(const Field& field) {
-  RedisTargetConfig target;
+std::string_view to_string(ServiceKind kind) noexcept {
+  switch (kind) {
+    case ServiceKind::redis:
+      return "redis";
+    case ServiceKind::pgbouncer:
+      return "pgbouncer";
+    case ServiceKind::neo4j:
+      return "neo4j";
+  }
+  return "unknown";
+}
+
+namespace {
+
+struct ServiceKindDefaults {
+  std::uint16_t port;
+  std::string_view database;  // empty: the kind has no database key
+  std::string_view label;     // for messages: "Redis"
+};
+
+ServiceKindDefaults defaults_of(ServiceKind kind) {
+  switch (kind) {
+    case ServiceKind::redis:
+      return {6379, "", "Redis"};
+    case ServiceKind::pgbouncer:
+      return {6432, "pgbouncer", "pgbouncer"};
+    case ServiceKind::neo4j:
+      return {7474, "neo4j", "Neo4j"};
+  }
+  return {0, "", ""};
+}
+
+}  // namespace
+
+// A kind other than postgres: the keys its server needs, and nothing of
+// libpq's, so a PostgreSQL key on such a target is an unknown key with its
+// file:line.
+void ConfigParser::parse_service_target(const Field& field, ServiceKind kind) {
+  const auto defaults = defaults_of(kind);
+  const std::string label(defaults.label);
+  ServiceTargetConfig target;
+  target.kind = kind;
+  target.port = defaults.port;
+  target.database = std::string(defaults.database);
   std::optional<toml::source_region> name_at;
   std::optional<Field> address_field;
   std::optional<Field> host_field;
@@ -216,10 +258,11 @@ void ConfigParser::parse_redis_target(const Field& field) {
                   address_field.emplace(f);
                   const std::string* text = as_string(f);
                   if (text == nullptr) return;
-                  auto parsed = parse_host_port(*text, std::uint16_t{6379});
+                  auto parsed = parse_host_port(*text, defaults.port);
                   if (!parsed.value || parsed.value->host.empty() || parsed.value->port == 0) {
                     error(f, "invalid address " + quoted(*text) +
-                                 ": expected \"host:port\", e.g. \"127.0.0.1:6379\"" +
+                                 ": expected \"host:port\", e.g. \"127.0.0.1:" +
+                                 std::to_string(defaults.port) + "\"" +
                                  (parsed.error.empty() ? "" : " (" + parsed.error + ")"));
                     return;
                   }
@@ -240,16 +283,30 @@ void ConfigParser::parse_redis_target(const Field& field) {
                {"user", [&](const Field& f) { read_string(f, target.user); }},
                {"password",
                 [&](const Field& f) {
-                  error(f, "a Redis password is read from password_file only (never inline)");
+                  error(f,
+                        "a " + label + " password is read from password_file only (never inline)");
                 }},
                {"password_file", [&](const Field& f) { read_string(f, target.password_file); }},
+               {"database",
+                [&](const Field& f) {
+                  if (defaults.database.empty()) {
+                    error(f, "a " + label + " target has no database key");
+                    return;
+                  }
+                  read_string(f, target.database);
+                  if (target.database.empty()) error(f, "database must not be empty");
+                }},
                {"timeout", [&](const Field& f) { read_duration(f, target.timeout); }},
                {"interval", [&](const Field& f) { read_duration(f, target.interval); }},
                {"tls",
                 [&](const Field& f) {
-                  error(f,
-                        "tls is not supported for Redis targets yet (docs/redis.md); use a "
-                        "local stunnel or a loopback/private network");
+                  if (kind == ServiceKind::neo4j) {
+                    read_bool(f, target.tls);
+                    return;
+                  }
+                  error(f, "tls is not supported for " + label + " targets yet (docs/" +
+                               std::string(to_string(kind)) +
+                               ".md); use a local stunnel or a loopback/private network");
                 }},
                {"labels", [&](const Field& f) { parse_labels(f, target.labels); }},
                {"rules", [&](const Field& f) { parse_rule_map(f, target.rules); }},
@@ -259,11 +316,11 @@ void ConfigParser::parse_redis_target(const Field& field) {
     error(*address_field, "set either address or host/port, not both");
   }
   if (!address_field && !host_field) missing(field, "address");
-  if (!target.user.empty() && target.password_file.empty()) {
+  if (kind == ServiceKind::redis && !target.user.empty() && target.password_file.empty()) {
     error(field, "user is set but password_file is not: Redis AUTH needs both for an ACL user");
   }
   register_target_name(field, target.name, name_at);
-  config_.redis_targets.push_back(std::move(target));
+  config_.service_targets.push_back(std::move(target));
 }
 
 void ConfigParser::parse_conninfo(const Field& field, TargetConfig& target) {

@@ -169,21 +169,24 @@ bool thresholds_print_exactly_when_relaxed(const Config& config) {
   if (!exact(config.alerting.rules)) return false;
   return std::all_of(config.targets.begin(), config.targets.end(),
                      [&](const TargetConfig& target) { return exact(target.rules); }) &&
-         std::all_of(config.redis_targets.begin(), config.redis_targets.end(),
-                     [&](const RedisTargetConfig& target) { return exact(target.rules); });
+         std::all_of(config.service_targets.begin(), config.service_targets.end(),
+                     [&](const ServiceTargetConfig& target) { return exact(target.rules); });
 }
 
-// A Redis target holds no secret in the config (the password lives only in
-// password_file), so nothing here needs redaction; the file's path is shown.
-toml::table render_redis_target(const RedisTargetConfig& target) {
+// A target of another kind holds no secret in the config (the password lives
+// only in password_file), so nothing here needs redaction; the file's path is
+// shown.
+toml::table render_service_target(const ServiceTargetConfig& target) {
   toml::table table;
   table.insert_or_assign("name", target.name);
-  table.insert_or_assign("kind", "redis");
+  table.insert_or_assign("kind", std::string(to_string(target.kind)));
   const bool v6 = target.host.find(':') != std::string::npos;
   table.insert_or_assign(
       "address", (v6 ? "[" + target.host + "]" : target.host) + ":" + std::to_string(target.port));
   insert_if_set(table, "user", target.user);
   insert_if_set(table, "password_file", target.password_file);
+  insert_if_set(table, "database", target.database);
+  if (target.tls) table.insert_or_assign("tls", true);
   table.insert_or_assign("timeout", format_duration(target.timeout));
   table.insert_or_assign("interval", format_duration(target.interval));
   toml::table labels;
@@ -258,7 +261,8 @@ std::string render_effective_config(const Config& config) {
   root.insert_or_assign("alerting", render_alerting(config.alerting));
   toml::array targets;
   for (const auto& target : config.targets) targets.push_back(render_target(target));
-  for (const auto& target : config.redis_targets) targets.push_back(render_redis_target(target));
+  for (const auto& target : config.service_targets)
+    targets.push_back(render_service_target(target));
   if (!targets.empty()) root.insert_or_assign("target", std::move(targets));
   if (config.shards > 1) {
     root.insert_or_assign("shards", static_cast<std::int64_t>(config.shards));

@@ -152,7 +152,7 @@ App::App(config::Config config)
 App::~App() {
   discovery_->stop();
   for (auto& [name, monitor] : monitors_) monitor->stop();
-  for (auto& [name, session] : redis_sessions_) session->stop();
+  for (auto& [name, session] : service_sessions_) session->stop();
   workers_.join();
 }
 
@@ -213,7 +213,7 @@ void App::stop() {
   alertmanager_->stop();
   discovery_->stop();
   for (auto& [name, monitor] : monitors_) monitor->stop();
-  for (auto& [name, session] : redis_sessions_) session->stop();
+  for (auto& [name, session] : service_sessions_) session->stop();
   if (server_) server_->stop();
   // In-flight responses get a moment; then the loop stops regardless.
   shutdown_timer_.expires_after(1500ms);
@@ -293,7 +293,7 @@ bool App::reload() {
   ++tail_generation_;
   if (ok) {
     reload_time_.Set(now_seconds());
-    spdlog::info("configuration reloaded: {} targets", monitors_.size() + redis_sessions_.size());
+    spdlog::info("configuration reloaded: {} targets", monitors_.size() + service_sessions_.size());
   }
   return ok;
 }
@@ -322,7 +322,7 @@ bool App::apply(config::Config config) {
   connect_gate_->set_limit(config_.max_connection_attempts);
   if (shard_override_) config_.shard = *shard_override_;  // checked against shards before
   discovery_->configure(config_);
-  redis_targets_pending_ = true;
+  service_targets_pending_ = true;
   apply_targets();
   configure_alerting();
   return true;
@@ -374,19 +374,20 @@ void App::apply_targets() {
   monitors_ = std::move(next);
   // After the PostgreSQL monitors, so a target that changed kind finds the
   // other kind's series already handled. Only after a (re)load: discovery
-  // never yields a Redis target, and the shard's share of the static ones
+  // never yields a target of another kind, and the shard's share of the static ones
   // moves only with the config.
-  if (redis_targets_pending_) {
-    redis_targets_pending_ = false;
-    apply_redis_targets(set.redis_targets);
+  if (service_targets_pending_) {
+    service_targets_pending_ = false;
+    apply_service_targets(set.service_targets);
   }
 }
 
-// Redis targets have no jobs: each session runs its own round and publishes
-// to the store (collect/redis_session.*). A reload that leaves a target's
-// address, credentials and timeout alone keeps its session and connection.
-void App::apply_redis_targets(const std::vector<config::RedisTargetConfig>& targets) {
-  std::map<std::string, std::shared_ptr<RedisSession>> next;
+// Targets of other kinds have no jobs: each session runs its own round and
+// publishes to the store (collect/service_session.hpp). A reload that leaves
+// a target's kind, address, credentials and timeout alone keeps its session
+// and connection.
+void App::apply_service_targets(const std::vector<config::ServiceTargetConfig>& targets) {
+  std::map<std::string, std::shared_ptr<ServiceSession>> next;
   for (const auto& target : targets) {
     std::optional<std::string> password;
     if (!target.password_file.empty()) {
@@ -396,45 +397,45 @@ void App::apply_redis_targets(const std::vector<config::RedisTargetConfig>& targ
       if (!password)
         spdlog::error("target {}: cannot read password_file {}", target.name, target.password_file);
     }
-    auto existing = redis_sessions_.find(target.name);
-    std::shared_ptr<RedisSession> session;
-    if (existing != redis_sessions_.end() && existing->second->same_connection(target, password)) {
+    auto existing = service_sessions_.find(target.name);
+    std::shared_ptr<ServiceSession> session;
+    if (existing != service_sessions_.end() &&
+        existing->second->same_connection(target, password)) {
       session = existing->second;
       session->update_target(target);
-      redis_sessions_.erase(existing);
+      service_sessions_.erase(existing);
     } else {
-      if (existing != redis_sessions_.end()) {
+      if (existing != service_sessions_.end()) {
         existing->second->stop();
-        store_.remove_target(target.name);
-        redis_sessions_.erase(existing);
+        service_sessions_.erase(existing);
       }
-      // A PostgreSQL target of the same name before this reload.
+      // This target's series from before the reload, of any kind.
       store_.remove_target(target.name);
-      session = std::make_shared<RedisSession>(io_, store_, target, std::move(password));
-      session->on_state_change([this](const RedisSession& s) { log_redis_state_change(s); });
+      session = make_service_session(io_, store_, target, std::move(password));
+      session->on_state_change([this](const ServiceSession& s) { log_service_state_change(s); });
       session->start();
     }
     next.emplace(target.name, std::move(session));
   }
-  for (auto& [name, session] : redis_sessions_) {  // no longer configured
+  for (auto& [name, session] : service_sessions_) {  // no longer configured
     session->stop();
     if (monitors_.contains(name)) {  // now a PostgreSQL target: keep its series
-      store_.remove(name, "redis");
-      store_.remove(name, "redis_liveness");
+      for (const auto& snapshot : session->snapshot_names()) store_.remove(name, snapshot);
     } else {
       store_.remove_target(name);
     }
   }
-  redis_sessions_ = std::move(next);
+  service_sessions_ = std::move(next);
 }
 
-void App::log_redis_state_change(const RedisSession& session) {
+void App::log_service_state_change(const ServiceSession& session) {
   if (session.up()) {
-    spdlog::info("target {} is up: Redis {} ({})", session.name(), session.version(),
-                 session.role());
+    const auto role = session.role();
+    spdlog::info("target {} is up: {}{}", session.name(), session.display_version(),
+                 role.empty() ? std::string() : " (" + std::string(role) + ")");
   } else {
-    spdlog::warn("target {} is down: reason={} ({})", session.name(),
-                 redis::to_string(session.reason()), session.last_error());
+    spdlog::warn("target {} is down: reason={} ({})", session.name(), session.reason(),
+                 session.last_error());
   }
   sd_notifyf(0, "STATUS=%s", status_line().c_str());
 }
@@ -462,7 +463,7 @@ void App::log_state_change(const TargetMonitor& monitor) {
 bool App::ready() const {
   for (const auto& [name, monitor] : monitors_)
     if (!monitor->first_round_done()) return false;
-  for (const auto& [name, session] : redis_sessions_)
+  for (const auto& [name, session] : service_sessions_)
     if (!session->first_round_done()) return false;
   return runner_.all_ran_once();
 }
@@ -474,8 +475,8 @@ bool App::healthy() const {
 std::string App::status_line() const {
   std::size_t up = 0;
   for (const auto& [name, monitor] : monitors_) up += monitor->liveness().up() ? 1U : 0U;
-  for (const auto& [name, session] : redis_sessions_) up += session->up() ? 1U : 0U;
-  return std::to_string(monitors_.size() + redis_sessions_.size()) + " targets, " +
+  for (const auto& [name, session] : service_sessions_) up += session->up() ? 1U : 0U;
+  return std::to_string(monitors_.size() + service_sessions_.size()) + " targets, " +
          std::to_string(up) + " up";
 }
 
@@ -588,16 +589,14 @@ std::vector<TargetView> App::target_views() const {
     view.probes = store_.probes_of(name);
     views.push_back(std::move(view));
   }
-  for (const auto& [name, session] : redis_sessions_) {
+  for (const auto& [name, session] : service_sessions_) {
     TargetView view;
     view.name = name;
     view.up = session->up();
-    view.reason = std::string(redis::to_string(session->reason()));
+    view.reason = std::string(session->reason());
     view.error = session->last_error();
-    if (!session->version().empty()) {
-      view.version = "Redis " + session->version();
-      view.role = session->role() == "slave" ? "replica" : "primary";
-    }
+    view.version = session->display_version();
+    view.role = std::string(session->role());
     view.probes = store_.probes_of(name);
     views.push_back(std::move(view));
   }
@@ -617,7 +616,7 @@ StatusPage App::status_page(const http::Request& request) const {
     TargetStatus status;
     if (auto monitor = monitors_.find(view.name); monitor != monitors_.end())
       status.since_unix = unix_seconds(monitor->second->liveness().since());
-    else if (auto session = redis_sessions_.find(view.name); session != redis_sessions_.end())
+    else if (auto session = service_sessions_.find(view.name); session != service_sessions_.end())
       status.since_unix = unix_seconds(session->second->since());
     status.target = std::move(view);
     status_facts(store_, std::chrono::duration<double>(now.time_since_epoch()).count(), status);
@@ -668,12 +667,12 @@ void App::evaluate_alerts() {
     facts.input_generation = store_.input_generation(name);
     targets.push_back(std::move(facts));
   }
-  for (const auto& [name, session] : redis_sessions_) {
+  for (const auto& [name, session] : service_sessions_) {
     alerts::TargetFacts facts;
     facts.name = name;
     facts.labels = session->labels();
     facts.up = session->up();
-    facts.reason = std::string(redis::to_string(session->reason()));
+    facts.reason = std::string(session->reason());
     facts.last_error = session->last_error();
     facts.config = &session->facts_config();
     facts.input_generation = store_.input_generation(name);

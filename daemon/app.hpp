@@ -21,8 +21,8 @@
 #include "collect/job_runner.hpp"
 #include "collect/loop_driver.hpp"
 #include "collect/metrics_store.hpp"
-#include "collect/redis_session.hpp"
 #include "collect/scheduler.hpp"
+#include "collect/service_session.hpp"
 #include "collect/target_monitor.hpp"
 #include "config/config.hpp"
 #include "daemon/alertmanager_client.hpp"
@@ -72,8 +72,8 @@ class App {
   void watch_signals();
   void start_watchdog();
   void log_state_change(const TargetMonitor& monitor);
-  void log_redis_state_change(const RedisSession& session);
-  void apply_redis_targets(const std::vector<config::RedisTargetConfig>& targets);
+  void log_service_state_change(const ServiceSession& session);
+  void apply_service_targets(const std::vector<config::ServiceTargetConfig>& targets);
   // The /metrics body: the store's text, then the registry's, the
   // evaluator's and the process's families (the "tail"), the tail
   // re-serialised only when its generation moved.
@@ -110,11 +110,11 @@ class App {
   http::Router router_;
   std::unique_ptr<http::HttpServer> server_;
   std::map<std::string, std::shared_ptr<TargetMonitor>> monitors_;
-  std::map<std::string, std::shared_ptr<RedisSession>> redis_sessions_;  // kind = "redis"
-  // Set by apply(): the Redis targets come from the config only, so a
+  std::map<std::string, std::shared_ptr<ServiceSession>> service_sessions_;  // other kinds
+  // Set by apply(): targets of other kinds come from the config only, so a
   // discovery round (which also runs apply_targets) leaves them alone and
   // does not re-read their password files.
-  bool redis_targets_pending_ = false;
+  bool service_targets_pending_ = false;
   std::unique_ptr<Discovery> discovery_;
   bool stopping_ = false;
   alerts::Evaluator evaluator_;

@@ -159,12 +159,12 @@ int check_config(const std::vector<std::string_view>& args) {
   std::cout << ":";
   for (const auto& source : sources)
     std::cout << " " << source.name << " " << source.entries.size() << " entries;";
-  std::cout << " " << set.targets.size() + set.redis_targets.size() << " targets in all.\n";
-  // Redis targets are static (rendered above); say which this shard keeps.
-  if (!config->redis_targets.empty()) {
-    std::cout << "# Redis targets of this shard (" << set.redis_targets.size() << " of "
-              << config->redis_targets.size() << "):";
-    for (const auto& redis : set.redis_targets) std::cout << " " << redis.name;
+  std::cout << " " << set.targets.size() + set.service_targets.size() << " targets in all.\n";
+  // Targets of other kinds are static (rendered above); say which this shard keeps.
+  if (!config->service_targets.empty()) {
+    std::cout << "# Redis, pgbouncer and Neo4j targets of this shard ("
+              << set.service_targets.size() << " of " << config->service_targets.size() << "):";
+    for (const auto& service : set.service_targets) std::cout << " " << service.name;
     std::cout << "\n";
   }
   for (const auto& problem : source_problems) std::cout << "# problem: " << problem << "\n";

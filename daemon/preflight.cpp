@@ -44,7 +44,7 @@ std::vector<std::string> check_config_dependencies(const config::Config& config)
         check_file(problems, "target " + target.name + ": " + key, value);
     }
   }
-  for (const auto& target : config.redis_targets)
+  for (const auto& target : config.service_targets)
     check_file(problems, "target " + target.name + ": password_file", target.password_file);
   if (config.server.tls) {
     check_file(problems, "[server.tls] cert_file", config.server.tls->cert_file);

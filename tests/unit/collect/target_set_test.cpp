@@ -165,10 +165,10 @@ TEST_CASE("--shard: a number, or the host name's trailing ordinal") {
 TEST_CASE("redis targets: sharded by name like the rest and their names held against discovery") {
   config::Config config;
   for (int i = 0; i < 40; ++i) {
-    config::RedisTargetConfig redis;
+    config::ServiceTargetConfig redis;
     redis.name = "cache" + std::to_string(i);
     redis.host = "10.0.1." + std::to_string(i);
-    config.redis_targets.push_back(redis);
+    config.service_targets.push_back(redis);
   }
   config.shards = 3;
   std::set<std::string> seen;
@@ -176,12 +176,12 @@ TEST_CASE("redis targets: sharded by name like the rest and their names held aga
     config.shard = shard;
     const auto set = build_target_set(config, {});
     CHECK(set.targets.empty());
-    for (const auto& redis : set.redis_targets) {
+    for (const auto& redis : set.service_targets) {
       CHECK(hashmod(redis.name, 3) == shard);
       CHECK(seen.insert(redis.name).second);
       CHECK(set.origin_of.at(redis.name) == "[[target]] " + redis.name);
     }
-    CHECK(set.redis_targets.size() + set.outside_shard == 40);
+    CHECK(set.service_targets.size() + set.outside_shard == 40);
   }
   CHECK(seen.size() == 40);
 

@@ -26,8 +26,8 @@ threshold = 0.8
 )");
   REQUIRE(config.targets.size() == 1);
   CHECK(config.targets[0].name == "pg");
-  REQUIRE(config.redis_targets.size() == 1);
-  const RedisTargetConfig& redis = config.redis_targets[0];
+  REQUIRE(config.service_targets.size() == 1);
+  const ServiceTargetConfig& redis = config.service_targets[0];
   CHECK(redis.name == "cache");
   CHECK(redis.host == "10.0.0.5");
   CHECK(redis.port == 6380);
@@ -50,11 +50,11 @@ name = "pg"
 kind = "postgres"
 host = "db"
 )");
-  REQUIRE(config.redis_targets.size() == 1);
-  CHECK(config.redis_targets[0].host == "localhost");
-  CHECK(config.redis_targets[0].port == 6379);
-  CHECK(config.redis_targets[0].timeout == 5s);
-  CHECK(config.redis_targets[0].interval == 5s);
+  REQUIRE(config.service_targets.size() == 1);
+  CHECK(config.service_targets[0].host == "localhost");
+  CHECK(config.service_targets[0].port == 6379);
+  CHECK(config.service_targets[0].timeout == 5s);
+  CHECK(config.service_targets[0].interval == 5s);
   REQUIRE(config.targets.size() == 1);
   CHECK(config.targets[0].conn.at("host") == "db");
 }
@@ -121,8 +121,8 @@ password_file = "/run/secrets/redis"
   CHECK(contains(text, "/run/secrets/redis"));
   // The rendering parses back to the same target.
   const Config again = parse_valid(text);
-  REQUIRE(again.redis_targets.size() == 1);
-  CHECK(again.redis_targets[0] == config.redis_targets[0]);
+  REQUIRE(again.service_targets.size() == 1);
+  CHECK(again.service_targets[0] == config.service_targets[0]);
 }
 
 TEST_CASE(
