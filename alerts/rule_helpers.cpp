@@ -49,6 +49,44 @@ bool rose_within(const RuleContext& ctx, const std::string& series, double value
   return rose != memory.end() && now - rose->second <= window;
 }
 
+std::optional<double> rate_over(const RuleContext& ctx, const std::string& series, double value,
+                                double window) {
+  if (!std::isfinite(value) || !(window > 0)) return std::nullopt;
+  const double now = unix_seconds(ctx.now());
+  auto& memory = ctx.memory;
+  if (memory.size() > 20'000) memory.clear();  // bound: departed series leave keys behind
+  // Keys "rate<US>series<US>time": the map keeps one series' points in time order.
+  const std::string prefix = "rate\x1f" + series + "\x1f";
+  const auto points = [&] {
+    auto begin = memory.lower_bound(prefix);
+    auto end = begin;
+    while (end != memory.end() && end->first.starts_with(prefix)) ++end;
+    return std::pair{begin, end};
+  };
+  const auto time_of = [&](auto it) { return std::stod(it->first.substr(prefix.size())); };
+  auto [begin, end] = points();
+  if (begin != end && value < std::prev(end)->second) {  // a reset: the history says nothing
+    memory.erase(begin, end);
+    std::tie(begin, end) = points();
+  }
+  if (begin == end || now - time_of(std::prev(end)) >= window / 32) {
+    char stamp[32];
+    std::snprintf(stamp, sizeof stamp, "%017.3f", now);
+    memory[prefix + stamp] = value;
+    std::tie(begin, end) = points();
+  }
+  while (begin != end && now - time_of(begin) > window) begin = memory.erase(begin);
+  if (begin == end) return std::nullopt;
+  const double span = now - time_of(begin);
+  if (span < window / 2) return std::nullopt;
+  return (value - begin->second) / span;
+}
+
+std::string rate_expr(const PromContext& p, std::string_view metric) {
+  return "rate(" + p.select(metric) + "[" +
+         format_threshold(p.params.get("window"), Unit::seconds) + "])";
+}
+
 Evaluate eval_above(std::string metric, std::string key) {
   return [metric = std::move(metric), key = std::move(key)](const RuleContext& ctx) {
     return above(ctx, metric, ctx.params.get(key));

@@ -58,6 +58,16 @@ std::optional<std::string> current_state(const RuleContext& ctx, std::string_vie
 // seen is a baseline, like Prometheus' increase() over a range starting there.
 bool rose_within(const RuleContext& ctx, const std::string& series, double value, double window);
 
+// A counter's per-second rate over the last `window` seconds, from the values
+// this rule saw (kept in its memory, about 32 per series and window):
+// nothing until they span half the window, as rate() needs two samples; a
+// counter that went down (a restart) starts its history again. The twin of
+// PromQL's rate(metric[window]).
+std::optional<double> rate_over(const RuleContext& ctx, const std::string& series, double value,
+                                double window);
+// "rate(metric[window])" for the "window" threshold.
+std::string rate_expr(const PromContext& p, std::string_view metric);
+
 // A rule that fires while one metric is above one threshold: its evaluation in
 // the daemon and its PromQL, from the same metric and threshold key.
 Evaluate eval_above(std::string metric, std::string key);

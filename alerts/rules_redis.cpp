@@ -1,5 +1,6 @@
 // Redis targets (kind = "redis"): down with its reason, memory against
-// maxmemory, refused clients, persistence failing, a replica's link
+// maxmemory, refused clients, evictions, the hit ratio collapsing,
+// persistence failing, a replica's link
 // (alerts/tests/redis.yml). Thresholds and their reasons: docs/redis.md.
 #include "alerts/rule_groups.hpp"
 #include "alerts/rule_helpers.hpp"
@@ -111,6 +112,113 @@ std::vector<RuleDefinition> redis_rules() {
       .rule_labels = "-",
       .evaluate = eval_rose("redis_rejected_connections_total"),
       .prometheus = prom_rose("redis_rejected_connections_total"),
+  });
+
+  rules.push_back({
+      .name = "RedisEvicting",
+      .severity = "warning",
+      .default_for = 5min,
+      .thresholds = {{.key = "rate",
+                      .default_value = 10,
+                      .unit = Unit::count,
+                      .meaning = "keys evicted per second"},
+                     {.key = "window",
+                      .default_value = 300,
+                      .unit = Unit::seconds,
+                      .meaning = "the range the eviction rate is taken over"}},
+      .summary = "Redis {{ $labels.target }} evicts {{ $value | humanize }} keys/s",
+      .description =
+          "Redis {{ $labels.target }} has been evicting more than ${rate} keys per second (over "
+          "${window}): it is full at maxmemory and its eviction policy drops keys the "
+          "application may still need, so reads miss and fall through to the database.",
+      .condition = "rate(redis_evicted_keys_total[window]) > rate",
+      .rule_labels = "-",
+      .evaluate =
+          [](const RuleContext& ctx) {
+            Findings out;
+            const auto evicted = single(ctx, "redis_evicted_keys_total");
+            if (!evicted) return out;
+            const auto rate = rate_over(ctx, "evicted", *evicted, ctx.params.get("window"));
+            if (!rate || *rate <= ctx.params.get("rate")) return out;
+            Finding finding;
+            finding.value = *rate;
+            finding.evidence = "evicted keys: " + number(*rate) + "/s over the last " +
+                               format_threshold(ctx.params.get("window"), Unit::seconds) +
+                               "\nevicted since start: " + number(*evicted) + "\n";
+            if (auto used = single(ctx, "redis_memory_used_bytes"))
+              finding.evidence += "used_memory: " + number(*used) + " bytes\n";
+            if (auto max = single(ctx, "redis_memory_max_bytes"))
+              finding.evidence += "maxmemory: " + number(*max) + " bytes\n";
+            out.push_back(std::move(finding));
+            return out;
+          },
+      .prometheus =
+          [](const PromContext& p) {
+            return std::vector<PromAlert>{{.expr = rate_expr(p, "redis_evicted_keys_total") +
+                                                   " > " + number(p.params.get("rate"))}};
+          },
+  });
+
+  rules.push_back({
+      .name = "RedisHitRatioLow",
+      .severity = "warning",
+      .default_for = 5min,
+      .thresholds = {{.key = "threshold",
+                      .default_value = 0.5,
+                      .unit = Unit::ratio,
+                      .meaning = "keyspace hits as a share of lookups, below which it fires"},
+                     {.key = "min_lookups",
+                      .default_value = 10,
+                      .unit = Unit::count,
+                      .meaning = "lookups per second below which the ratio is not judged"},
+                     {.key = "window",
+                      .default_value = 300,
+                      .unit = Unit::seconds,
+                      .meaning = "the range hits and misses are taken over"}},
+      .summary = "Redis {{ $labels.target }} hit ratio is {{ $value | humanizePercentage }}",
+      .description =
+          "Fewer than ${threshold} of the key lookups on Redis {{ $labels.target }} hit (over "
+          "${window}, at more than ${min_lookups} lookups/s): the cache stopped absorbing reads "
+          "(flushed, restarted empty, evicting, or keys renamed by a deploy), and the misses "
+          "land on PostgreSQL as a stampede.",
+      .condition = "hits / (hits + misses) < threshold over window, lookups/s > min_lookups",
+      .rule_labels = "-",
+      .evaluate =
+          [](const RuleContext& ctx) {
+            Findings out;
+            const auto hits = single(ctx, "redis_keyspace_hits_total");
+            const auto misses = single(ctx, "redis_keyspace_misses_total");
+            if (!hits || !misses) return out;
+            const double window = ctx.params.get("window");
+            // Both histories are kept every evaluation, so both rates cover the same span.
+            const auto hit_rate = rate_over(ctx, "hits", *hits, window);
+            const auto miss_rate = rate_over(ctx, "misses", *misses, window);
+            if (!hit_rate || !miss_rate) return out;
+            const double lookups = *hit_rate + *miss_rate;
+            if (!(lookups > ctx.params.get("min_lookups"))) return out;
+            const double ratio = *hit_rate / lookups;
+            if (ratio >= ctx.params.get("threshold")) return out;
+            Finding finding;
+            finding.value = ratio;
+            finding.evidence = "hits: " + number(*hit_rate) + "/s\nmisses: " + number(*miss_rate) +
+                               "/s\nover the last " + format_threshold(window, Unit::seconds) +
+                               "\n";
+            if (auto evicted = single(ctx, "redis_evicted_keys_total"))
+              finding.evidence += "evicted since start: " + number(*evicted) + "\n";
+            if (auto uptime = single(ctx, "redis_uptime_in_seconds"))
+              finding.evidence += "uptime: " + number(*uptime) + " s\n";
+            out.push_back(std::move(finding));
+            return out;
+          },
+      .prometheus =
+          [](const PromContext& p) {
+            const auto hits = rate_expr(p, "redis_keyspace_hits_total");
+            const auto lookups =
+                "(" + hits + " + " + rate_expr(p, "redis_keyspace_misses_total") + ")";
+            return std::vector<PromAlert>{
+                {.expr = "(" + hits + " / " + lookups + " < " + number(p.params.get("threshold")) +
+                         ") and " + lookups + " > " + number(p.params.get("min_lookups"))}};
+          },
   });
 
   rules.push_back({
