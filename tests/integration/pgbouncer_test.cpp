@@ -296,7 +296,10 @@ TEST_CASE(
                         10s)
                         .has_value();
   bool all = good;
-  for (const auto& [target, reason] : expected) {
+  for (const auto& entry : expected) {
+    // Named copies: clang 14 cannot capture structured bindings in a lambda.
+    const std::string& target = entry.first;
+    const std::string& reason = entry.second;
     INFO("target " << target << " reason " << reason);
     const bool seen =
         wait_until([&] { return down_because(daemon, target, reason); }, 10s).has_value();
