@@ -64,7 +64,8 @@ QueryResult result_from_pg(PGresult* res) {
 }
 }  // namespace
 
-PgConnection::PgConnection(asio::io_context& io) : io_(io), resolver_(io), deadline_timer_(io) {}
+PgConnection::PgConnection(asio::io_context& io, Protocol protocol)
+    : io_(io), protocol_(protocol), resolver_(io), deadline_timer_(io) {}
 
 PgConnection::~PgConnection() {
   ++generation_;
@@ -251,7 +252,7 @@ void PgConnection::finish_connect(ConnectOutcome outcome) {
   outcome.elapsed = std::chrono::steady_clock::now() - started_;
   if (outcome.ok) {
     PQsetnonblocking(conn_, 1);
-    if (PQenterPipelineMode(conn_) != 1) {
+    if (protocol_ == Protocol::pipeline && PQenterPipelineMode(conn_) != 1) {
       outcome.ok = false;
       outcome.reason = FailureReason::other;
       outcome.message = "the server does not support pipeline mode";
@@ -297,13 +298,16 @@ void PgConnection::start_next_round() {
   results_.assign(current_.queries.size(), QueryResult::failure("", "no result received"));
   answered_.assign(current_.queries.size(), false);
   syncs_seen_ = 0;
+  next_query_ = 0;
   flushed_ = false;
-  for (const auto& query : current_.queries) {
-    if (PQsendQueryParams(conn_, query.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) !=
-            1 ||
-        PQpipelineSync(conn_) != 1) {
-      fail_connection(first_line(PQerrorMessage(conn_)));
-      return;
+  if (protocol_ == Protocol::pipeline) {
+    for (const auto& query : current_.queries) {
+      if (PQsendQueryParams(conn_, query.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) !=
+              1 ||
+          PQpipelineSync(conn_) != 1) {
+        fail_connection(first_line(PQerrorMessage(conn_)));
+        return;
+      }
     }
   }
   const auto gen = generation_;
@@ -316,11 +320,65 @@ void PgConnection::start_next_round() {
     self->finish_round(false, "deadline exceeded", true);
     self->fail_connection("no answer within the query deadline", FailureReason::timeout);
   });
+  if (protocol_ == Protocol::simple_query && !current_.queries.empty() && !send_simple_query())
+    return;
   pump_round();
+}
+
+bool PgConnection::send_simple_query() {
+  flushed_ = false;
+  if (PQsendQuery(conn_, current_.queries[next_query_].sql.c_str()) != 1) {
+    fail_connection(first_line(PQerrorMessage(conn_)));
+    return false;
+  }
+  return true;
+}
+
+void PgConnection::pump_simple_round() {
+  if (!flushed_) {
+    const int flush = PQflush(conn_);
+    if (flush < 0) {
+      fail_connection(first_line(PQerrorMessage(conn_)));
+      return;
+    }
+    flushed_ = flush == 0;
+  }
+  if (PQconsumeInput(conn_) != 1) {
+    fail_connection(first_line(PQerrorMessage(conn_)));
+    return;
+  }
+  const std::size_t expected = current_.queries.size();
+  while (next_query_ < expected && !PQisBusy(conn_)) {
+    PGresult* res = PQgetResult(conn_);
+    if (res) {
+      if (!answered_[next_query_]) {  // the first result of a statement wins
+        results_[next_query_] = result_from_pg(res);
+        if (!results_[next_query_].error.empty())
+          results_[next_query_].error = scrub(results_[next_query_].error);
+        answered_[next_query_] = true;
+      }
+      PQclear(res);
+      continue;
+    }
+    // NULL: this query is done; the next one goes out only now (the simple
+    // protocol allows one query in flight).
+    if (++next_query_ < expected && !send_simple_query()) return;
+  }
+  if (next_query_ >= expected) {
+    finish_round(true, {}, false);
+    start_next_round();
+    return;
+  }
+  if (!flushed_) wait(true, &PgConnection::pump_round);
+  wait(false, &PgConnection::pump_round);
 }
 
 void PgConnection::pump_round() {
   if (state_ != State::busy) return;
+  if (protocol_ == Protocol::simple_query) {
+    pump_simple_round();
+    return;
+  }
   if (!flushed_) {
     const int flush = PQflush(conn_);
     if (flush < 0) {

@@ -5,6 +5,11 @@
 // PQconsumeInput/PQisBusy) does the protocol; Asio waits on the socket. No call
 // here blocks: host names are resolved by Asio's resolver before libpq sees
 // them (libpq's own getaddrinfo would block the loop), deadlines are timers.
+//
+// Two ways to send a round: pipelined extended-protocol queries (PostgreSQL),
+// or simple queries one after another (Protocol::simple_query), for servers
+// that speak only the simple query protocol, such as pgbouncer's admin
+// console, which rejects pipeline mode and Parse/Bind.
 #include <libpq-fe.h>
 
 #include <boost/asio/io_context.hpp>
@@ -38,14 +43,19 @@ struct RoundOutcome {
 
 class PgConnection : public std::enable_shared_from_this<PgConnection> {
  public:
+  enum class Protocol {
+    pipeline,      // every query of a round pipelined, a sync after each
+    simple_query,  // PQsendQuery, one statement per query, each after the last finished
+  };
   using ConnectHandler = std::function<void(const ConnectOutcome&)>;
   using RoundHandler = std::function<void(RoundOutcome)>;
   // Why an established connection broke: the reason as a new attempt would
   // classify it (a deadline is a timeout) and libpq's message, scrubbed.
   using LostHandler = std::function<void(FailureReason reason, const std::string& why)>;
 
-  static std::shared_ptr<PgConnection> create(boost::asio::io_context& io) {
-    return std::shared_ptr<PgConnection>(new PgConnection(io));
+  static std::shared_ptr<PgConnection> create(boost::asio::io_context& io,
+                                              Protocol protocol = Protocol::pipeline) {
+    return std::shared_ptr<PgConnection>(new PgConnection(io, protocol));
   }
   ~PgConnection();
   PgConnection(const PgConnection&) = delete;
@@ -54,8 +64,10 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // Starts an attempt; `done` runs exactly once. At most one attempt at a time.
   void connect(ConnParams params, std::chrono::milliseconds deadline, ConnectHandler done);
   // Sends all queries in one pipeline (a sync after each, so one failing
-  // statement does not abort the others) and reads every result. `done` runs
-  // exactly once. Rounds are queued and run one after another.
+  // statement does not abort the others) and reads every result; with
+  // Protocol::simple_query, sends them one at a time, each once the last one's
+  // results are all read. Either way the deadline covers the whole round.
+  // `done` runs exactly once. Rounds are queued and run one after another.
   void run(std::vector<Query> queries, std::chrono::milliseconds deadline, RoundHandler done);
   // Called once when an established connection breaks while idle or busy.
   void on_lost(LostHandler handler) { lost_handler_ = std::move(handler); }
@@ -73,7 +85,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   std::string parameter_status(const char* name) const;
 
  private:
-  explicit PgConnection(boost::asio::io_context& io);
+  PgConnection(boost::asio::io_context& io, Protocol protocol);
   enum class State { idle, resolving, connecting, ready, busy, closed };
   struct PendingRound {
     std::vector<Query> queries;
@@ -91,6 +103,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   void finish_connect(ConnectOutcome outcome);
   void start_next_round();
   void pump_round();
+  // Protocol::simple_query: sends query `next_query_`; reads its results.
+  bool send_simple_query();
+  void pump_simple_round();
   void finish_round(bool ok, std::string error, bool timed_out);
   void watch_idle();
   // Without a reason, it is classified from the message (SQLSTATE first).
@@ -102,6 +117,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   void release_socket();
 
   boost::asio::io_context& io_;
+  const Protocol protocol_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::steady_timer deadline_timer_;
   std::optional<boost::asio::posix::stream_descriptor> socket_;
@@ -119,6 +135,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   std::vector<QueryResult> results_;
   std::vector<bool> answered_;
   std::size_t syncs_seen_ = 0;
+  std::size_t next_query_ = 0;  // simple_query: the query in flight
   bool flushed_ = false;
   bool read_pending_ = false;
   bool write_pending_ = false;

@@ -54,7 +54,7 @@ void ConfigParser::parse_target(const Field& field) {
       if (key.str() != "kind") continue;
       const Field kind_field = child(field.path, key, node);
       std::string value;
-      read_choice(kind_field, value, {"postgres", "redis"});
+      read_choice(kind_field, value, {"postgres", "redis", "pgbouncer"});
       for (const ServiceKind kind :
            {ServiceKind::redis, ServiceKind::pgbouncer, ServiceKind::neo4j}) {
         if (value != to_string(kind)) continue;
@@ -300,7 +300,8 @@ void ConfigParser::parse_service_target(const Field& field, ServiceKind kind) {
                {"interval", [&](const Field& f) { read_duration(f, target.interval); }},
                {"tls",
                 [&](const Field& f) {
-                  if (kind == ServiceKind::neo4j) {
+                  // pgbouncer: sslmode=require instead of libpq's prefer.
+                  if (kind == ServiceKind::neo4j || kind == ServiceKind::pgbouncer) {
                     read_bool(f, target.tls);
                     return;
                   }
@@ -319,6 +320,8 @@ void ConfigParser::parse_service_target(const Field& field, ServiceKind kind) {
   if (kind == ServiceKind::redis && !target.user.empty() && target.password_file.empty()) {
     error(field, "user is set but password_file is not: Redis AUTH needs both for an ACL user");
   }
+  // The admin console's login: without it libpq would use the daemon's OS user.
+  if (kind == ServiceKind::pgbouncer && target.user.empty()) missing(field, "user");
   register_target_name(field, target.name, name_at);
   config_.service_targets.push_back(std::move(target));
 }

@@ -8,6 +8,7 @@
 
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
+#include "support/pgbouncer_server.hpp"
 #include "support/redis_server.hpp"
 
 using namespace std::chrono_literals;
@@ -38,6 +39,8 @@ TEST_CASE("metrics_documented: every served metric family is documented") {
   // A Redis target too, with a key so the keyspace series exist.
   pgvigil::test::RedisServer redis;
   REQUIRE(redis.command({"SET", "k", "v", "EX", "600"}) == "OK");
+  // And a pgbouncer in front of the primary.
+  pgvigil::test::PgbouncerServer bouncer(cluster);
   const std::string config =
       "state_directory = \"@STATE@\"\n[server]\nlisten = [\"127.0.0.1:0\"]\n" +
       target("primary", cluster.primary_port(), cluster,
@@ -46,7 +49,10 @@ TEST_CASE("metrics_documented: every served metric family is documented") {
              "interval = \"1s\"\n") +
       target("replica", cluster.replica_port(), cluster, "") +
       "[[target]]\nname = \"cache\"\nkind = \"redis\"\naddress = \"127.0.0.1:" +
-      std::to_string(redis.port()) + "\"\ninterval = \"1s\"\n";
+      std::to_string(redis.port()) + "\"\ninterval = \"1s\"\n" +
+      "[[target]]\nname = \"bouncer\"\nkind = \"pgbouncer\"\naddress = \"127.0.0.1:" +
+      std::to_string(bouncer.port()) + "\"\nuser = \"" + bouncer.admin_user() +
+      "\"\npassword_file = \"" + bouncer.admin_password_file() + "\"\ninterval = \"1s\"\n";
   DaemonProcess daemon(config);
   std::string text;
   const bool complete =
@@ -59,7 +65,8 @@ TEST_CASE("metrics_documented: every served metric family is documented") {
                    text.find("pgvigil_check_ok{") != std::string::npos &&
                    text.find("pg_stat_user_tables_") != std::string::npos &&
                    text.find("redis_db_keys{") != std::string::npos &&
-                   text.find("redis_probe_rtt_seconds{") != std::string::npos;
+                   text.find("redis_probe_rtt_seconds{") != std::string::npos &&
+                   text.find("pgbouncer_pools_client_maxwait_seconds{") != std::string::npos;
           },
           30s, 250ms)
           .has_value();
