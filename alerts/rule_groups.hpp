@@ -17,5 +17,6 @@ std::vector<RuleDefinition> patroni_rules();         // the Patroni REST API
 std::vector<RuleDefinition> detections_rules();      // restarts, crashes, host, workload
 std::vector<RuleDefinition> queries_rules();         // pg_stat_statements
 std::vector<RuleDefinition> redis_rules();           // kind = "redis" targets
+std::vector<RuleDefinition> neo4j_rules();           // kind = "neo4j" targets
 
 }  // namespace pgvigil::alerts::detail

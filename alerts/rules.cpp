@@ -44,10 +44,10 @@ namespace {
 // The config's list of valid rule names is derived from this table.
 std::vector<RuleDefinition> build_table() {
   std::vector<RuleDefinition> rules;
-  for (auto group :
-       {detail::availability_rules, detail::replication_rules, detail::storage_rules,
-        detail::custom_check_rules, detail::selfmonitoring_rules, detail::patroni_rules,
-        detail::detections_rules, detail::queries_rules, detail::redis_rules}) {
+  for (auto group : {detail::availability_rules, detail::replication_rules, detail::storage_rules,
+                     detail::custom_check_rules, detail::selfmonitoring_rules,
+                     detail::patroni_rules, detail::detections_rules, detail::queries_rules,
+                     detail::redis_rules, detail::neo4j_rules}) {
     auto more = group();
     std::move(more.begin(), more.end(), std::back_inserter(rules));
   }

@@ -1,4 +1,5 @@
 // The one table of target kinds other than PostgreSQL: each kind's session.
+#include "collect/neo4j_session.hpp"
 #include "collect/redis_session.hpp"
 #include "collect/service_session.hpp"
 
@@ -11,8 +12,9 @@ std::shared_ptr<ServiceSession> make_service_session(boost::asio::io_context& io
   switch (target.kind) {
     case config::ServiceKind::redis:
       return std::make_shared<RedisSession>(io, store, std::move(target), std::move(password));
-    case config::ServiceKind::pgbouncer:
     case config::ServiceKind::neo4j:
+      return std::make_shared<Neo4jSession>(io, store, std::move(target), std::move(password));
+    case config::ServiceKind::pgbouncer:
       break;
   }
   return nullptr;

@@ -53,6 +53,9 @@ ALERT_METRICS: dict[str, tuple[str, tuple[float, ...]]] = {
     "redis_rdb_last_bgsave_status": ("RedisRdbBgsaveFailing", ()),
     "redis_master_link_up": ("RedisReplicaLinkDown", ()),
     "redis_rejected_connections_total": ("RedisRejectingConnections", ()),
+    "neo4j_up": ("Neo4jDown", ()),
+    "neo4j_database_available": ("Neo4jDatabaseUnavailable", ()),
+    "neo4j_cluster_leader_known": ("Neo4jNoWritableMember", ()),
 }
 
 # Sample values for the variables, enough for the PromQL parser.
@@ -164,9 +167,11 @@ def check_variables(dashboard: dict, where: str, report: Report) -> None:
             continue
         query = variable.get("query")
         query_text = query.get("query", "") if isinstance(query, dict) else str(query or "")
-        # pg_up lists PostgreSQL targets, redis_up Redis targets (kind = "redis").
-        if variable.get("type") != "query" or not query_text.startswith(("label_values(pg_up", "label_values(redis_up")):
-            report.error(where, "variable-query", f"'{name}' must be a query variable over label_values(pg_up...) or label_values(redis_up...)")
+        # pg_up lists PostgreSQL targets, redis_up and neo4j_up those of their kind.
+        if variable.get("type") != "query" or not query_text.startswith(
+                ("label_values(pg_up", "label_values(redis_up", "label_values(neo4j_up")):
+            report.error(where, "variable-query", f"'{name}' must be a query variable over label_values(pg_up...), "
+                         "label_values(redis_up...) or label_values(neo4j_up...)")
         elif not query_text.rstrip().endswith(f", {name})"):
             report.error(where, "variable-query", f"'{name}' must list the '{name}' label, got {query_text}")
         if not variable.get("multi") or not variable.get("includeAll"):
