@@ -31,11 +31,12 @@ DownReason transport_reason(HttpResult::Failure failure) {
   return DownReason::other;
 }
 
-// The reason of an HTTP status that is not the answer a step expects.
-DownReason status_reason(unsigned status) {
-  if (status == 401 || status == 403) return DownReason::auth_failed;
-  if (status == 503) return DownReason::unavailable;
-  return DownReason::other;
+// A reply with a status other than the one a step expects: Neo4j's own
+// error where the body has one (a 401 carries
+// Neo.ClientError.Security.Unauthorized), else the status (401/403
+// auth_failed, 503 unavailable, others other).
+neo4j::TxResult refusal(const HttpResult& result) {
+  return neo4j::parse_tx_reply(result.status, result.body);
 }
 
 }  // namespace
@@ -203,8 +204,8 @@ void Neo4jSession::on_reply(Step step, const HttpResult& result) {
   switch (step) {
     case Step::discovery: {
       if (!result.ok) {
-        fail(status_reason(result.status),
-             "GET " + where + "/: HTTP " + std::to_string(result.status));
+        const auto refused = refusal(result);
+        fail(refused.reason, "GET " + where + "/: " + refused.error);
         return;
       }
       auto parsed = neo4j::parse_discovery(result.body);
@@ -222,12 +223,11 @@ void Neo4jSession::on_reply(Step step, const HttpResult& result) {
       if (flag == neo4j::ClusterFlag::absent) {
         has_database_endpoints_ = false;
       } else if (flag == neo4j::ClusterFlag::bad) {
-        const auto reason = result.ok ? DownReason::protocol : status_reason(result.status);
-        fail(reason, "GET " + where + "/db/" + target_.database +
-                         (step == Step::available ? "/cluster/available" : "/cluster/writable") +
-                         ": " +
-                         (result.ok ? std::string("neither true nor false")
-                                    : "HTTP " + std::to_string(result.status)));
+        const auto refused = refusal(result);
+        fail(result.ok ? DownReason::protocol : refused.reason,
+             "GET " + where + "/db/" + target_.database +
+                 (step == Step::available ? "/cluster/available" : "/cluster/writable") + ": " +
+                 (result.ok ? std::string("neither true nor false") : refused.error));
         return;
       } else {
         (step == Step::available ? round_.available : round_.writable) =
@@ -240,8 +240,8 @@ void Neo4jSession::on_reply(Step step, const HttpResult& result) {
       if (result.status == 404) {
         has_status_endpoint_ = false;
       } else if (!result.ok) {
-        fail(status_reason(result.status),
-             "GET " + where + "/dbms/cluster/status: HTTP " + std::to_string(result.status));
+        const auto refused = refusal(result);
+        fail(refused.reason, "GET " + where + "/dbms/cluster/status: " + refused.error);
         return;
       } else {
         auto parsed = neo4j::parse_cluster_status(result.body);

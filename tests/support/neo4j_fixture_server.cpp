@@ -1,5 +1,6 @@
 #include "support/neo4j_fixture_server.hpp"
 
+#include <fcntl.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -7,6 +8,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+
 #include <fstream>
 #include <future>
 #include <sstream>
@@ -29,6 +31,13 @@ std::string fixture(const std::string& name) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// The daemon under test is forked from the test process: without
+// close-on-exec it would inherit the listener and keep the port open (and
+// silent) after stop().
+void keep_from_children(int fd) {
+  ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) | FD_CLOEXEC);
 }
 
 struct Reply {
@@ -54,6 +63,7 @@ struct Neo4jFixtureServer::State : std::enable_shared_from_this<State> {
     acceptor.async_accept(
         [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
           if (ec) return;  // the acceptor was closed
+          keep_from_children(socket.native_handle());
           auto conn = std::make_shared<tcp::socket>(std::move(socket));
           self->sockets.push_back(conn);
           self->read(conn);
@@ -171,6 +181,7 @@ void Neo4jFixtureServer::start() {
   const tcp::endpoint endpoint(asio::ip::address_v4::loopback(),
                                static_cast<unsigned short>(port_));
   state->acceptor.open(endpoint.protocol());
+  keep_from_children(state->acceptor.native_handle());
   state->acceptor.set_option(tcp::acceptor::reuse_address(true));
   state->acceptor.bind(endpoint);  // port 0 the first time: the kernel picks one
   state->acceptor.listen();
