@@ -18,5 +18,6 @@ std::vector<RuleDefinition> detections_rules();      // restarts, crashes, host,
 std::vector<RuleDefinition> queries_rules();         // pg_stat_statements
 std::vector<RuleDefinition> redis_rules();           // kind = "redis" targets
 std::vector<RuleDefinition> pgbouncer_rules();       // kind = "pgbouncer" targets
+std::vector<RuleDefinition> neo4j_rules();           // kind = "neo4j" targets
 
 }  // namespace pgvigil::alerts::detail

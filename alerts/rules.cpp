@@ -47,7 +47,7 @@ std::vector<RuleDefinition> build_table() {
   for (auto group : {detail::availability_rules, detail::replication_rules, detail::storage_rules,
                      detail::custom_check_rules, detail::selfmonitoring_rules,
                      detail::patroni_rules, detail::detections_rules, detail::queries_rules,
-                     detail::redis_rules, detail::pgbouncer_rules}) {
+                     detail::redis_rules, detail::pgbouncer_rules, detail::neo4j_rules}) {
     auto more = group();
     std::move(more.begin(), more.end(), std::back_inserter(rules));
   }

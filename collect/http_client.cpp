@@ -63,17 +63,22 @@ struct HttpClient::Exchange : std::enable_shared_from_this<Exchange> {
       if (ec || self->finished) return;
       // Whatever step is running completes with operation_aborted and sees
       // `finished` set.
-      self->finish({false, 0, {}, "timed out after " + std::to_string(timeout.count()) + " ms"});
+      self->finish(failed(HttpResult::Failure::timeout,
+                          "timed out after " + std::to_string(timeout.count()) + " ms"));
     });
     resolver.async_resolve(
         url.host, url.port,
         [self](boost::system::error_code ec, const tcp::resolver::results_type& results) {
           if (self->finished) return;
-          if (ec) return self->fail("resolve " + self->url.host, ec);
+          if (ec) return self->fail(HttpResult::Failure::resolve, "resolve " + self->url.host, ec);
           asio::async_connect(self->socket, results,
                               [self](boost::system::error_code connect_ec, const tcp::endpoint&) {
                                 if (self->finished) return;
-                                if (connect_ec) return self->fail("connect", connect_ec);
+                                if (connect_ec)
+                                  return self->fail(connect_ec == asio::error::connection_refused
+                                                        ? HttpResult::Failure::refused
+                                                        : HttpResult::Failure::connect,
+                                                    "connect", connect_ec);
                                 if (!self->url.tls) return self->exchange(self->socket);
                                 self->handshake();
                               });
@@ -90,7 +95,7 @@ struct HttpClient::Exchange : std::enable_shared_from_this<Exchange> {
     auto self = shared_from_this();
     tls->async_handshake(asio::ssl::stream_base::client, [self](boost::system::error_code ec) {
       if (self->finished) return;
-      if (ec) return self->fail("TLS", ec);
+      if (ec) return self->fail(HttpResult::Failure::tls, "TLS", ec);
       self->exchange(*self->tls);
     });
   }
@@ -101,7 +106,7 @@ struct HttpClient::Exchange : std::enable_shared_from_this<Exchange> {
     auto self = shared_from_this();
     bhttp::async_write(stream, request, [self, &stream](boost::system::error_code ec, std::size_t) {
       if (self->finished) return;
-      if (ec) return self->fail("write", ec);
+      if (ec) return self->fail(HttpResult::Failure::io, "write", ec);
       // The header first: Beast 1.74 lets a Content-Length body past
       // body_limit when the whole reply arrives in one read, so the declared
       // length is checked here, before the body is buffered.
@@ -111,7 +116,8 @@ struct HttpClient::Exchange : std::enable_shared_from_this<Exchange> {
             if (self->finished) return;
             if (header_ec) return self->read_failed(header_ec);
             if (const auto length = self->parser.content_length(); length && *length > self->limit)
-              return self->finish({false, 0, {}, "reply body over the size limit"});
+              return self->finish(
+                  failed(HttpResult::Failure::too_large, "reply body over the size limit"));
             bhttp::async_read(stream, self->buffer, self->parser,
                               [self](boost::system::error_code read_ec, std::size_t) {
                                 if (self->finished) return;
@@ -124,14 +130,19 @@ struct HttpClient::Exchange : std::enable_shared_from_this<Exchange> {
 
   void read_failed(const boost::system::error_code& ec) {
     if (ec == bhttp::error::body_limit)
-      return finish({false, 0, {}, "reply body over the size limit"});
-    fail("read", ec);
+      return finish(failed(HttpResult::Failure::too_large, "reply body over the size limit"));
+    // Beast's parse errors (bad version, bad header, ...) mean the peer does
+    // not speak HTTP; the end of the stream or a reset is the network's.
+    const bool not_http =
+        ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message;
+    fail(not_http ? HttpResult::Failure::protocol : HttpResult::Failure::io, "read", ec);
   }
 
   void complete() {
     auto& response = parser.get();
     if (response.body().size() > limit)
-      return finish({false, 0, {}, "reply body over the size limit"});
+      return finish(failed(HttpResult::Failure::too_large, "reply body over the size limit"));
     const auto status = response.result_int();
     HttpResult result;
     result.status = status;
@@ -141,8 +152,16 @@ struct HttpClient::Exchange : std::enable_shared_from_this<Exchange> {
     finish(std::move(result));
   }
 
-  void fail(const std::string& step, const boost::system::error_code& ec) {
-    finish({false, 0, {}, step + ": " + ec.message()});
+  static HttpResult failed(HttpResult::Failure failure, std::string error) {
+    HttpResult result;
+    result.error = std::move(error);
+    result.failure = failure;
+    return result;
+  }
+
+  void fail(HttpResult::Failure failure, const std::string& step,
+            const boost::system::error_code& ec) {
+    finish(failed(failure, step + ": " + ec.message()));
   }
 
   void finish(HttpResult result) {
@@ -205,7 +224,8 @@ void HttpClient::cancel() {
   auto exchanges = std::move(in_flight_);
   in_flight_.clear();
   for (auto& weak : exchanges)
-    if (auto exchange = weak.lock()) exchange->finish({false, 0, {}, "cancelled"});
+    if (auto exchange = weak.lock())
+      exchange->finish(Exchange::failed(HttpResult::Failure::cancelled, "cancelled"));
 }
 
 std::string authorization_from_files(const std::string& basic_user,

@@ -41,11 +41,26 @@ struct HttpRequest {
 };
 
 struct HttpResult {
+  // Where an exchange without a usable response stopped, so a caller can
+  // classify it (a datastore's down reason) without reading `error`'s text.
+  enum class Failure {
+    none,  // a response arrived (any status)
+    resolve,
+    refused,  // connect: ECONNREFUSED
+    connect,  // connect: any other error
+    tls,
+    io,        // write or read failed (reset, closed mid-reply)
+    protocol,  // the reply is not HTTP
+    timeout,
+    too_large,  // body over the limit
+    cancelled,
+  };
   bool ok = false;      // a complete response with a 2xx status arrived
   unsigned status = 0;  // HTTP status, 0 when no response arrived
   std::string body;
   std::string error;  // why it is not ok, e.g. "connect: Connection refused", "HTTP 503"
   std::chrono::steady_clock::duration elapsed{};
+  Failure failure = Failure::none;
 };
 
 // The Authorization header value from secret files: "Bearer TOKEN" from a

@@ -1,4 +1,5 @@
 // The one table of target kinds other than PostgreSQL: each kind's session.
+#include "collect/neo4j_session.hpp"
 #include "collect/pgbouncer_session.hpp"
 #include "collect/redis_session.hpp"
 #include "collect/service_session.hpp"
@@ -15,9 +16,9 @@ std::shared_ptr<ServiceSession> make_service_session(boost::asio::io_context& io
     case config::ServiceKind::pgbouncer:
       return std::make_shared<PgbouncerSession>(io, store, std::move(target), std::move(password));
     case config::ServiceKind::neo4j:
-      break;
+      return std::make_shared<Neo4jSession>(io, store, std::move(target), std::move(password));
   }
-  return nullptr;
+  return nullptr;  // unreachable: every kind has a session
 }
 
 }  // namespace pgvigil

@@ -54,7 +54,7 @@ void ConfigParser::parse_target(const Field& field) {
       if (key.str() != "kind") continue;
       const Field kind_field = child(field.path, key, node);
       std::string value;
-      read_choice(kind_field, value, {"postgres", "redis", "pgbouncer"});
+      read_choice(kind_field, value, {"postgres", "redis", "pgbouncer", "neo4j"});
       for (const ServiceKind kind :
            {ServiceKind::redis, ServiceKind::pgbouncer, ServiceKind::neo4j}) {
         if (value != to_string(kind)) continue;
@@ -233,6 +233,14 @@ ServiceKindDefaults defaults_of(ServiceKind kind) {
   return {0, "", ""};
 }
 
+// Neo4j's own rule is stricter (a letter first, 3-63 characters); this is
+// what can go into a URL path unescaped.
+bool valid_neo4j_database(std::string_view name) {
+  for (char c : name)
+    if (!is_ascii_alpha(c) && !is_ascii_digit(c) && c != '.' && c != '-' && c != '_') return false;
+  return true;
+}
+
 }  // namespace
 
 // A kind other than postgres: the keys its server needs, and nothing of
@@ -294,7 +302,13 @@ void ConfigParser::parse_service_target(const Field& field, ServiceKind kind) {
                     return;
                   }
                   read_string(f, target.database);
-                  if (target.database.empty()) error(f, "database must not be empty");
+                  if (target.database.empty()) {
+                    error(f, "database must not be empty");
+                  } else if (kind == ServiceKind::neo4j && !valid_neo4j_database(target.database)) {
+                    // It goes into URL paths (/db/<name>/...) as it is.
+                    error(f, "invalid Neo4j database name " + quoted(target.database) +
+                                 ": use ASCII letters, digits and . - _");
+                  }
                 }},
                {"timeout", [&](const Field& f) { read_duration(f, target.timeout); }},
                {"interval", [&](const Field& f) { read_duration(f, target.interval); }},
@@ -322,6 +336,10 @@ void ConfigParser::parse_service_target(const Field& field, ServiceKind kind) {
   }
   // The admin console's login: without it libpq would use the daemon's OS user.
   if (kind == ServiceKind::pgbouncer && target.user.empty()) missing(field, "user");
+  if (kind == ServiceKind::neo4j && target.user.empty() != target.password_file.empty()) {
+    error(field,
+          "set both user and password_file (basic auth), or neither (a server with auth disabled)");
+  }
   register_target_name(field, target.name, name_at);
   config_.service_targets.push_back(std::move(target));
 }

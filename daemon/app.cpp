@@ -143,8 +143,8 @@ App::App(config::Config config)
   reload_ok_.Set(1);
   reload_time_.Set(now_seconds());
   // Rounds that change only the liveness round trip do not wake the rules.
-  store_.set_volatile_metrics(
-      {"pg_probe_rtt_seconds", "redis_probe_rtt_seconds", "pgbouncer_probe_rtt_seconds"});
+  store_.set_volatile_metrics({"pg_probe_rtt_seconds", "redis_probe_rtt_seconds",
+                               "pgbouncer_probe_rtt_seconds", "neo4j_query_rtt_seconds"});
   if (const char* faults = std::getenv("PGVIGIL_TEST_FAULTS"); faults && std::string(faults) == "1")
     signals_.add(SIGUSR1);
   build_routes();

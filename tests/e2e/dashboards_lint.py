@@ -56,6 +56,9 @@ ALERT_METRICS: dict[str, tuple[str, tuple[float, ...]]] = {
     "pgbouncer_up": ("PgbouncerDown", ()),
     "pgbouncer_pools_client_maxwait_seconds": ("PgbouncerClientsWaiting", (5,)),
     "pgbouncer_pools_server_active_connections": ("PgbouncerPoolSaturated", ()),
+    "neo4j_up": ("Neo4jDown", ()),
+    "neo4j_database_available": ("Neo4jDatabaseUnavailable", ()),
+    "neo4j_cluster_leader_known": ("Neo4jNoWritableMember", ()),
 }
 
 # Sample values for the variables, enough for the PromQL parser.
@@ -167,11 +170,12 @@ def check_variables(dashboard: dict, where: str, report: Report) -> None:
             continue
         query = variable.get("query")
         query_text = query.get("query", "") if isinstance(query, dict) else str(query or "")
-        # pg_up lists PostgreSQL targets, redis_up and pgbouncer_up those of their kind.
+        # pg_up lists PostgreSQL targets; redis_up, pgbouncer_up and neo4j_up those of their kind.
         if variable.get("type") != "query" or not query_text.startswith(
-                ("label_values(pg_up", "label_values(redis_up", "label_values(pgbouncer_up")):
+                ("label_values(pg_up", "label_values(redis_up", "label_values(pgbouncer_up",
+                 "label_values(neo4j_up")):
             report.error(where, "variable-query", f"'{name}' must be a query variable over label_values(pg_up...), "
-                         "label_values(redis_up...) or label_values(pgbouncer_up...)")
+                         "label_values(redis_up...), label_values(pgbouncer_up...) or label_values(neo4j_up...)")
         elif not query_text.rstrip().endswith(f", {name})"):
             report.error(where, "variable-query", f"'{name}' must list the '{name}' label, got {query_text}")
         if not variable.get("multi") or not variable.get("includeAll"):

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "support/daemon_process.hpp"
+#include "support/neo4j_fixture_server.hpp"
 #include "support/pg_cluster.hpp"
 #include "support/pgbouncer_server.hpp"
 #include "support/redis_server.hpp"
@@ -41,6 +42,10 @@ TEST_CASE("metrics_documented: every served metric family is documented") {
   REQUIRE(redis.command({"SET", "k", "v", "EX", "600"}) == "OK");
   // And a pgbouncer in front of the primary.
   pgvigil::test::PgbouncerServer bouncer(cluster);
+  // And a Neo4j target: the fixture stand-in as an Enterprise cluster member,
+  // so the cluster series exist too.
+  pgvigil::test::Neo4jFixtureServer neo4j(
+      pgvigil::test::Neo4jFixtureServer::Mode::enterprise_leader);
   const std::string config =
       "state_directory = \"@STATE@\"\n[server]\nlisten = [\"127.0.0.1:0\"]\n" +
       target("primary", cluster.primary_port(), cluster,
@@ -52,7 +57,9 @@ TEST_CASE("metrics_documented: every served metric family is documented") {
       std::to_string(redis.port()) + "\"\ninterval = \"1s\"\n" +
       "[[target]]\nname = \"bouncer\"\nkind = \"pgbouncer\"\naddress = \"127.0.0.1:" +
       std::to_string(bouncer.port()) + "\"\nuser = \"" + bouncer.admin_user() +
-      "\"\npassword_file = \"" + bouncer.admin_password_file() + "\"\ninterval = \"1s\"\n";
+      "\"\npassword_file = \"" + bouncer.admin_password_file() + "\"\ninterval = \"1s\"\n" +
+      "[[target]]\nname = \"graph\"\nkind = \"neo4j\"\naddress = \"127.0.0.1:" +
+      std::to_string(neo4j.port()) + "\"\ninterval = \"1s\"\n";
   DaemonProcess daemon(config);
   std::string text;
   const bool complete =
@@ -66,7 +73,9 @@ TEST_CASE("metrics_documented: every served metric family is documented") {
                    text.find("pg_stat_user_tables_") != std::string::npos &&
                    text.find("redis_db_keys{") != std::string::npos &&
                    text.find("redis_probe_rtt_seconds{") != std::string::npos &&
-                   text.find("pgbouncer_pools_client_maxwait_seconds{") != std::string::npos;
+                   text.find("pgbouncer_pools_client_maxwait_seconds{") != std::string::npos &&
+                   text.find("neo4j_cluster_leader_known{") != std::string::npos &&
+                   text.find("neo4j_query_rtt_seconds{") != std::string::npos;
           },
           30s, 250ms)
           .has_value();
