@@ -9,6 +9,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <cctype>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -282,7 +283,17 @@ void PgConnection::run(std::vector<Query> queries, std::chrono::milliseconds dea
     return;
   }
   queue_.push_back({std::move(queries), deadline, std::move(done)});
-  if (state_ == State::ready) start_next_round();
+  // The rounds asked for in the same turn of the loop (every job of a target
+  // falls due at the same tick) leave together: start once this turn ends.
+  if (state_ == State::ready && !start_posted_) {
+    start_posted_ = true;
+    asio::post(io_, [weak = weak_from_this(), gen = generation_] {
+      auto self = weak.lock();
+      if (!self || self->generation_ != gen) return;
+      self->start_posted_ = false;
+      self->start_next_round();
+    });
+  }
 }
 
 void PgConnection::start_next_round() {
@@ -291,47 +302,84 @@ void PgConnection::start_next_round() {
     watch_idle();
     return;
   }
-  current_ = std::move(queue_.front());
-  queue_.erase(queue_.begin());
+  // Every queued round goes into one batch, the shortest deadline first so a
+  // round that must answer soon (liveness) never waits behind slow ones.
+  batch_ = std::exchange(queue_, {});
+  std::stable_sort(batch_.begin(), batch_.end(),
+                   [](const PendingRound& a, const PendingRound& b) {
+                     return a.deadline < b.deadline;
+                   });
+  // A statement asked for twice in one batch is sent once and its result
+  // handed to each round that asked (probes reading the same view).
+  sent_sql_.clear();
+  slots_.assign(batch_.size(), {});
+  round_finished_.assign(batch_.size(), false);
+  std::map<std::string_view, std::size_t> sent_index;
+  for (std::size_t r = 0; r < batch_.size(); ++r) {
+    for (const auto& query : batch_[r].queries) {
+      auto [it, inserted] = sent_index.try_emplace(query.sql, sent_sql_.size());
+      if (inserted) sent_sql_.push_back(&query.sql);
+      slots_[r].push_back(it->second);
+    }
+  }
+  ++batches_sent_;
+  statements_sent_ += sent_sql_.size();
   state_ = State::busy;
   started_ = std::chrono::steady_clock::now();
-  results_.assign(current_.queries.size(), QueryResult::failure("", "no result received"));
-  answered_.assign(current_.queries.size(), false);
+  results_.assign(sent_sql_.size(), QueryResult::failure("", "no result received"));
+  answered_.assign(sent_sql_.size(), false);
   syncs_seen_ = 0;
   next_query_ = 0;
   flushed_ = false;
   if (protocol_ == Protocol::pipeline) {
-    for (const auto& query : current_.queries) {
-      if (PQsendQueryParams(conn_, query.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) !=
-              1 ||
+    for (const std::string* sql : sent_sql_) {
+      if (PQsendQueryParams(conn_, sql->c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1 ||
           PQpipelineSync(conn_) != 1) {
         fail_connection(first_line(PQerrorMessage(conn_)));
         return;
       }
     }
   }
+  // Rounds with no statement at all are complete before anything is sent.
+  if (finish_answered_rounds()) return;
+  arm_deadline();
+  if (protocol_ == Protocol::simple_query && !send_simple_query()) return;
+  pump_round();
+}
+
+void PgConnection::arm_deadline() {
+  std::optional<std::chrono::milliseconds> earliest;
+  for (std::size_t r = 0; r < batch_.size(); ++r)
+    if (!round_finished_[r] && (!earliest || batch_[r].deadline < *earliest))
+      earliest = batch_[r].deadline;
+  if (!earliest) return;
   const auto gen = generation_;
-  deadline_timer_.expires_after(current_.deadline);
+  // Deadlines count from the moment the batch was sent.
+  deadline_timer_.expires_at(started_ + *earliest);
   deadline_timer_.async_wait([weak = weak_from_this(), gen](boost::system::error_code ec) {
     auto self = weak.lock();
     if (ec || !self || self->generation_ != gen || self->state_ != State::busy) return;
     // A query past its deadline: drop the connection; the server's
     // statement_timeout ends the statement on its side.
-    self->finish_round(false, "deadline exceeded", true);
+    self->finish_unanswered_rounds("deadline exceeded", true);
     self->fail_connection("no answer within the query deadline", FailureReason::timeout);
   });
-  if (protocol_ == Protocol::simple_query && !current_.queries.empty() && !send_simple_query())
-    return;
-  pump_round();
 }
 
 bool PgConnection::send_simple_query() {
   flushed_ = false;
-  if (PQsendQuery(conn_, current_.queries[next_query_].sql.c_str()) != 1) {
+  if (PQsendQuery(conn_, sent_sql_[next_query_]->c_str()) != 1) {
     fail_connection(first_line(PQerrorMessage(conn_)));
     return false;
   }
   return true;
+}
+
+void PgConnection::record_result(std::size_t index, PGresult* res) {
+  if (index >= answered_.size() || answered_[index]) return;  // the first result wins
+  results_[index] = result_from_pg(res);
+  if (!results_[index].error.empty()) results_[index].error = scrub(results_[index].error);
+  answered_[index] = true;
 }
 
 void PgConnection::pump_simple_round() {
@@ -347,27 +395,19 @@ void PgConnection::pump_simple_round() {
     fail_connection(first_line(PQerrorMessage(conn_)));
     return;
   }
-  const std::size_t expected = current_.queries.size();
+  const std::size_t expected = sent_sql_.size();
   while (next_query_ < expected && !PQisBusy(conn_)) {
     PGresult* res = PQgetResult(conn_);
     if (res) {
-      if (!answered_[next_query_]) {  // the first result of a statement wins
-        results_[next_query_] = result_from_pg(res);
-        if (!results_[next_query_].error.empty())
-          results_[next_query_].error = scrub(results_[next_query_].error);
-        answered_[next_query_] = true;
-      }
+      record_result(next_query_, res);
       PQclear(res);
       continue;
     }
     // NULL: this query is done; the next one goes out only now (the simple
     // protocol allows one query in flight).
-    if (++next_query_ < expected && !send_simple_query()) return;
-  }
-  if (next_query_ >= expected) {
-    finish_round(true, {}, false);
-    start_next_round();
-    return;
+    ++next_query_;
+    if (finish_answered_rounds()) return;
+    if (next_query_ < expected && !send_simple_query()) return;
   }
   if (!flushed_) wait(true, &PgConnection::pump_round);
   wait(false, &PgConnection::pump_round);
@@ -392,7 +432,8 @@ void PgConnection::pump_round() {
     return;
   }
   int nulls_in_a_row = 0;
-  const std::size_t expected = current_.queries.size();
+  const std::size_t expected = sent_sql_.size();
+  const std::size_t syncs_before = syncs_seen_;
   while (syncs_seen_ < expected && !PQisBusy(conn_)) {
     PGresult* res = PQgetResult(conn_);
     if (!res) {
@@ -402,40 +443,87 @@ void PgConnection::pump_round() {
     nulls_in_a_row = 0;
     if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
       ++syncs_seen_;
-    } else if (syncs_seen_ < expected && !answered_[syncs_seen_]) {
-      results_[syncs_seen_] = result_from_pg(res);  // the first result of a statement wins
-      if (!results_[syncs_seen_].error.empty())
-        results_[syncs_seen_].error = scrub(results_[syncs_seen_].error);
-      answered_[syncs_seen_] = true;
+    } else {
+      record_result(syncs_seen_, res);
     }
     PQclear(res);
   }
-  if (syncs_seen_ >= expected) {
-    finish_round(true, {}, false);
-    start_next_round();
-    return;
-  }
+  if (syncs_seen_ != syncs_before && finish_answered_rounds()) return;
   if (!flushed_) wait(true, &PgConnection::pump_round);
   wait(false, &PgConnection::pump_round);
 }
 
-void PgConnection::finish_round(bool ok, std::string error, bool timed_out) {
+bool PgConnection::finish_answered_rounds() {
+  // Statements [0, complete) have every result in.
+  const std::size_t complete = protocol_ == Protocol::pipeline ? syncs_seen_ : next_query_;
+  bool any = false;
+  for (std::size_t r = 0; r < batch_.size(); ++r) {
+    if (round_finished_[r]) continue;
+    const auto& slots = slots_[r];
+    if (!std::all_of(slots.begin(), slots.end(),
+                     [complete](std::size_t slot) { return slot < complete; }))
+      continue;
+    round_finished_[r] = true;
+    any = true;
+    RoundOutcome out;
+    out.ok = true;
+    out.elapsed = std::chrono::steady_clock::now() - started_;
+    out.results.reserve(slots.size());
+    for (const std::size_t slot : slots) out.results.push_back(results_[slot]);
+    if (auto done = std::exchange(batch_[r].done, nullptr)) {
+      const auto gen = generation_;
+      done(std::move(out));
+      // A handler may close the connection (or start it over).
+      if (generation_ != gen || state_ != State::busy) return true;
+    }
+  }
+  const bool all_done =
+      std::all_of(round_finished_.begin(), round_finished_.end(), [](bool f) { return f; });
+  if (all_done) {
+    deadline_timer_.cancel();
+    state_ = State::ready;
+    clear_batch();
+    start_next_round();
+    return true;
+  }
+  if (any) arm_deadline();
+  return false;
+}
+
+void PgConnection::finish_unanswered_rounds(const std::string& error, bool timed_out) {
   if (state_ != State::busy) return;
   deadline_timer_.cancel();
   state_ = State::ready;
-  RoundOutcome out;
-  out.ok = ok;
-  out.error = std::move(error);
-  out.timed_out = timed_out;
-  out.elapsed = std::chrono::steady_clock::now() - started_;
-  out.results = std::move(results_);
-  if (!ok)
-    for (auto& r : out.results)
-      if (!r.ok && r.error == "no result received") r.error = out.error;
-  auto done = std::exchange(current_.done, nullptr);
-  current_ = {};
+  auto batch = std::exchange(batch_, {});
+  auto finished = std::exchange(round_finished_, {});
+  auto slots = std::exchange(slots_, {});
+  auto results = std::exchange(results_, {});
+  const auto elapsed = std::chrono::steady_clock::now() - started_;
+  clear_batch();
+  for (std::size_t r = 0; r < batch.size(); ++r) {
+    if (finished[r] || !batch[r].done) continue;
+    RoundOutcome out;
+    out.ok = false;
+    out.error = error;
+    out.timed_out = timed_out;
+    out.elapsed = elapsed;
+    for (const std::size_t slot : slots[r]) {
+      out.results.push_back(slot < results.size() ? results[slot]
+                                                  : QueryResult::failure("", error));
+      if (!out.results.back().ok && out.results.back().error == "no result received")
+        out.results.back().error = error;
+    }
+    batch[r].done(std::move(out));
+  }
+}
+
+void PgConnection::clear_batch() {
+  batch_.clear();
+  slots_.clear();
+  round_finished_.clear();
+  sent_sql_.clear();
   results_.clear();
-  if (done) done(std::move(out));
+  answered_.clear();
 }
 
 void PgConnection::watch_idle() {
@@ -456,6 +544,7 @@ void PgConnection::fail_connection(const std::string& raw_why,
 void PgConnection::close(const std::string& raw_why) {
   const std::string why = scrub(raw_why);
   ++generation_;
+  start_posted_ = false;
   deadline_timer_.cancel();
   resolver_.cancel();
   release_socket();
@@ -464,17 +553,32 @@ void PgConnection::close(const std::string& raw_why) {
   const State previous = state_;
   state_ = State::closed;
 
-  if (previous == State::busy && current_.done) {
+  // The rounds of the batch in flight that have not finished, then the queued
+  // ones: each completed with the reason, later on the loop.
+  std::vector<PendingRound> unfinished;
+  std::vector<std::vector<QueryResult>> partial;
+  if (previous == State::busy) {
+    for (std::size_t r = 0; r < batch_.size(); ++r) {
+      if (round_finished_[r] || !batch_[r].done) continue;
+      std::vector<QueryResult> results;
+      for (const std::size_t slot : slots_[r]) {
+        results.push_back(slot < results_.size() ? results_[slot] : QueryResult::failure("", why));
+        if (!results.back().ok && results.back().error == "no result received")
+          results.back().error = why;
+      }
+      partial.push_back(std::move(results));
+      unfinished.push_back(std::move(batch_[r]));
+    }
+  }
+  clear_batch();
+  for (std::size_t i = 0; i < unfinished.size(); ++i) {
     RoundOutcome out;
     out.error = why;
-    out.results = std::move(results_);
-    for (auto& r : out.results)
-      if (!r.ok && r.error == "no result received") r.error = why;
-    asio::post(io_, [done = std::exchange(current_.done, nullptr), out = std::move(out)]() mutable {
+    out.results = std::move(partial[i]);
+    asio::post(io_, [done = std::move(unfinished[i].done), out = std::move(out)]() mutable {
       done(std::move(out));
     });
   }
-  current_ = {};
   for (auto& pending : std::exchange(queue_, {})) {
     RoundOutcome out;
     out.error = why;

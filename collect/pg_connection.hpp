@@ -63,11 +63,14 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
 
   // Starts an attempt; `done` runs exactly once. At most one attempt at a time.
   void connect(ConnParams params, std::chrono::milliseconds deadline, ConnectHandler done);
-  // Sends all queries in one pipeline (a sync after each, so one failing
-  // statement does not abort the others) and reads every result; with
-  // Protocol::simple_query, sends them one at a time, each once the last one's
-  // results are all read. Either way the deadline covers the whole round.
-  // `done` runs exactly once. Rounds are queued and run one after another.
+  // Queues a round. The rounds queued in one turn of the loop (or while a
+  // batch is in flight) go out as one batch: every statement pipelined with a
+  // sync after each, so one failing statement does not abort the others, a
+  // statement asked for by several rounds sent once, the rounds with the
+  // shortest deadline first. With Protocol::simple_query the statements go
+  // one at a time, each once the last one's results are all read. A round's
+  // deadline counts from the moment its batch was sent; `done` runs exactly
+  // once, as soon as the round's own statements are answered.
   void run(std::vector<Query> queries, std::chrono::milliseconds deadline, RoundHandler done);
   // Called once when an established connection breaks while idle or busy.
   void on_lost(LostHandler handler) { lost_handler_ = std::move(handler); }
@@ -78,7 +81,11 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   void set_log_name(std::string name) { log_name_ = std::move(name); }
 
   bool connected() const noexcept { return state_ == State::ready || state_ == State::busy; }
-  std::size_t queued_rounds() const noexcept { return queue_.size() + (state_ == State::busy); }
+  std::size_t queued_rounds() const noexcept { return queue_.size() + batch_.size(); }
+  // Batches sent (one pipelined round trip each) and statements in them,
+  // duplicates within a batch counted once: what the server was asked.
+  std::uint64_t batches_sent() const noexcept { return batches_sent_; }
+  std::uint64_t statements_sent() const noexcept { return statements_sent_; }
   int backend_pid() const noexcept;
   // A parameter the server reports on its own (ParameterStatus), as libpq
   // last heard it, e.g. "in_hot_standby"; empty when unknown or not connected.
@@ -106,7 +113,14 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // Protocol::simple_query: sends query `next_query_`; reads its results.
   bool send_simple_query();
   void pump_simple_round();
-  void finish_round(bool ok, std::string error, bool timed_out);
+  void arm_deadline();
+  void record_result(std::size_t index, PGresult* res);
+  // Completes every round of the batch whose statements are all answered;
+  // true when the batch is over (or the connection went) and the caller
+  // must not touch it any more.
+  bool finish_answered_rounds();
+  void finish_unanswered_rounds(const std::string& error, bool timed_out);
+  void clear_batch();
   void watch_idle();
   // Without a reason, it is classified from the message (SQLSTATE first).
   void fail_connection(const std::string& why, std::optional<FailureReason> reason = {});
@@ -131,7 +145,15 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   std::chrono::milliseconds connect_deadline_{0};
 
   std::vector<PendingRound> queue_;
-  PendingRound current_;
+  bool start_posted_ = false;
+  // The batch in flight: its rounds, which sent statement answers each of a
+  // round's queries, which rounds are done; results per sent statement.
+  std::vector<PendingRound> batch_;
+  std::vector<std::vector<std::size_t>> slots_;
+  std::vector<bool> round_finished_;
+  std::vector<const std::string*> sent_sql_;
+  std::uint64_t batches_sent_ = 0;
+  std::uint64_t statements_sent_ = 0;
   std::vector<QueryResult> results_;
   std::vector<bool> answered_;
   std::size_t syncs_seen_ = 0;

@@ -45,7 +45,7 @@ struct Scheduler::JobState {
   prometheus::Gauge* last_success = nullptr;      // created at the first success
 };
 
-std::uint64_t stable_job_hash(const JobKey& key) noexcept {
+std::uint64_t stable_target_hash(std::string_view target) noexcept {
   constexpr std::uint64_t kOffsetBasis = 14695981039346656037ULL;
   constexpr std::uint64_t kPrime = 1099511628211ULL;
   std::uint64_t hash = kOffsetBasis;
@@ -55,16 +55,14 @@ std::uint64_t stable_job_hash(const JobKey& key) noexcept {
       hash *= kPrime;
     }
   };
-  mix(key.target);
-  mix(std::string_view("\0", 1));  // so ("ab","c") and ("a","bc") differ
-  mix(key.probe);
+  mix(target);
   return hash;
 }
 
 Scheduler::Clock::duration Scheduler::splay(const JobKey& key, Clock::duration interval) noexcept {
   if (interval <= Clock::duration::zero()) return Clock::duration::zero();
   const auto ticks = static_cast<std::uint64_t>(interval.count());
-  return Clock::duration(static_cast<Clock::rep>(stable_job_hash(key) % ticks));
+  return Clock::duration(static_cast<Clock::rep>(stable_target_hash(key.target) % ticks));
 }
 
 Scheduler::Scheduler(prometheus::Registry& registry, Clock::time_point start,

@@ -37,10 +37,12 @@ struct JobKey {
   auto operator<=>(const JobKey&) const = default;
 };
 
-// FNV-1a (64 bit) over target, a NUL separator and probe: stable across
-// builds and platforms, unlike std::hash, so a job keeps its phase after a
-// restart or an upgrade.
-std::uint64_t stable_job_hash(const JobKey& key) noexcept;
+// FNV-1a (64 bit) over the target's name: stable across builds and
+// platforms, unlike std::hash, so a target keeps its phase after a restart or
+// an upgrade. The phase belongs to the target, not to the (target, probe)
+// pair: all of a target's jobs whose intervals meet fall due at the same
+// instant, and their statements leave in one pipelined round trip.
+std::uint64_t stable_target_hash(std::string_view target) noexcept;
 
 // How a job reports one run: done(true) or done(false) for a run that
 // finished; done.not_run() for one that could not start (its target's
@@ -84,8 +86,8 @@ class Scheduler {
   // Adds a job, or replaces the job and interval of an existing key (its
   // metrics continue; a run in flight finishes and is counted normally, and
   // the new job does not start before it has). Runs fall on the wall-clock
-  // grid of the interval shifted by the key's splay: at the instants t with
-  // (t - Unix epoch) mod interval == stable_job_hash(key) mod interval.
+  // grid of the interval shifted by the target's splay: at the instants t with
+  // (t - Unix epoch) mod interval == stable_target_hash(key.target) mod interval.
   // Throws std::invalid_argument for an empty target or probe, a non-positive
   // interval or an empty job.
   void add(const JobKey& key, Clock::duration interval, Job job);

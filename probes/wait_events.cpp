@@ -1,28 +1,16 @@
 #include "probes/wait_events.hpp"
 
 #include <algorithm>
+#include <map>
 #include <tuple>
+#include <utility>
 
+#include "probes/client_sessions.hpp"
 #include "probes/probe_output.hpp"
 
 namespace pgvigil {
 
 namespace {
-
-// Active client backends that wait for something, pgvigil's own sessions left
-// out (as the activity probe does). A session that is active without a wait
-// event is running on a CPU (or in a wait PostgreSQL does not instrument):
-// pg_stat_activity_count{state="active"} minus the sum of these.
-constexpr std::string_view kWaitEventsSql = R"sql(
-SELECT wait_event_type, wait_event, count(*) AS sessions
-FROM pg_stat_activity
-WHERE backend_type = 'client backend'
-  AND state = 'active'
-  AND wait_event IS NOT NULL
-  AND application_name IS DISTINCT FROM 'pgvigil'
-  AND pid <> pg_backend_pid()
-GROUP BY wait_event_type, wait_event
-ORDER BY sessions DESC, wait_event_type, wait_event)sql";
 
 constexpr std::string_view kOther = "other";
 
@@ -42,23 +30,27 @@ RankedWaitEvents rank_wait_events(std::vector<WaitEventCount> counts, std::size_
   return ranked;
 }
 
-std::vector<Query> WaitEventsProbe::queries(const ProbeContext&) const {
-  return {{"wait_events", std::string(kWaitEventsSql)}};
+std::vector<Query> WaitEventsProbe::queries(const ProbeContext& ctx) const {
+  return {client_sessions_query(ctx.server)};
 }
 
 void WaitEventsProbe::collect(const ProbeContext& ctx, std::span<const QueryResult> results,
                               SampleSink& out) {
   report_permission_denied(out, {{"probe", "wait_events"}}, any_permission_denied(results));
   if (results.empty() || !results[0].ok) return;
-  const auto& rows = results[0];
-  std::vector<WaitEventCount> counts;
-  for (std::size_t row = 0; row < rows.rows.size(); ++row) {
-    auto type = rows.text(row, "wait_event_type");
-    auto event = rows.text(row, "wait_event");
-    auto sessions = rows.number(row, "sessions");
-    if (!type || !event || !sessions) continue;
-    counts.push_back({std::string(*type), std::string(*event), *sessions});
+  // Active client sessions that wait for something, pgvigil's own left out
+  // (as the activity probe does). One that is active without a wait event is
+  // on a CPU (or in a wait PostgreSQL does not instrument):
+  // pg_stat_activity_count{state="active"} minus the sum of these.
+  std::map<std::pair<std::string, std::string>, double> by_event;
+  for (const auto& session : read_client_sessions(results[0])) {
+    if (!session.in_state("active") || session.from_pgvigil()) continue;
+    if (!session.wait_event || !session.wait_event_type) continue;
+    by_event[{*session.wait_event_type, *session.wait_event}] += 1;
   }
+  std::vector<WaitEventCount> counts;
+  counts.reserve(by_event.size());
+  for (const auto& [key, sessions] : by_event) counts.push_back({key.first, key.second, sessions});
   const auto ranked = rank_wait_events(
       std::move(counts), configured_top_n(ctx, "wait_events", kDefaultTopN, kMaxTopN));
   constexpr std::string_view help =

@@ -91,19 +91,37 @@ GRANT SELECT ON churn TO pgvigil_monitor;
 SET enable_seqscan = off;
 SELECT * FROM orders WHERE id = 5;
 EOF
-# A session holding a lock and one waiting behind it (wait events), both
-# left running until the capture is done.
-as_super appdb -c "BEGIN" -c "LOCK TABLE lockme IN ACCESS EXCLUSIVE MODE" \
-  -c "SELECT pg_sleep(600)" >/dev/null 2>&1 &
-holders+=($!)
+# Sessions left open until the capture is done, each reading its script
+# from a pipe this shell keeps open: a transaction idle while it holds a
+# lock, a session waiting behind it, a long query, an aborted transaction
+# (the activity, connections and wait_events recordings rely on them).
+hold_open() {  # application name, database, SQL
+  local fifo=$dir/$1.fifo fd
+  mkfifo "$fifo"
+  PGAPPNAME=$1 as_super "$2" -v ON_ERROR_STOP=0 <"$fifo" >/dev/null 2>&1 &
+  holders+=($!)
+  exec {fd}>"$fifo"
+  printf '%s\n' "$3" >&"$fd"
+}
+hold_open batch_job appdb "BEGIN; LOCK TABLE lockme IN ACCESS EXCLUSIVE MODE;"
 for _ in $(seq 1 50); do
   granted=$(as_super appdb -A -t -c "SELECT count(*) FROM pg_locks l JOIN pg_class c
     ON c.oid = l.relation WHERE c.relname = 'lockme' AND l.granted")
   [ "$granted" -ge 1 ] && break
   sleep 0.1
 done
-as_super appdb -c "SELECT count(*) FROM lockme" >/dev/null 2>&1 &
+PGAPPNAME=web as_super appdb -c "SELECT count(*) FROM lockme" >/dev/null 2>&1 &
 holders+=($!)
+PGAPPNAME=report as_super postgres -c "SELECT pg_sleep(900)" >/dev/null 2>&1 &
+holders+=($!)
+hold_open broken appdb "BEGIN; SELECT 1/0;"
+for _ in $(seq 1 50); do
+  ready=$(as_super postgres -A -t -c "SELECT count(*) FROM pg_stat_activity
+    WHERE application_name IN ('broken', 'report')
+      AND state IN ('idle in transaction (aborted)', 'active')")
+  [ "$ready" -ge 2 ] && break
+  sleep 0.1
+done
 for _ in $(seq 1 50); do
   waiting=$(as_super postgres -A -t -c "SELECT count(*) FROM pg_stat_activity
     WHERE wait_event_type = 'Lock' AND datname = 'appdb'")

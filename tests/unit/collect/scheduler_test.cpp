@@ -89,11 +89,30 @@ const JobKey kKey{"db1", "activity"};
 
 }  // namespace
 
-TEST_CASE("the job hash is FNV-1a over target, NUL and probe") {
-  // A golden value: a different hash would move every job's phase.
-  CHECK(pgvigil::collect::stable_job_hash(kKey) == 0x9f70b603cd25155fULL);
-  CHECK(pgvigil::collect::stable_job_hash({"ab", "c"}) !=
-        pgvigil::collect::stable_job_hash({"a", "bc"}));
+TEST_CASE("the phase hash is FNV-1a over the target's name") {
+  // A golden value: a different hash would move every target's phase.
+  CHECK(pgvigil::collect::stable_target_hash("db1") == 0xca896918f453f7d6ULL);
+  CHECK(pgvigil::collect::stable_target_hash("db1") != pgvigil::collect::stable_target_hash("db2"));
+}
+
+TEST_CASE("a target's jobs fall due at the same instants when their intervals meet") {
+  Harness h;
+  std::vector<Clock::time_point> liveness;
+  std::vector<Clock::time_point> activity;
+  std::vector<Clock::time_point> other_target;
+  h.scheduler.add({"db1", "liveness"}, 1s, recording_job(liveness, h));
+  h.scheduler.add({"db1", "activity"}, 5s, recording_job(activity, h));
+  h.scheduler.add({"db2", "activity"}, 5s, recording_job(other_target, h));
+  h.run_until(h.start + 16s);
+  REQUIRE(activity.size() >= 3);
+  REQUIRE(liveness.size() >= 15);
+  // Every activity run coincides with a liveness run of the same target.
+  for (const auto t : activity)
+    CHECK(std::find(liveness.begin(), liveness.end(), t) != liveness.end());
+  CHECK(Scheduler::splay({"db1", "liveness"}, 5s) == Scheduler::splay({"db1", "activity"}, 5s));
+  // Targets still spread: another target has its own phase.
+  REQUIRE(!other_target.empty());
+  CHECK(other_target.front() != activity.front());
 }
 
 TEST_CASE("jobs run on a fixed rhythm starting at their splay") {

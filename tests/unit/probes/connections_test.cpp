@@ -27,50 +27,47 @@ TEST_CASE("connections: recorded SQL is the probe's SQL for PostgreSQL 15") {
 
 TEST_CASE("connections: settings, clients and the usable-slot ratio on 15") {
   Fixture f;
+  f.server.settings = {{"max_connections", "100"}, {"superuser_reserved_connections", "3"}};
   f.probe->collect(f.ctx, f.results, f.sink);
-  const auto& row = f.results[0];
-  const double max_connections = *row.number(0, "max_connections");
-  const double superuser_reserved = *row.number(0, "superuser_reserved_connections");
-  const double clients = *row.number(0, "client_connections");
+  const double clients = static_cast<double>(f.results[0].rows.size());
   REQUIRE(f.find("pg_settings_max_connections") != nullptr);
-  CHECK(f.find("pg_settings_max_connections")->gauge.value == max_connections);
-  CHECK(f.find("pg_settings_superuser_reserved_connections")->gauge.value == superuser_reserved);
+  CHECK(f.find("pg_settings_max_connections")->gauge.value == 100);
+  CHECK(f.find("pg_settings_superuser_reserved_connections")->gauge.value == 3);
   CHECK(f.find("pg_stat_activity_client_connections")->gauge.value == clients);
-  CHECK(clients >= 1);  // at least the recording session itself
-  // reserved_connections does not exist before 16: NULL, so no sample.
+  CHECK(clients >= 5);  // the recording session and the four it left open
+  // reserved_connections does not exist before 16: no sample.
   CHECK(f.find("pg_settings_reserved_connections") == nullptr);
   REQUIRE(f.find("pg_connections_utilization_ratio") != nullptr);
   CHECK(f.find("pg_connections_utilization_ratio")->gauge.value ==
-        doctest::Approx(clients / (max_connections - superuser_reserved)));
+        doctest::Approx(clients / (100 - 3)));
 }
 
-TEST_CASE("connections: reserved_connections is asked for from 16 on and counts as reserved") {
-  config::TargetConfig target;
-  for (int version : {120000, 130000, 150000, 160000, 170000}) {
-    auto server = recorded::server(version);
-    ProbeContext ctx{server, target, std::chrono::system_clock::now(), "postgres"};
-    auto queries = make_connections_probe()->queries(ctx);
-    REQUIRE(queries.size() == 1);
-    CHECK_MESSAGE((queries[0].sql.find("current_setting('reserved_connections')") !=
-                   std::string::npos) == (version >= 160000),
-                  version);
-  }
+namespace {
+
+QueryResult sessions(int count) {
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  for (int i = 0; i < count; ++i) rows.push_back({std::to_string(1000 + i), "db", "idle"});
+  return QueryResult::from_rows({"pid", "datname", "state"}, rows);
+}
+
+}  // namespace
+
+TEST_CASE("connections: reserved_connections (16 on) counts as reserved") {
   Fixture f;
-  std::vector<QueryResult> results{
-      QueryResult::from_rows({"max_connections", "superuser_reserved_connections",
-                              "reserved_connections", "client_connections"},
-                             {{"100", "3", "7", "45"}})};
+  f.server.settings = {{"max_connections", "100"},
+                       {"superuser_reserved_connections", "3"},
+                       {"reserved_connections", "7"}};
+  std::vector<QueryResult> results{sessions(45)};
   f.probe->collect(f.ctx, results, f.sink);
   CHECK(f.find("pg_settings_reserved_connections")->gauge.value == 7);
+  CHECK(f.find("pg_stat_activity_client_connections")->gauge.value == 45);
   CHECK(f.find("pg_connections_utilization_ratio")->gauge.value == doctest::Approx(45.0 / 90.0));
 }
 
-TEST_CASE("connections: no ratio without a usable denominator, failures skip everything") {
+TEST_CASE("connections: no ratio without a usable denominator, failures skip the count") {
   Fixture f;
-  std::vector<QueryResult> results{
-      QueryResult::from_rows({"max_connections", "superuser_reserved_connections",
-                              "reserved_connections", "client_connections"},
-                             {{"3", "3", std::nullopt, "1"}})};
+  f.server.settings = {{"max_connections", "3"}, {"superuser_reserved_connections", "3"}};
+  std::vector<QueryResult> results{sessions(1)};
   f.probe->collect(f.ctx, results, f.sink);
   CHECK(f.find("pg_connections_utilization_ratio") == nullptr);
   CHECK(f.find("pg_settings_max_connections")->gauge.value == 3);
@@ -80,10 +77,17 @@ TEST_CASE("connections: no ratio without a usable denominator, failures skip eve
   f.probe->collect(f.ctx, failed, denied);
   CHECK(denied.find("pgvigil_probe_permission_denied", {{"probe", "connections"}})->gauge.value ==
         1);
-  CHECK(denied.series_count("pg_settings_max_connections") == 0);
+  CHECK(denied.series_count("pg_stat_activity_client_connections") == 0);
+  CHECK(denied.series_count("pg_connections_utilization_ratio") == 0);
+
+  // Settings that are missing or not numbers give no sample.
+  SampleSink odd;
+  f.server.settings = {{"max_connections", "lots"}};
+  f.probe->collect(f.ctx, results, odd);
+  CHECK(odd.series_count("pg_settings_max_connections") == 0);
+  CHECK(odd.series_count("pg_connections_utilization_ratio") == 0);
+  CHECK(odd.find("pg_stat_activity_client_connections")->gauge.value == 1);
 
   SampleSink empty;
   CHECK_NOTHROW(f.probe->collect(f.ctx, {}, empty));
-  std::vector<QueryResult> no_rows{QueryResult::from_rows({"max_connections"}, {})};
-  CHECK_NOTHROW(f.probe->collect(f.ctx, no_rows, empty));
 }

@@ -24,6 +24,11 @@ double sessions(const SampleSink& sink, const std::string& type, const std::stri
   return sample ? sample->gauge.value : -1;
 }
 
+const std::vector<std::string> kColumns{
+    "pid",           "datname",       "usename",           "application_name", "state",
+    "wait_event_type", "wait_event",  "own",               "xact_seconds",     "query_seconds",
+    "state_seconds",   "lock_wait_seconds", "blocking_pids", "query"};
+
 }  // namespace
 
 TEST_CASE("wait events: recorded SQL is the probe's SQL for PostgreSQL 15") {
@@ -37,24 +42,37 @@ TEST_CASE("wait events: the recorded lock wait and sleep, and an empty other buc
   Fixture f;
   const auto results = recorded::load_all("wait_events", f.probe->queries(f.ctx));
   f.probe->collect(f.ctx, results, f.sink);
-  // The recording held a lock in a session sleeping in pg_sleep and had one
-  // session waiting for that lock.
+  // The recording had one session waiting for a lock held by an idle
+  // transaction, and one sleeping in pg_sleep.
   CHECK(sessions(f.sink, "Lock", "relation") == 1);
   CHECK(sessions(f.sink, "Timeout", "PgSleep") == 1);
   CHECK(sessions(f.sink, "other", "other") == 0);
-  CHECK(f.sink.series_count("pgvigil_wait_event_sessions") == results.at(0).rows.size() + 1);
+  CHECK(f.sink.series_count("pgvigil_wait_event_sessions") == 3);
   CHECK(f.sink.find("pgvigil_probe_permission_denied", {{"probe", "wait_events"}})->gauge.value ==
         0);
 }
 
 TEST_CASE("wait events: top N by sessions, the rest summed under other") {
   Fixture f(2);
-  std::vector<QueryResult> results{QueryResult::from_rows(
-      {"wait_event_type", "wait_event", "sessions"}, {{"IO", "DataFileRead", "3"},
-                                                      {"Lock", "relation", "7"},
-                                                      {"LWLock", "WALWrite", "3"},
-                                                      {"Client", "ClientRead", "1"},
-                                                      {std::nullopt, "odd", "4"}})};
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  int pid = 100;
+  const auto add = [&](int count, std::optional<std::string> type, std::string event,
+                       std::string state = "active", std::string application = "app",
+                       std::string own = "f") {
+    for (int i = 0; i < count; ++i)
+      rows.push_back({std::to_string(pid++), "db", "u", application, state, type, event, own, "1",
+                      "1", "1", std::nullopt, std::nullopt, "SELECT 1"});
+  };
+  add(3, "IO", "DataFileRead");
+  add(7, "Lock", "relation");
+  add(3, "LWLock", "WALWrite");
+  add(1, "Client", "ClientRead");
+  add(4, std::nullopt, "odd");
+  // Not counted: idle sessions, pgvigil's sessions, the asking session.
+  add(5, "Client", "ClientRead", "idle");
+  add(2, "Lock", "relation", "active", "pgvigil");
+  add(1, "Lock", "relation", "active", "psql", "t");
+  std::vector<QueryResult> results{QueryResult::from_rows(kColumns, rows)};
   f.probe->collect(f.ctx, results, f.sink);
   CHECK(sessions(f.sink, "Lock", "relation") == 7);
   CHECK(sessions(f.sink, "IO", "DataFileRead") == 3);  // ties go by type, then event
@@ -64,8 +82,7 @@ TEST_CASE("wait events: top N by sessions, the rest summed under other") {
 
   // Nothing waits: only the other bucket, at 0.
   SampleSink idle;
-  std::vector<QueryResult> none{
-      QueryResult::from_rows({"wait_event_type", "wait_event", "sessions"}, {})};
+  std::vector<QueryResult> none{QueryResult::from_rows(kColumns, {})};
   f.probe->collect(f.ctx, none, idle);
   CHECK(idle.series_count("pgvigil_wait_event_sessions") == 1);
   CHECK(sessions(idle, "other", "other") == 0);

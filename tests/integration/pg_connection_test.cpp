@@ -1,0 +1,125 @@
+// The monitoring connection's batching on a real PostgreSQL 15: rounds asked
+// for in one turn of the loop leave as one pipelined batch, a statement asked
+// for twice is sent once, the shortest deadline goes first, and a deadline
+// fails only what it has to.
+#include <doctest/doctest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "collect/pg_connection.hpp"
+#include "support/pg_cluster.hpp"
+
+using namespace std::chrono_literals;
+using pgvigil::PgConnection;
+using pgvigil::RoundOutcome;
+using pgvigil::test::PgCluster;
+
+namespace {
+
+pgvigil::ConnParams params_of(const PgCluster& cluster) {
+  return {{"host", "127.0.0.1"},
+          {"port", std::to_string(cluster.primary_port())},
+          {"user", "postgres"},
+          {"password", cluster.password()},
+          {"dbname", "postgres"},
+          {"application_name", "pgvigil-batch-test"}};
+}
+
+// Runs the loop until `done` holds or 20 s pass (bounded in time and count).
+template <typename Predicate>
+bool run_until(boost::asio::io_context& io, Predicate done) {
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (int turns = 0; turns < 1'000'000 && !done(); ++turns) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    io.run_for(10ms);
+    if (io.stopped()) io.restart();
+  }
+  return done();
+}
+
+std::shared_ptr<PgConnection> connected(boost::asio::io_context& io, const PgCluster& cluster) {
+  auto connection = PgConnection::create(io);
+  std::optional<bool> ok;
+  connection->connect(params_of(cluster), 5000ms,
+                      [&](const pgvigil::ConnectOutcome& outcome) { ok = outcome.ok; });
+  REQUIRE(run_until(io, [&] { return ok.has_value(); }));
+  REQUIRE(*ok);
+  return connection;
+}
+
+}  // namespace
+
+TEST_CASE("batch: rounds of one loop turn go out together, a shared statement once") {
+  PgCluster cluster;
+  boost::asio::io_context io;
+  auto connection = connected(io, cluster);
+  const auto batches_before = connection->batches_sent();
+  const auto statements_before = connection->statements_sent();
+
+  std::optional<RoundOutcome> first;
+  std::optional<RoundOutcome> second;
+  std::optional<RoundOutcome> third;
+  const std::string shared = "SELECT count(*) AS n FROM pg_stat_activity";
+  connection->run({{"a", shared}, {"b", "SELECT 1 AS one"}}, 5000ms,
+                  [&](RoundOutcome out) { first = std::move(out); });
+  connection->run({{"c", shared}}, 5000ms, [&](RoundOutcome out) { second = std::move(out); });
+  connection->run({{"d", "SELECT nosuchcolumn"}, {"e", "SELECT 2 AS two"}}, 5000ms,
+                  [&](RoundOutcome out) { third = std::move(out); });
+  REQUIRE(run_until(io, [&] { return first && second && third; }));
+
+  CHECK(connection->batches_sent() - batches_before == 1);
+  CHECK(connection->statements_sent() - statements_before == 4);  // `shared` once
+  REQUIRE(first->ok);
+  REQUIRE(first->results.size() == 2);
+  REQUIRE(second->results.size() == 1);
+  CHECK(first->results[0].ok);
+  CHECK(second->results[0].ok);
+  CHECK(first->results[0].number(0, "n") == second->results[0].number(0, "n"));
+  CHECK(first->results[1].number(0, "one") == 1.0);
+  // A failing statement fails only itself, not its neighbours in the batch.
+  REQUIRE(third->results.size() == 2);
+  CHECK_FALSE(third->results[0].ok);
+  CHECK(third->results[0].sqlstate == "42703");
+  CHECK(third->results[1].number(0, "two") == 2.0);
+
+  // Rounds asked for in later turns are later batches.
+  std::optional<RoundOutcome> later;
+  connection->run({{"f", "SELECT 3 AS three"}}, 5000ms,
+                  [&](RoundOutcome out) { later = std::move(out); });
+  REQUIRE(run_until(io, [&] { return later.has_value(); }));
+  CHECK(later->ok);
+  CHECK(connection->batches_sent() - batches_before == 2);
+}
+
+TEST_CASE("batch: the shortest deadline answers first and a slow neighbour's deadline ends it") {
+  PgCluster cluster;
+  boost::asio::io_context io;
+  auto connection = connected(io, cluster);
+
+  std::optional<RoundOutcome> slow;
+  std::optional<RoundOutcome> quick;
+  std::vector<std::string> order;
+  // Asked for first, but with the longer deadline: it goes second.
+  connection->run({{"slow", "SELECT pg_sleep(3)"}}, 1500ms, [&](RoundOutcome out) {
+    order.push_back("slow");
+    slow = std::move(out);
+  });
+  connection->run({{"quick", ""}}, 1000ms, [&](RoundOutcome out) {
+    order.push_back("quick");
+    quick = std::move(out);
+  });
+  REQUIRE(run_until(io, [&] { return slow && quick; }));
+  REQUIRE(order.size() == 2);
+  CHECK(order[0] == "quick");
+  CHECK(quick->ok);
+  CHECK(quick->elapsed < 1000ms);
+  // The sleeper passed its own deadline: it alone is timed out, and the
+  // connection is dropped (the server ends the statement by itself).
+  CHECK_FALSE(slow->ok);
+  CHECK(slow->timed_out);
+  CHECK_FALSE(connection->connected());
+}
