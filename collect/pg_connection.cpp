@@ -312,13 +312,18 @@ void PgConnection::start_next_round() {
   // A statement asked for twice in one batch is sent once and its result
   // handed to each round that asked (probes reading the same view).
   sent_sql_.clear();
+  readers_.clear();
   slots_.assign(batch_.size(), {});
   round_finished_.assign(batch_.size(), false);
   std::map<std::string_view, std::size_t> sent_index;
   for (std::size_t r = 0; r < batch_.size(); ++r) {
     for (const auto& query : batch_[r].queries) {
       auto [it, inserted] = sent_index.try_emplace(query.sql, sent_sql_.size());
-      if (inserted) sent_sql_.push_back(&query.sql);
+      if (inserted) {
+        sent_sql_.push_back(&query.sql);
+        readers_.push_back(0);
+      }
+      ++readers_[it->second];
       slots_[r].push_back(it->second);
     }
   }
@@ -469,7 +474,14 @@ bool PgConnection::finish_answered_rounds() {
     out.ok = true;
     out.elapsed = std::chrono::steady_clock::now() - started_;
     out.results.reserve(slots.size());
-    for (const std::size_t slot : slots) out.results.push_back(results_[slot]);
+    for (const std::size_t slot : slots) {
+      // The last round to read a statement's result takes it; a shared one
+      // is copied for the rounds before.
+      if (--readers_[slot] == 0)
+        out.results.push_back(std::move(results_[slot]));
+      else
+        out.results.push_back(results_[slot]);
+    }
     if (auto done = std::exchange(batch_[r].done, nullptr)) {
       const auto gen = generation_;
       done(std::move(out));
@@ -522,6 +534,7 @@ void PgConnection::clear_batch() {
   slots_.clear();
   round_finished_.clear();
   sent_sql_.clear();
+  readers_.clear();
   results_.clear();
   answered_.clear();
 }

@@ -152,6 +152,7 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   std::vector<std::vector<std::size_t>> slots_;
   std::vector<bool> round_finished_;
   std::vector<const std::string*> sent_sql_;
+  std::vector<std::size_t> readers_;  // per sent statement: rounds yet to take its result
   std::uint64_t batches_sent_ = 0;
   std::uint64_t statements_sent_ = 0;
   std::vector<QueryResult> results_;
