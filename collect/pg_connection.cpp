@@ -331,6 +331,7 @@ void PgConnection::start_next_round() {
   statements_sent_ += sent_sql_.size();
   state_ = State::busy;
   started_ = std::chrono::steady_clock::now();
+  head_started_ = started_;
   results_.assign(sent_sql_.size(), QueryResult::failure("", "no result received"));
   answered_.assign(sent_sql_.size(), false);
   syncs_seen_ = 0;
@@ -353,14 +354,16 @@ void PgConnection::start_next_round() {
 }
 
 void PgConnection::arm_deadline() {
-  std::optional<std::chrono::milliseconds> earliest;
-  for (std::size_t r = 0; r < batch_.size(); ++r)
-    if (!round_finished_[r] && (!earliest || batch_[r].deadline < *earliest))
-      earliest = batch_[r].deadline;
-  if (!earliest) return;
+  // The server answers a batch's rounds in order, so only the first round not
+  // yet answered can be late: its deadline counts from when the round before
+  // it was answered (or the batch sent), as if it had been sent alone then. A
+  // round behind slow neighbours is not failed for their time.
+  std::optional<std::chrono::milliseconds> head;
+  for (std::size_t r = 0; r < batch_.size() && !head; ++r)
+    if (!round_finished_[r]) head = batch_[r].deadline;
+  if (!head) return;
   const auto gen = generation_;
-  // Deadlines count from the moment the batch was sent.
-  deadline_timer_.expires_at(started_ + *earliest);
+  deadline_timer_.expires_at(head_started_ + *head);
   deadline_timer_.async_wait([weak = weak_from_this(), gen](boost::system::error_code ec) {
     auto self = weak.lock();
     if (ec || !self || self->generation_ != gen || self->state_ != State::busy) return;
@@ -470,6 +473,7 @@ bool PgConnection::finish_answered_rounds() {
       continue;
     round_finished_[r] = true;
     any = true;
+    head_started_ = std::chrono::steady_clock::now();
     RoundOutcome out;
     out.ok = true;
     out.elapsed = std::chrono::steady_clock::now() - started_;

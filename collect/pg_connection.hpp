@@ -69,8 +69,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // statement asked for by several rounds sent once, the rounds with the
   // shortest deadline first. With Protocol::simple_query the statements go
   // one at a time, each once the last one's results are all read. A round's
-  // deadline counts from the moment its batch was sent; `done` runs exactly
-  // once, as soon as the round's own statements are answered.
+  // deadline counts from when the round before it in the batch was answered
+  // (the batch's send for the first), as if sent alone then; `done` runs
+  // exactly once, as soon as the round's own statements are answered.
   void run(std::vector<Query> queries, std::chrono::milliseconds deadline, RoundHandler done);
   // Called once when an established connection breaks while idle or busy.
   void on_lost(LostHandler handler) { lost_handler_ = std::move(handler); }
@@ -153,6 +154,9 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   std::vector<bool> round_finished_;
   std::vector<const std::string*> sent_sql_;
   std::vector<std::size_t> readers_;  // per sent statement: rounds yet to take its result
+  // When the batch's first unanswered round began to be served: the batch's
+  // send, then each time a round was answered.
+  std::chrono::steady_clock::time_point head_started_;
   std::uint64_t batches_sent_ = 0;
   std::uint64_t statements_sent_ = 0;
   std::vector<QueryResult> results_;

@@ -123,3 +123,22 @@ TEST_CASE("batch: the shortest deadline answers first and a slow neighbour's dea
   CHECK(slow->timed_out);
   CHECK_FALSE(connection->connected());
 }
+
+TEST_CASE("batch: a round's deadline starts when the round before it is answered") {
+  PgCluster cluster;
+  boost::asio::io_context io;
+  auto connection = connected(io, cluster);
+  // Three rounds of 0.6 s each in one batch: 1.8 s in all, each within its
+  // own 1 s deadline once the server gets to it, as if sent one by one.
+  std::vector<RoundOutcome> outcomes;
+  for (int i = 0; i < 3; ++i)
+    connection->run({{"nap", "SELECT pg_sleep(0.6) AS nap_" + std::to_string(i)}}, 1000ms,
+                    [&](RoundOutcome out) { outcomes.push_back(std::move(out)); });
+  REQUIRE(run_until(io, [&] { return outcomes.size() == 3; }));
+  for (const auto& outcome : outcomes) {
+    CHECK(outcome.ok);
+    CHECK_FALSE(outcome.timed_out);
+  }
+  CHECK(outcomes.back().elapsed >= 1800ms);
+  CHECK(connection->connected());
+}
