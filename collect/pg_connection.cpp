@@ -305,10 +305,9 @@ void PgConnection::start_next_round() {
   // Every queued round goes into one batch, the shortest deadline first so a
   // round that must answer soon (liveness) never waits behind slow ones.
   batch_ = std::exchange(queue_, {});
-  std::stable_sort(batch_.begin(), batch_.end(),
-                   [](const PendingRound& a, const PendingRound& b) {
-                     return a.deadline < b.deadline;
-                   });
+  std::stable_sort(batch_.begin(), batch_.end(), [](const PendingRound& a, const PendingRound& b) {
+    return a.deadline < b.deadline;
+  });
   // A statement asked for twice in one batch is sent once and its result
   // handed to each round that asked (probes reading the same view).
   sent_sql_.clear();

@@ -16,9 +16,12 @@ namespace {
 
 // Every state pg_stat_activity can report, so a database with client
 // backends gets a 0 series for each state nobody is in (stable series).
-constexpr std::array<std::string_view, 6> kStates{
-    "active", "idle", "idle in transaction", "idle in transaction (aborted)",
-    "fastpath function call", "disabled"};
+constexpr std::array<std::string_view, 6> kStates{"active",
+                                                  "idle",
+                                                  "idle in transaction",
+                                                  "idle in transaction (aborted)",
+                                                  "fastpath function call",
+                                                  "disabled"};
 
 constexpr std::size_t kTopSessions = 5;
 constexpr std::size_t kIdleInTransaction = 5;
@@ -139,8 +142,8 @@ void idle_in_transaction(const std::vector<ClientSession>& sessions, SampleSink&
         "query: {}\n",
         s->pid, clip_evidence(text_or_dash(s->usename)),
         clip_evidence(text_or_dash(s->application_name)), clip_evidence(text_or_dash(s->datname)),
-        text_or_dash(s->state), seconds_or_dash(s->state_seconds),
-        seconds_or_dash(s->xact_seconds), clip_evidence(text_or_dash(s->query)));
+        text_or_dash(s->state), seconds_or_dash(s->state_seconds), seconds_or_dash(s->xact_seconds),
+        clip_evidence(text_or_dash(s->query)));
   out.evidence("activity.idle_in_transaction",
                text.empty() ? "no idle-in-transaction sessions" : text);
 }

@@ -21,12 +21,9 @@ using pgvigil::test::PgCluster;
 namespace {
 
 pgvigil::ConnParams params_of(const PgCluster& cluster) {
-  return {{"host", "127.0.0.1"},
-          {"port", std::to_string(cluster.primary_port())},
-          {"user", "postgres"},
-          {"password", cluster.password()},
-          {"dbname", "postgres"},
-          {"application_name", "pgvigil-batch-test"}};
+  return {{"host", "127.0.0.1"},  {"port", std::to_string(cluster.primary_port())},
+          {"user", "postgres"},   {"password", cluster.password()},
+          {"dbname", "postgres"}, {"application_name", "pgvigil-batch-test"}};
 }
 
 // Runs the loop until `done` holds or 20 s pass (bounded in time and count).

@@ -160,30 +160,32 @@ TEST_CASE("activity: permission denied is reported instead of the samples") {
 
 namespace {
 
-const std::vector<std::string> kSessionColumns{
-    "pid",          "datname",       "usename",           "application_name", "state",
-    "wait_event_type", "wait_event", "own",               "xact_seconds",     "query_seconds",
-    "state_seconds",   "lock_wait_seconds", "blocking_pids", "query"};
+const std::vector<std::string> kSessionColumns{"pid",           "datname",
+                                               "usename",       "application_name",
+                                               "state",         "wait_event_type",
+                                               "wait_event",    "own",
+                                               "xact_seconds",  "query_seconds",
+                                               "state_seconds", "lock_wait_seconds",
+                                               "blocking_pids", "query"};
 
 }  // namespace
 
 TEST_CASE("activity: NULL cells give no sample, odd input does not throw") {
   Fixture f;
   f.results[0] = QueryResult::from_rows(
-      kSessionColumns,
-      {{"1", "db", "u", "app", "active", std::nullopt, std::nullopt, "f", "3", "3", "3",
-        std::nullopt, std::nullopt, "SELECT 1"},
-       // no database: counted nowhere by state
-       {"2", std::nullopt, "u", "app", "idle", std::nullopt, std::nullopt, "f", std::nullopt,
-        "1", "1", std::nullopt, std::nullopt, std::nullopt},
-       // ages that are not numbers are absent, a garbled pid array is empty
-       {"3", "db", "u", "app", "active", "Lock", "relation", "f", "not a number", "x", "y", "z",
-        "{7,oops", "SELECT 2"},
-       // no pid: skipped
-       {std::nullopt, "db", "u", "app", "active", std::nullopt, std::nullopt, "f", "9", "9", "9",
-        std::nullopt, std::nullopt, "SELECT 3"},
-       // a short row: skipped
-       {"5", "db"}});
+      kSessionColumns, {{"1", "db", "u", "app", "active", std::nullopt, std::nullopt, "f", "3", "3",
+                         "3", std::nullopt, std::nullopt, "SELECT 1"},
+                        // no database: counted nowhere by state
+                        {"2", std::nullopt, "u", "app", "idle", std::nullopt, std::nullopt, "f",
+                         std::nullopt, "1", "1", std::nullopt, std::nullopt, std::nullopt},
+                        // ages that are not numbers are absent, a garbled pid array is empty
+                        {"3", "db", "u", "app", "active", "Lock", "relation", "f", "not a number",
+                         "x", "y", "z", "{7,oops", "SELECT 2"},
+                        // no pid: skipped
+                        {std::nullopt, "db", "u", "app", "active", std::nullopt, std::nullopt, "f",
+                         "9", "9", "9", std::nullopt, std::nullopt, "SELECT 3"},
+                        // a short row: skipped
+                        {"5", "db"}});
   f.probe->collect(f.ctx, f.results, f.sink);
   CHECK(f.sink.series_count("pg_stat_activity_count") == 6);  // db only
   CHECK(f.value("pg_stat_activity_count", {{"datname", "db"}, {"state", "active"}}) == 2);

@@ -24,10 +24,13 @@ double sessions(const SampleSink& sink, const std::string& type, const std::stri
   return sample ? sample->gauge.value : -1;
 }
 
-const std::vector<std::string> kColumns{
-    "pid",           "datname",       "usename",           "application_name", "state",
-    "wait_event_type", "wait_event",  "own",               "xact_seconds",     "query_seconds",
-    "state_seconds",   "lock_wait_seconds", "blocking_pids", "query"};
+const std::vector<std::string> kColumns{"pid",           "datname",
+                                        "usename",       "application_name",
+                                        "state",         "wait_event_type",
+                                        "wait_event",    "own",
+                                        "xact_seconds",  "query_seconds",
+                                        "state_seconds", "lock_wait_seconds",
+                                        "blocking_pids", "query"};
 
 }  // namespace
 
