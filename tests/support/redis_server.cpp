@@ -128,13 +128,14 @@ std::string exchange(int port, const std::string& request, int replies) {
 
 }  // namespace
 
-RedisServer::RedisServer(std::vector<std::string> extra_args) : extra_args_(std::move(extra_args)) {
+RedisServer::RedisServer(std::vector<std::string> extra_args, int port)
+    : extra_args_(std::move(extra_args)) {
   for (std::size_t i = 0; i + 1 < extra_args_.size(); ++i)
     if (extra_args_[i] == "--requirepass") password_ = extra_args_[i + 1];
   dir_ = make_temp_dir("pgvigil-redis");
   data_dir_ = dir_ + "/data";
   std::filesystem::create_directories(data_dir_);
-  port_ = free_port();
+  port_ = port != 0 ? port : free_port();
   try {
     start();
   } catch (...) {

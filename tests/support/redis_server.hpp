@@ -15,7 +15,8 @@ class RedisServer {
  public:
   // `extra_args` go after the defaults, so they can override them (e.g.
   // {"--requirepass", "secret"} or {"--replicaof", "127.0.0.1", "6380"}).
-  explicit RedisServer(std::vector<std::string> extra_args = {});
+  // `port` 0 picks a free one; another takes over a port the test held.
+  explicit RedisServer(std::vector<std::string> extra_args = {}, int port = 0);
   ~RedisServer();
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
