@@ -49,7 +49,8 @@ container=""
 runner_pid=""
 pid=""
 
-buildah_() { buildah --root "$storage/root" --runroot "$storage/run" --storage-driver vfs "$@"; }
+buildah_cmd=(buildah --root "$storage/root" --runroot "$storage/run" --storage-driver vfs)
+buildah_() { "${buildah_cmd[@]}" "$@"; }
 
 cleanup() {
   local status=$?
@@ -158,10 +159,10 @@ IFS=: read -r _ _ uid gid _ home shell < <(grep '^pgvigil:' "$root/etc/passwd") 
 log "pgvigil user is uid $uid gid $gid (home $home)"
 
 # --- buildah run: the image's user, and the Kubernetes objects' uid ---------------------
-out=$(timeout 120 buildah_ run --isolation chroot "$container" -- id -u 2>&1) || fail "buildah run id -u: $out"
+out=$(timeout 120 "${buildah_cmd[@]}" run --isolation chroot "$container" -- id -u 2>&1) || fail "buildah run id -u: $out"
 [[ "$out" == "$uid" ]] || fail "buildah run runs as uid '$out', want the image's USER ($uid)"
 for user in "" 65532:65532; do
-  out=$(timeout 120 buildah_ run --isolation chroot ${user:+--user "$user"} "$container" -- \
+  out=$(timeout 120 "${buildah_cmd[@]}" run --isolation chroot ${user:+--user "$user"} "$container" -- \
     /usr/bin/pgvigil --version 2>&1) || fail "buildah run ${user:+--user $user} pgvigil --version: $out"
   grep -qF "$version" <<<"$out" || fail "pgvigil --version printed '$out', want $version"
 done
