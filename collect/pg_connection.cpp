@@ -505,31 +505,33 @@ bool PgConnection::finish_answered_rounds() {
   return false;
 }
 
+std::vector<std::pair<PgConnection::RoundHandler, RoundOutcome>>
+PgConnection::take_unfinished_rounds(const std::string& error, bool timed_out) {
+  std::vector<std::pair<RoundHandler, RoundOutcome>> taken;
+  const auto elapsed = std::chrono::steady_clock::now() - started_;
+  for (std::size_t r = 0; r < batch_.size(); ++r) {
+    if (round_finished_[r] || !batch_[r].done) continue;
+    RoundOutcome out;
+    out.error = error;
+    out.timed_out = timed_out;
+    out.elapsed = elapsed;
+    for (const std::size_t slot : slots_[r]) {
+      out.results.push_back(slot < results_.size() ? results_[slot]
+                                                   : QueryResult::failure("", error));
+      if (!out.results.back().ok && out.results.back().error == "no result received")
+        out.results.back().error = error;
+    }
+    taken.emplace_back(std::move(batch_[r].done), std::move(out));
+  }
+  clear_batch();
+  return taken;
+}
+
 void PgConnection::finish_unanswered_rounds(const std::string& error, bool timed_out) {
   if (state_ != State::busy) return;
   deadline_timer_.cancel();
   state_ = State::ready;
-  auto batch = std::exchange(batch_, {});
-  auto finished = std::exchange(round_finished_, {});
-  auto slots = std::exchange(slots_, {});
-  auto results = std::exchange(results_, {});
-  const auto elapsed = std::chrono::steady_clock::now() - started_;
-  clear_batch();
-  for (std::size_t r = 0; r < batch.size(); ++r) {
-    if (finished[r] || !batch[r].done) continue;
-    RoundOutcome out;
-    out.ok = false;
-    out.error = error;
-    out.timed_out = timed_out;
-    out.elapsed = elapsed;
-    for (const std::size_t slot : slots[r]) {
-      out.results.push_back(slot < results.size() ? results[slot]
-                                                  : QueryResult::failure("", error));
-      if (!out.results.back().ok && out.results.back().error == "no result received")
-        out.results.back().error = error;
-    }
-    batch[r].done(std::move(out));
-  }
+  for (auto& [done, out] : take_unfinished_rounds(error, timed_out)) done(std::move(out));
 }
 
 void PgConnection::clear_batch() {
@@ -571,30 +573,12 @@ void PgConnection::close(const std::string& raw_why) {
 
   // The rounds of the batch in flight that have not finished, then the queued
   // ones: each completed with the reason, later on the loop.
-  std::vector<PendingRound> unfinished;
-  std::vector<std::vector<QueryResult>> partial;
-  if (previous == State::busy) {
-    for (std::size_t r = 0; r < batch_.size(); ++r) {
-      if (round_finished_[r] || !batch_[r].done) continue;
-      std::vector<QueryResult> results;
-      for (const std::size_t slot : slots_[r]) {
-        results.push_back(slot < results_.size() ? results_[slot] : QueryResult::failure("", why));
-        if (!results.back().ok && results.back().error == "no result received")
-          results.back().error = why;
-      }
-      partial.push_back(std::move(results));
-      unfinished.push_back(std::move(batch_[r]));
-    }
-  }
+  auto unfinished = previous == State::busy ? take_unfinished_rounds(why, false)
+                                            : std::vector<std::pair<RoundHandler, RoundOutcome>>{};
   clear_batch();
-  for (std::size_t i = 0; i < unfinished.size(); ++i) {
-    RoundOutcome out;
-    out.error = why;
-    out.results = std::move(partial[i]);
-    asio::post(io_, [done = std::move(unfinished[i].done), out = std::move(out)]() mutable {
-      done(std::move(out));
-    });
-  }
+  for (auto& [done, out] : unfinished)
+    asio::post(io_,
+               [done = std::move(done), out = std::move(out)]() mutable { done(std::move(out)); });
   for (auto& pending : std::exchange(queue_, {})) {
     RoundOutcome out;
     out.error = why;

@@ -120,6 +120,10 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // true when the batch is over (or the connection went) and the caller
   // must not touch it any more.
   bool finish_answered_rounds();
+  // Takes the batch's rounds not yet answered, each with its outcome (the
+  // results that did arrive, `error` for the rest), and empties the batch.
+  std::vector<std::pair<RoundHandler, RoundOutcome>> take_unfinished_rounds(
+      const std::string& error, bool timed_out);
   void finish_unanswered_rounds(const std::string& error, bool timed_out);
   void clear_batch();
   void watch_idle();

@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <charconv>
-
 namespace pgvigil {
 
 namespace {
@@ -41,12 +39,8 @@ std::optional<std::string> cell(const QueryResult& result, std::size_t row, int 
 std::optional<double> seconds(const QueryResult& result, std::size_t row, int column) {
   if (column < 0) return std::nullopt;
   const auto& text = result.rows[row][static_cast<std::size_t>(column)];
-  if (!text || text->empty()) return std::nullopt;
-  double value = 0;
-  const char* last = text->data() + text->size();
-  auto [ptr, ec] = std::from_chars(text->data(), last, value);
-  if (ec != std::errc() || ptr != last) return std::nullopt;
-  return value;
+  if (!text) return std::nullopt;
+  return parse_finite_number(*text);
 }
 
 }  // namespace

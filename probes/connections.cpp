@@ -1,6 +1,5 @@
 #include "probes/connections.hpp"
 
-#include <charconv>
 #include <optional>
 
 #include "probes/client_sessions.hpp"
@@ -14,12 +13,7 @@ namespace {
 // connected (ServerInfo::settings, from pg_settings) are current; only the
 // count of client backends comes from the round.
 std::optional<double> setting_number(const ServerInfo& server, std::string_view name) {
-  const auto text = server.setting(name);
-  if (text.empty()) return std::nullopt;
-  double value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
-  return value;
+  return parse_finite_number(server.setting(name));
 }
 
 }  // namespace

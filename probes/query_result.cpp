@@ -7,6 +7,14 @@
 
 namespace pgvigil {
 
+std::optional<double> parse_finite_number(std::string_view text) noexcept {
+  double value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(value))
+    return std::nullopt;
+  return value;
+}
+
 int QueryResult::column(std::string_view name) const noexcept {
   for (std::size_t i = 0; i < columns.size(); ++i)
     if (columns[i] == name) return static_cast<int>(i);

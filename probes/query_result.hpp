@@ -9,6 +9,10 @@
 
 namespace pgvigil {
 
+// The whole of `text` as a finite decimal number (e.g. a setting's value, an
+// age in seconds), else nullopt.
+std::optional<double> parse_finite_number(std::string_view text) noexcept;
+
 struct QueryResult {
   bool ok = false;
   std::string sqlstate;  // set when !ok and the server sent one

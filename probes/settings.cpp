@@ -51,14 +51,6 @@ constexpr std::array<UnitScale, 15> kUnits{{
     {"64MB", "_bytes", 64 * 1024.0 * 1024},
 }};
 
-std::optional<double> parse_number(std::string_view text) {
-  double value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(value))
-    return std::nullopt;
-  return value;
-}
-
 }  // namespace
 
 std::optional<SettingSample> setting_sample(std::string_view name, std::string_view setting,
@@ -75,7 +67,7 @@ std::optional<SettingSample> setting_sample(std::string_view name, std::string_v
     return std::nullopt;
   }
   if (vartype != "integer" && vartype != "real") return std::nullopt;
-  auto value = parse_number(setting);
+  auto value = parse_finite_number(setting);
   if (!value) return std::nullopt;
   if (unit.empty()) return SettingSample{"", *value};
   for (const auto& scale : kUnits) {
