@@ -49,10 +49,6 @@ struct JobOutcome {
 };
 using JobDone = std::function<void(JobOutcome)>;
 
-// Whether a database passes include (empty: every one) and exclude patterns.
-bool database_selected(const std::vector<std::string>& include,
-                       const std::vector<std::string>& exclude, const std::string& name);
-
 // Settings resolved from the config (target override, [probes.NAME], the
 // probe's default); applied again on every reload.
 struct JobSettings {

@@ -1,6 +1,5 @@
 #include "collect/jobs.hpp"
 
-#include <fnmatch.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -17,16 +16,6 @@ void LivenessJob::run(const std::shared_ptr<TargetMonitor>& target, JobDone done
   target->liveness_tick(std::move(done));
 }
 
-bool database_selected(const std::vector<std::string>& include,
-                       const std::vector<std::string>& exclude, const std::string& name) {
-  const auto matches = [&](const std::vector<std::string>& patterns) {
-    return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& pattern) {
-      return fnmatch(pattern.c_str(), name.c_str(), 0) == 0;
-    });
-  };
-  return (include.empty() || matches(include)) && !matches(exclude);
-}
-
 void SqlProbeJob::run(const std::shared_ptr<TargetMonitor>& target, JobDone done) {
   const auto& database = settings_.database;
   if (!database.empty() && database != target->server().current_database)
@@ -36,19 +25,21 @@ void SqlProbeJob::run(const std::shared_ptr<TargetMonitor>& target, JobDone done
                                   settings_.exclude_databases, std::move(done));
   if (settings_.include_databases.empty() && settings_.exclude_databases.empty())
     return target->run_sql_round(probe_, settings_.timeout, std::move(done));
-  // A server-wide view of a server with many databases: keep the datname
-  // series the patterns select (a server shared by many teams, or a bench).
+  // A server-wide view of a server with many databases (one shared by many
+  // teams, or a bench): the probe narrows its SQL where it can, and the
+  // datname series the patterns do not select are dropped here.
   target->run_sql_round(
       probe_, settings_.timeout,
       [include = settings_.include_databases, exclude = settings_.exclude_databases,
        done = std::move(done)](JobOutcome outcome) {
         outcome.samples.retain_if([&](const prometheus::ClientMetric& metric) {
           for (const auto& label : metric.label)
-            if (label.name == "datname") return database_selected(include, exclude, label.value);
+            if (label.name == "datname") return database_selected({include, exclude}, label.value);
           return true;
         });
         done(std::move(outcome));
-      });
+      },
+      {settings_.include_databases, settings_.exclude_databases});
 }
 
 void HostProbeJob::run(const std::shared_ptr<TargetMonitor>& target, JobDone done) {

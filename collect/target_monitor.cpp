@@ -292,7 +292,7 @@ void TargetMonitor::walk_databases(const std::shared_ptr<SqlProbe>& probe,
         for (std::size_t r = 0; r < rows.rows.size(); ++r) {
           std::string name(rows.text(r, "datname").value_or(""));
           if (name.empty()) continue;
-          if (!collect::database_selected(include, exclude, name)) continue;
+          if (!database_selected({include, exclude}, name)) continue;
           databases.push_back(std::move(name));
         }
         self->run_in_databases(probe, timeout, std::move(databases), std::move(done));
@@ -300,10 +300,12 @@ void TargetMonitor::walk_databases(const std::shared_ptr<SqlProbe>& probe,
 }
 
 void TargetMonitor::run_sql_round(const std::shared_ptr<SqlProbe>& probe,
-                                  std::chrono::milliseconds timeout, collect::JobDone done) {
+                                  std::chrono::milliseconds timeout, collect::JobDone done,
+                                  DatabasePatterns databases) {
   if (!ready_ || !connection_ || !connection_->connected())
     return done(collect::JobOutcome::not_run());
-  ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), server_.current_database};
+  ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), server_.current_database,
+                   databases};
   auto queries = probe->queries(ctx);
   if (queries.empty()) return done(collect::JobOutcome::replaced(true, {}));  // version gate
   connection_->run(std::move(queries), timeout,

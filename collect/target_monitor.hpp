@@ -53,9 +53,10 @@ class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
   // Publishes liveness (JobOutcome store "keep"); not run while the first
   // attempt is pending, a failure while the target is down.
   void liveness_tick(collect::JobDone done);
-  // One pipelined round of `probe` on the monitoring connection.
+  // One pipelined round of `probe` on the monitoring connection. `databases`
+  // (read at once, not kept) lets the probe narrow its SQL to them.
   void run_sql_round(const std::shared_ptr<SqlProbe>& probe, std::chrono::milliseconds timeout,
-                     collect::JobDone done);
+                     collect::JobDone done, DatabasePatterns databases = {});
   // `probe` in every database that passes include/exclude (globs), one
   // short-lived connection at a time; collect() once per database.
   void walk_databases(const std::shared_ptr<SqlProbe>& probe, std::chrono::milliseconds timeout,

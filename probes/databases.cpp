@@ -23,7 +23,7 @@ SELECT s.datid, s.datname, s.numbackends, s.xact_commit, s.xact_rollback, s.blks
        {session_time} AS session_time, {active_time} AS active_time
 FROM pg_stat_database AS s
 JOIN pg_database AS d ON d.oid = s.datid
-WHERE d.datname NOT IN ('template0', 'template1')
+WHERE d.datname NOT IN ('template0', 'template1') AND {datnames}
 ORDER BY s.datname)sql";
 
 constexpr std::string_view kChecksumFailuresSince12 = "s.checksum_failures";
@@ -40,7 +40,7 @@ constexpr std::string_view kConflictsSql = R"sql(
 SELECT datname, confl_tablespace, confl_lock, confl_snapshot, confl_bufferpin, confl_deadlock,
        {logicalslot} AS confl_active_logicalslot
 FROM pg_stat_database_conflicts
-WHERE datname NOT IN ('template0', 'template1')
+WHERE datname NOT IN ('template0', 'template1') AND {datnames}
 ORDER BY datname)sql";
 
 constexpr std::string_view kLogicalSlotSince16 = "confl_active_logicalslot";
@@ -56,12 +56,13 @@ SELECT datname,
             THEN pg_database_size(oid) END AS size_bytes,
        datconnlimit AS connection_limit
 FROM pg_database
-WHERE datname NOT IN ('template0', 'template1')
+WHERE datname NOT IN ('template0', 'template1') AND {datnames}
 ORDER BY datname)sql";
 
 constexpr std::string_view kWraparoundSql = R"sql(
 SELECT datname, age(datfrozenxid) AS age_datfrozenxid, mxid_age(datminmxid) AS age_datminmxid
 FROM pg_database
+WHERE {datnames}
 ORDER BY datname)sql";
 
 enum Statement : std::size_t { kStats, kSize, kWraparound, kCount, kConflicts = kCount };
@@ -122,6 +123,7 @@ std::vector<Query> DatabasesProbe::queries(const ProbeContext& ctx) const {
   const int version = ctx.server.version_num;
   const bool has_checksum_failures = version >= 120000;
   const bool has_session_times = version >= 140000;
+  const std::string own_datnames = datname_prefilter(ctx.databases, "datname");
   std::vector<Query> queries{
       {"database_stats",
        fmt::format(
@@ -129,16 +131,19 @@ std::vector<Query> DatabasesProbe::queries(const ProbeContext& ctx) const {
            fmt::arg("checksum_failures",
                     has_checksum_failures ? kChecksumFailuresSince12 : kChecksumFailuresBefore12),
            fmt::arg("session_time", has_session_times ? kSessionTimeSince14 : kTimeBefore14),
-           fmt::arg("active_time", has_session_times ? kActiveTimeSince14 : kTimeBefore14))},
-      {"database_size", std::string(kSizeSql)},
-      {"database_wraparound", std::string(kWraparoundSql)},
+           fmt::arg("active_time", has_session_times ? kActiveTimeSince14 : kTimeBefore14),
+           fmt::arg("datnames", datname_prefilter(ctx.databases, "d.datname")))},
+      {"database_size", fmt::format(fmt::runtime(kSizeSql), fmt::arg("datnames", own_datnames))},
+      {"database_wraparound",
+       fmt::format(fmt::runtime(kWraparoundSql), fmt::arg("datnames", own_datnames))},
   };
   if (ctx.server.in_recovery)
     queries.push_back(
         {"database_conflicts",
          fmt::format(fmt::runtime(kConflictsSql),
                      fmt::arg("logicalslot",
-                              version >= 160000 ? kLogicalSlotSince16 : kLogicalSlotBefore16))});
+                              version >= 160000 ? kLogicalSlotSince16 : kLogicalSlotBefore16),
+                     fmt::arg("datnames", own_datnames))});
   return queries;
 }
 

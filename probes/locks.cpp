@@ -1,5 +1,7 @@
 #include "probes/locks.hpp"
 
+#include <fmt/format.h>
+
 #include <string>
 
 #include "probes/probe_output.hpp"
@@ -17,13 +19,16 @@ CROSS JOIN (VALUES ('accesssharelock'), ('rowsharelock'), ('rowexclusivelock'),
                    ('shareupdateexclusivelock'), ('sharelock'), ('sharerowexclusivelock'),
                    ('exclusivelock'), ('accessexclusivelock'), ('sireadlock')) AS m(mode)
 LEFT JOIN pg_locks AS l ON l.database = d.oid AND lower(l.mode) = m.mode
+WHERE {datnames}
 GROUP BY d.datname, m.mode
 ORDER BY d.datname, m.mode)sql";
 
 }  // namespace
 
-std::vector<Query> LocksProbe::queries(const ProbeContext&) const {
-  return {{"locks", std::string(kLocksSql)}};
+std::vector<Query> LocksProbe::queries(const ProbeContext& ctx) const {
+  return {
+      {"locks", fmt::format(fmt::runtime(kLocksSql),
+                            fmt::arg("datnames", datname_prefilter(ctx.databases, "d.datname")))}};
 }
 
 void LocksProbe::collect(const ProbeContext&, std::span<const QueryResult> results,

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "probes/database_patterns.hpp"
 #include "probes/query_result.hpp"
 #include "probes/sample_sink.hpp"
 
@@ -51,6 +52,9 @@ struct ProbeContext {
   // For per-database probes: the database these results come from (the
   // daemon connects to each selected database in turn); else the target's own.
   std::string_view database;
+  // The probe's include/exclude_databases: a server-wide probe may narrow its
+  // SQL with datname_prefilter(); the daemon filters the samples either way.
+  DatabasePatterns databases{};
 };
 
 class SqlProbe {

@@ -13,13 +13,15 @@ namespace {
 
 // The view is read once (MATERIALIZED). Rows that differ only in toplevel
 // (pg_stat_statements.track = all, 14+) are summed so every label set is
-// unique. {time} is total_exec_time from 13 on, total_time before.
+// unique. {time} is total_exec_time from 13 on, total_time before. With
+// include/exclude_databases the top N is of the databases they select.
 constexpr std::string_view kStatementsSql = R"sql(
 WITH s AS MATERIALIZED (
   SELECT userid, dbid, queryid, sum(calls) AS calls, sum({time}) AS total_ms, sum(rows) AS rows,
          min(left(query, 200)) AS query
   FROM pg_stat_statements
   WHERE queryid IS NOT NULL
+    AND dbid IN (SELECT oid FROM pg_database WHERE {datnames})
   GROUP BY userid, dbid, queryid),
 top AS (
   (SELECT userid, dbid, queryid FROM s ORDER BY total_ms DESC LIMIT {top_n})
@@ -45,10 +47,11 @@ std::size_t top_n(const ProbeContext& ctx) {
 std::vector<Query> StatementsProbe::queries(const ProbeContext& ctx) const {
   if (!ctx.server.has_pg_stat_statements) return {};
   const bool has_exec_time = ctx.server.version_num >= 130000;
-  return {
-      {"statements", fmt::format(fmt::runtime(kStatementsSql),
-                                 fmt::arg("time", has_exec_time ? "total_exec_time" : "total_time"),
-                                 fmt::arg("top_n", top_n(ctx)))}};
+  return {{"statements",
+           fmt::format(fmt::runtime(kStatementsSql),
+                       fmt::arg("time", has_exec_time ? "total_exec_time" : "total_time"),
+                       fmt::arg("top_n", top_n(ctx)),
+                       fmt::arg("datnames", datname_prefilter(ctx.databases, "datname")))}};
 }
 
 void StatementsProbe::collect(const ProbeContext&, std::span<const QueryResult> results,

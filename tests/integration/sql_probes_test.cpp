@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "probes/database_patterns.hpp"
 #include "support/daemon_process.hpp"
 #include "support/pg_cluster.hpp"
 
@@ -682,6 +683,49 @@ TEST_CASE("database patterns: a server-wide probe keeps only the datname series 
   CHECK(wait_until(
       [&] { return metric_series(daemon.metrics(), "pg_settings_max_locks_per_transaction") == 1; },
       10s));
+}
+
+TEST_CASE("database patterns: PostgreSQL's LIKE keeps every name the glob keeps") {
+  // The prefilter pushed into server-wide SQL, evaluated by a real server:
+  // never narrower than fnmatch, and exact where the globs have no brackets.
+  PgCluster cluster;
+  TestConnection admin(cluster.conninfo(cluster.primary_port()));
+  const std::vector<std::string> names{"team_a", "teamXa",   "team_b",    "app1",   "app3",
+                                       "50%off", "50x",      "o'brien",   R"(b\s)", "a*b",
+                                       "aXb",    "postgres", "template1", "t0_1",   "t0x1"};
+  std::string array = "ARRAY[";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    std::string quoted;
+    for (char c : names[i]) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+    array += (i ? ", '" : "'") + quoted + "'";
+  }
+  array += "]::text[]";
+  struct Case {
+    std::vector<std::string> include, exclude;
+    bool exact;
+  };
+  const std::vector<Case> cases{
+      {{"team_*"}, {}, true},      {{"t0_*", "postgres"}, {}, true},
+      {{"50%*"}, {}, true},        {{"o'brien", R"(b\\s)"}, {}, true},
+      {{R"(a\*b)"}, {}, true},     {{"app[12]"}, {}, false},
+      {{}, {"template*"}, true},   {{"team_*"}, {"team_b"}, true},
+      {{"*"}, {"app[!1]"}, false}, {{"?????"}, {}, true},
+  };
+  for (const auto& c : cases) {
+    const pgvigil::DatabasePatterns patterns{c.include, c.exclude};
+    const auto rows =
+        admin.query("SELECT d.datname FROM unnest(" + array + ") AS d(datname) WHERE " +
+                    pgvigil::datname_prefilter(patterns, "d.datname"));
+    std::set<std::string> from_server;
+    for (const auto& row : rows) from_server.insert(row.at(0).value_or(""));
+    std::set<std::string> from_glob;
+    for (const auto& name : names)
+      if (pgvigil::database_selected(patterns, name)) from_glob.insert(name);
+    CAPTURE(pgvigil::datname_prefilter(patterns, "d.datname"));
+    CHECK(
+        std::includes(from_server.begin(), from_server.end(), from_glob.begin(), from_glob.end()));
+    if (c.exact) CHECK(from_server == from_glob);
+  }
 }
 
 TEST_CASE("vacuum: dead tuples after updates on a table with autovacuum off") {

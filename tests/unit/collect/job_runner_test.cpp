@@ -253,13 +253,3 @@ TEST_CASE("job runner: removing a target drops its jobs, series and first-round 
   CHECK(f.scheduler.job_count() == 0);
   CHECK(f.runner.all_ran_once());  // nothing left to wait for
 }
-
-TEST_CASE("database_selected: include globs (empty: all), then exclude") {
-  using pgvigil::collect::database_selected;
-  CHECK(database_selected({}, {}, "app"));
-  CHECK(database_selected({"team_*"}, {}, "team_a"));
-  CHECK_FALSE(database_selected({"team_*"}, {}, "postgres"));
-  CHECK_FALSE(database_selected({"team_*"}, {"team_b"}, "team_b"));
-  CHECK_FALSE(database_selected({}, {"template*"}, "template1"));
-  CHECK(database_selected({}, {"template*"}, "app"));
-}

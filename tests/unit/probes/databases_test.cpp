@@ -180,6 +180,26 @@ TEST_CASE("databases: checksum_failures is asked for on every supported version"
         std::string::npos);
 }
 
+TEST_CASE("databases: include/exclude_databases narrow every statement's SQL") {
+  config::TargetConfig target;
+  auto server = recorded::server(160000);
+  server.in_recovery = true;  // the conflicts statement too
+  const std::vector<std::string> include{"app*"};
+  const std::vector<std::string> exclude{"app_old"};
+  ProbeContext ctx{
+      server, target, std::chrono::system_clock::now(), "postgres", {include, exclude}};
+  const auto queries = make_databases_probe()->queries(ctx);
+  REQUIRE(queries.size() == 4);
+  for (const auto& query : queries) {
+    CAPTURE(query.name);
+    CHECK(query.sql.find("LIKE ANY (ARRAY[E'app%']::text[])") != std::string::npos);
+    CHECK(query.sql.find("NOT ") != std::string::npos);
+  }
+  ProbeContext plain{server, target, std::chrono::system_clock::now(), "postgres"};
+  for (const auto& query : make_databases_probe()->queries(plain))
+    CHECK(query.sql.find("LIKE ANY") == std::string::npos);
+}
+
 TEST_CASE("databases: a failed statement skips only its part") {
   Fixture f;
   f.results[1] = QueryResult::failure("42501", "permission denied for database limited");

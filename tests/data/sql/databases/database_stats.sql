@@ -6,5 +6,5 @@ SELECT s.datid, s.datname, s.numbackends, s.xact_commit, s.xact_rollback, s.blks
        s.session_time AS session_time, s.active_time AS active_time
 FROM pg_stat_database AS s
 JOIN pg_database AS d ON d.oid = s.datid
-WHERE d.datname NOT IN ('template0', 'template1')
+WHERE d.datname NOT IN ('template0', 'template1') AND TRUE
 ORDER BY s.datname

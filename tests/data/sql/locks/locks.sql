@@ -5,5 +5,6 @@ CROSS JOIN (VALUES ('accesssharelock'), ('rowsharelock'), ('rowexclusivelock'),
                    ('shareupdateexclusivelock'), ('sharelock'), ('sharerowexclusivelock'),
                    ('exclusivelock'), ('accessexclusivelock'), ('sireadlock')) AS m(mode)
 LEFT JOIN pg_locks AS l ON l.database = d.oid AND lower(l.mode) = m.mode
+WHERE TRUE
 GROUP BY d.datname, m.mode
 ORDER BY d.datname, m.mode

@@ -4,6 +4,7 @@ WITH s AS MATERIALIZED (
          min(left(query, 200)) AS query
   FROM pg_stat_statements
   WHERE queryid IS NOT NULL
+    AND dbid IN (SELECT oid FROM pg_database WHERE TRUE)
   GROUP BY userid, dbid, queryid),
 top AS (
   (SELECT userid, dbid, queryid FROM s ORDER BY total_ms DESC LIMIT 10)

@@ -5,5 +5,5 @@ SELECT datname,
             THEN pg_database_size(oid) END AS size_bytes,
        datconnlimit AS connection_limit
 FROM pg_database
-WHERE datname NOT IN ('template0', 'template1')
+WHERE datname NOT IN ('template0', 'template1') AND TRUE
 ORDER BY datname
