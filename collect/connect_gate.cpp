@@ -34,6 +34,13 @@ ConnectGate::ConnectGate(boost::asio::io_context& io, std::size_t limit,
                         "The most connection attempts in progress at once since start.");
     limit_gauge_ = gauge("pgvigil_connection_attempts_limit",
                          "The configured limit of connection attempts in progress at once.");
+    granted_counter_ = &prometheus::BuildCounter()
+                            .Name("pgvigil_connection_attempts_total")
+                            .Help(
+                                "PostgreSQL connection attempts started (each one a new "
+                                "backend on its server when it succeeds).")
+                            .Register(*registry)
+                            .Add({});
   }
   publish();
 }
@@ -66,6 +73,8 @@ void ConnectGate::grant_waiting() {
     auto granted = std::move(waiting_.front());
     waiting_.pop_front();
     ++in_flight_;
+    ++granted_;
+    if (granted_counter_ != nullptr) granted_counter_->Increment();
     peak_ = std::max(peak_, in_flight_);
     boost::asio::post(io_, [granted = std::move(granted),
                             ticket = std::make_shared<Ticket>(weak_from_this())]() mutable {

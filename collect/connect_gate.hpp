@@ -4,11 +4,13 @@
 // arrival order. A fleet that starts, or a hundred targets whose server just
 // restarted, connect in a steady stream instead of a storm that leaves
 // backends stuck in authentication. Loop thread only.
+#include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include <boost/asio/io_context.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -54,6 +56,7 @@ class ConnectGate : public std::enable_shared_from_this<ConnectGate> {
   std::size_t in_flight() const noexcept { return in_flight_; }
   std::size_t waiting() const noexcept { return waiting_.size(); }
   std::size_t peak() const noexcept { return peak_; }
+  std::uint64_t granted() const noexcept { return granted_; }  // attempts started, ever
 
  private:
   ConnectGate(boost::asio::io_context& io, std::size_t limit, prometheus::Registry* registry);
@@ -65,11 +68,13 @@ class ConnectGate : public std::enable_shared_from_this<ConnectGate> {
   std::size_t limit_;
   std::size_t in_flight_ = 0;
   std::size_t peak_ = 0;
+  std::uint64_t granted_ = 0;
   std::deque<Granted> waiting_;
   prometheus::Gauge* in_flight_gauge_ = nullptr;
   prometheus::Gauge* waiting_gauge_ = nullptr;
   prometheus::Gauge* peak_gauge_ = nullptr;
   prometheus::Gauge* limit_gauge_ = nullptr;
+  prometheus::Counter* granted_counter_ = nullptr;
 };
 
 }  // namespace pgvigil::collect

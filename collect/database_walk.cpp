@@ -10,6 +10,12 @@ void DatabaseWalk::next() {
     return;
   }
   database_ = databases_[index_++];
+  on_own_connection_ =
+      own_connection_ && own_connection_->connected() && database_ == server_.current_database;
+  if (on_own_connection_) {
+    connection_ = own_connection_;
+    return run_round();
+  }
   if (!gate_) return connect();
   gate_->acquire([self = shared_from_this()](collect::ConnectGate::Ticket ticket) {
     self->ticket_ = std::move(ticket);
@@ -34,6 +40,10 @@ void DatabaseWalk::connected(const ConnectOutcome& outcome) {
     boost::asio::post(io_, [self = shared_from_this()] { self->next(); });
     return;
   }
+  run_round();
+}
+
+void DatabaseWalk::run_round() {
   ProbeContext ctx{server_, *target_, std::chrono::system_clock::now(), database_};
   connection_->run(probe_->queries(ctx), timeout_,
                    [self = shared_from_this()](RoundOutcome round) { self->answered(round); });
@@ -50,7 +60,8 @@ void DatabaseWalk::answered(const RoundOutcome& round) {
   } else {
     all_ok_ = false;
   }
-  connection_->close("round finished");
+  if (!on_own_connection_) connection_->close("round finished");
+  connection_.reset();
   boost::asio::post(io_, [self = shared_from_this()] { self->next(); });
 }
 

@@ -2,6 +2,8 @@
 // Visits databases one after another, one short-lived connection at a time,
 // closed after its round: per-database views (pg_stat_user_tables) need a
 // connection to each database, but never more than one extra per target.
+// The target's own database is visited on its monitoring connection: a
+// target that watches one database opens no extra connection at all.
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <functional>
@@ -36,12 +38,18 @@ class DatabaseWalk : public std::enable_shared_from_this<DatabaseWalk> {
         timeout_(timeout),
         finish_(std::move(finish)) {}
 
+  // The target's monitoring connection (connected to server.current_database),
+  // used for the visit to that database instead of a connection of its own.
+  void share_own_database(std::shared_ptr<PgConnection> connection) {
+    own_connection_ = std::move(connection);
+  }
   // Visits the next database, or finishes when none is left.
   void next();
 
  private:
   void connect();
   void connected(const ConnectOutcome& outcome);
+  void run_round();
   void answered(const RoundOutcome& round);
 
   boost::asio::io_context& io_;
@@ -58,6 +66,8 @@ class DatabaseWalk : public std::enable_shared_from_this<DatabaseWalk> {
   std::size_t index_ = 0;
   std::string database_;
   std::shared_ptr<PgConnection> connection_;
+  std::shared_ptr<PgConnection> own_connection_;
+  bool on_own_connection_ = false;
   SampleSink sink_;
   bool all_ok_ = true;
 };

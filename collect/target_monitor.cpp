@@ -337,6 +337,7 @@ void TargetMonitor::run_in_databases(std::shared_ptr<SqlProbe> probe,
       connect_timeout(), timeout, [done = std::move(done)](SampleSink& sink, bool all_ok) {
         done(collect::JobOutcome::replaced(all_ok, std::move(sink)));
       });
+  if (ready_) walk->share_own_database(connection_);
   walk->next();
 }
 

@@ -653,6 +653,46 @@ TEST_CASE("databases: a database created then dropped, an expected one missing")
   CHECK(metric_is(daemon, "pg_database_exists", postgres_db, 1));
 }
 
+TEST_CASE("database walks: the target's own database is read on its monitoring connection") {
+  PgCluster cluster;
+  TestConnection admin(cluster.conninfo(cluster.primary_port()));
+  admin.query("CREATE DATABASE app");
+  {
+    TestConnection app(cluster.conninfo(cluster.primary_port(), "app"));
+    app.query("CREATE TABLE orders (id int PRIMARY KEY)");
+    app.query("GRANT SELECT ON orders TO pgvigil_monitor");
+  }
+  const auto attempts_after_walks = [&](const std::string& include) {
+    auto spec = monitor_target(cluster);
+    spec.dbname = "app";
+    std::string toml = target_toml(spec);
+    for (const std::string probe : {"vacuum", "indexes"}) {
+      const std::string table = "[target.probes." + probe + "]\ninterval = \"1s\"\n";
+      REQUIRE(toml.find(table) != std::string::npos);
+      toml.replace(toml.find(table), table.size(), table + "include_databases = " + include + "\n");
+    }
+    DaemonProcess daemon(config_with(toml));
+    wait_up(daemon);
+    for (const std::string probe : {"vacuum", "indexes"})
+      REQUIRE(wait_until(
+          [&] {
+            return daemon.metric("pgvigil_probe_runs_total", {{"target", "db"}, {"probe", probe}})
+                       .value_or(0) >= 3;
+          },
+          15s));
+    CHECK(daemon
+              .metric("pg_stat_user_tables_n_live_tup",
+                      {{"target", "db"}, {"datname", "app"}, {"relname", "orders"}})
+              .has_value());
+    return daemon.metric("pgvigil_connection_attempts_total").value_or(-1);
+  };
+  // Three rounds of two walks over the target's own database: the one
+  // connection of the session, no backend started per round.
+  CHECK(attempts_after_walks("[\"app\"]") == 1);
+  // With another database in the walk, every round connects to it.
+  CHECK(attempts_after_walks("[\"app\", \"postgres\"]") >= 1 + 2 * 3);
+}
+
 TEST_CASE("database patterns: a server-wide probe keeps only the datname series they select") {
   PgCluster cluster;
   TestConnection admin(cluster.conninfo(cluster.primary_port()));
