@@ -261,6 +261,7 @@ void PgConnection::finish_connect(ConnectOutcome outcome) {
   }
   if (outcome.ok) {
     state_ = State::ready;
+    prepared_.clear();  // a new session has none
   } else {
     release_socket();
     if (conn_) PQfinish(conn_);
@@ -336,10 +337,10 @@ void PgConnection::start_next_round() {
   syncs_seen_ = 0;
   next_query_ = 0;
   flushed_ = false;
+  preparing_.assign(sent_sql_.size(), false);
   if (protocol_ == Protocol::pipeline) {
-    for (const std::string* sql : sent_sql_) {
-      if (PQsendQueryParams(conn_, sql->c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1 ||
-          PQpipelineSync(conn_) != 1) {
+    for (std::size_t i = 0; i < sent_sql_.size(); ++i) {
+      if (!send_pipelined(i)) {
         fail_connection(first_line(PQerrorMessage(conn_)));
         return;
       }
@@ -382,7 +383,31 @@ bool PgConnection::send_simple_query() {
   return true;
 }
 
+bool PgConnection::send_pipelined(std::size_t index) {
+  const std::string& sql = *sent_sql_[index];
+  auto known = prepared_.find(sql);
+  // An empty statement has nothing to plan; a full cache sends unnamed.
+  if (known == prepared_.end() && (sql.empty() || prepared_.size() >= kMaxPrepared))
+    return PQsendQueryParams(conn_, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1 &&
+           PQpipelineSync(conn_) == 1;
+  if (known == prepared_.end()) {
+    known = prepared_.emplace(sql, "pgvigil_" + std::to_string(++prepared_names_)).first;
+    if (PQsendPrepare(conn_, known->second.c_str(), sql.c_str(), 0, nullptr) != 1) return false;
+    preparing_[index] = true;
+  }
+  return PQsendQueryPrepared(conn_, known->second.c_str(), 0, nullptr, nullptr, nullptr, 0) == 1 &&
+         PQpipelineSync(conn_) == 1;
+}
+
 void PgConnection::record_result(std::size_t index, PGresult* res) {
+  if (index < preparing_.size() && preparing_[index]) {
+    preparing_[index] = false;
+    if (PQresultStatus(res) == PGRES_COMMAND_OK) return;  // prepared; its execution follows
+    // The Parse failed (a syntax error, a missing column): that error is the
+    // statement's, the aborted execution after it is not; the next round
+    // tries to prepare it again.
+    prepared_.erase(*sent_sql_[index]);
+  }
   if (index >= answered_.size() || answered_[index]) return;  // the first result wins
   results_[index] = result_from_pg(res);
   if (!results_[index].error.empty()) results_[index].error = scrub(results_[index].error);
@@ -542,6 +567,7 @@ void PgConnection::clear_batch() {
   readers_.clear();
   results_.clear();
   answered_.clear();
+  preparing_.clear();
 }
 
 void PgConnection::watch_idle() {

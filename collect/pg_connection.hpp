@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -67,7 +68,11 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // batch is in flight) go out as one batch: every statement pipelined with a
   // sync after each, so one failing statement does not abort the others, a
   // statement asked for by several rounds sent once, the rounds with the
-  // shortest deadline first. With Protocol::simple_query the statements go
+  // shortest deadline first. Pipelined statements are prepared once per
+  // session under a name of their own and executed by name after that, so
+  // the server plans a probe's statement once, not every round (a planned
+  // pg_stat_activity costs several times its execution). With
+  // Protocol::simple_query the statements go
   // one at a time, each once the last one's results are all read. A round's
   // deadline counts from when the round before it in the batch was answered
   // (the batch's send for the first), as if sent alone then; `done` runs
@@ -87,6 +92,10 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   // duplicates within a batch counted once: what the server was asked.
   std::uint64_t batches_sent() const noexcept { return batches_sent_; }
   std::uint64_t statements_sent() const noexcept { return statements_sent_; }
+  // Statements prepared on the current session (named, planned once).
+  std::size_t prepared_statements() const noexcept { return prepared_.size(); }
+  // A session keeps at most this many; statements beyond it go unnamed.
+  static constexpr std::size_t kMaxPrepared = 256;
   int backend_pid() const noexcept;
   // A parameter the server reports on its own (ParameterStatus), as libpq
   // last heard it, e.g. "in_hot_standby"; empty when unknown or not connected.
@@ -116,6 +125,8 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   void pump_simple_round();
   void arm_deadline();
   void record_result(std::size_t index, PGresult* res);
+  // Pipelines sent statement `index` (prepared first if it is new) and a sync.
+  bool send_pipelined(std::size_t index);
   // Completes every round of the batch whose statements are all answered;
   // true when the batch is over (or the connection went) and the caller
   // must not touch it any more.
@@ -165,6 +176,12 @@ class PgConnection : public std::enable_shared_from_this<PgConnection> {
   std::uint64_t statements_sent_ = 0;
   std::vector<QueryResult> results_;
   std::vector<bool> answered_;
+  // Per sent statement: its Parse is in this batch, and Parse's own result
+  // comes before the statement's.
+  std::vector<bool> preparing_;
+  // The session's prepared statements, SQL -> name; emptied on connect.
+  std::unordered_map<std::string, std::string> prepared_;
+  std::uint64_t prepared_names_ = 0;
   std::size_t syncs_seen_ = 0;
   std::size_t next_query_ = 0;  // simple_query: the query in flight
   bool flushed_ = false;

@@ -1,7 +1,7 @@
 // The monitoring connection's batching on a real PostgreSQL 15: rounds asked
 // for in one turn of the loop leave as one pipelined batch, a statement asked
 // for twice is sent once, the shortest deadline goes first, and a deadline
-// fails only what it has to.
+// fails only what it has to; statements are prepared once per session.
 #include <doctest/doctest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -138,4 +138,83 @@ TEST_CASE("batch: a round's deadline starts when the round before it is answered
   }
   CHECK(outcomes.back().elapsed >= 1800ms);
   CHECK(connection->connected());
+}
+
+namespace {
+
+std::optional<RoundOutcome> run_one(boost::asio::io_context& io, PgConnection& connection,
+                                    std::vector<pgvigil::Query> queries) {
+  std::optional<RoundOutcome> out;
+  connection.run(std::move(queries), 5000ms, [&](RoundOutcome o) { out = std::move(o); });
+  if (!run_until(io, [&] { return out.has_value(); })) return std::nullopt;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("prepared: a statement is planned once per session and run by name after that") {
+  PgCluster cluster;
+  boost::asio::io_context io;
+  auto connection = connected(io, cluster);
+  const std::string sql = "SELECT count(*) AS n FROM pg_stat_activity";
+  for (int round = 0; round < 3; ++round) {
+    auto out = run_one(io, *connection, {{"activity", sql}});
+    REQUIRE(out);
+    REQUIRE(out->ok);
+    CHECK(out->results.at(0).number(0, "n").value_or(0) >= 1);
+  }
+  CHECK(connection->prepared_statements() == 1);
+  // The session's own view of its prepared statements: this one, under its
+  // name, executed three times with one plan (a statement without
+  // parameters takes the generic plan at once).
+  auto seen = run_one(io, *connection,
+                      {{"prepared",
+                        "SELECT name, statement, generic_plans + custom_plans AS runs "
+                        "FROM pg_prepared_statements ORDER BY name"}});
+  REQUIRE(seen);
+  REQUIRE(seen->results.at(0).ok);
+  const auto& rows = seen->results[0];
+  REQUIRE(rows.rows.size() == 2);  // this statement and the query of pg_prepared_statements
+  CHECK(rows.text(0, "statement") == sql);
+  CHECK(rows.text(0, "name").value_or("").starts_with("pgvigil_"));
+  CHECK(rows.number(0, "runs") == 3.0);
+}
+
+TEST_CASE(
+    "prepared: a statement that does not parse fails alone, every round, with its own error") {
+  PgCluster cluster;
+  boost::asio::io_context io;
+  auto connection = connected(io, cluster);
+  for (int round = 0; round < 2; ++round) {
+    auto out =
+        run_one(io, *connection, {{"bad", "SELECT nosuchcolumn"}, {"good", "SELECT 2 AS two"}});
+    REQUIRE(out);
+    REQUIRE(out->results.size() == 2);
+    CAPTURE(round);
+    CHECK_FALSE(out->results[0].ok);
+    CHECK(out->results[0].sqlstate == "42703");  // not 26000 (no such prepared statement)
+    CHECK(out->results[1].number(0, "two") == 2.0);
+  }
+  CHECK(connection->prepared_statements() == 1);  // only the good one
+}
+
+TEST_CASE("prepared: a new session prepares again") {
+  PgCluster cluster;
+  boost::asio::io_context io;
+  auto connection = connected(io, cluster);
+  auto first = run_one(io, *connection, {{"one", "SELECT 1 AS one"}});
+  REQUIRE(first);
+  CHECK(first->ok);
+  connection->close("test");
+  std::optional<bool> ok;
+  connection->connect(params_of(cluster), 5000ms,
+                      [&](const pgvigil::ConnectOutcome& outcome) { ok = outcome.ok; });
+  REQUIRE(run_until(io, [&] { return ok.has_value(); }));
+  REQUIRE(*ok);
+  CHECK(connection->prepared_statements() == 0);
+  auto again = run_one(io, *connection, {{"one", "SELECT 1 AS one"}});
+  REQUIRE(again);
+  REQUIRE(again->ok);
+  CHECK(again->results.at(0).ok);  // not "prepared statement pgvigil_1 does not exist"
+  CHECK(again->results.at(0).number(0, "one") == 1.0);
 }
