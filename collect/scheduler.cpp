@@ -105,6 +105,8 @@ Scheduler::Scheduler(prometheus::Registry& registry, Clock::time_point start,
   if (!wall_clock_ || !monotonic_clock_) {
     throw std::invalid_argument("scheduler: clock functions must be set");
   }
+  wall_offset_ = std::chrono::duration_cast<Clock::duration>(wall_clock_().time_since_epoch()) -
+                 start.time_since_epoch();
 }
 
 Scheduler::~Scheduler() {
@@ -141,9 +143,11 @@ void Scheduler::add(const JobKey& key, Clock::duration interval, Job job) {
 
   // Anchor the phase to wall time so it survives restarts: the first run is
   // the next instant (from now on) whose wall-clock offset into the interval
-  // equals the key's splay.
-  const auto wall_phase = positive_mod(
-      std::chrono::duration_cast<Clock::duration>(wall_clock_().time_since_epoch()), interval);
+  // equals the key's splay. Wall time is the scheduler's own time plus the
+  // offset read once at start, not the clock read again per job: jobs of one
+  // target then fall due at the very same instant and fire in one advance
+  // (one batch on its connection), not microseconds apart in two.
+  const auto wall_phase = positive_mod(last_advance_.time_since_epoch() + wall_offset_, interval);
   const auto wait = positive_mod(splay(key, interval) - wall_phase, interval);
   state->next_due = last_advance_ + wait;
   arm(state, state->next_due);

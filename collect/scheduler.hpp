@@ -129,6 +129,7 @@ class Scheduler {
   prometheus::Family<prometheus::Counter>& duration_total_;
   prometheus::Family<prometheus::Gauge>& last_success_;
   std::function<std::chrono::system_clock::time_point()> wall_clock_;
+  Clock::duration wall_offset_{};  // wall time minus scheduler time, read at start
   std::function<Clock::time_point()> monotonic_clock_;
   TimerWheel<Clock> wheel_;
   Clock::time_point last_advance_;

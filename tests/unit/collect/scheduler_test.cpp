@@ -115,6 +115,33 @@ TEST_CASE("a target's jobs fall due at the same instants when their intervals me
   CHECK(other_target.front() != activity.front());
 }
 
+TEST_CASE("a target's jobs meet exactly even when the wall clock moves between adds") {
+  // A real wall clock has moved by the time the second job is added; the
+  // phase must not follow it, or a loop that wakes at the first due instant
+  // runs the two jobs in different turns (two batches on the connection).
+  Harness h;
+  std::chrono::microseconds ticks{0};
+  Scheduler scheduler{h.registry, h.start,
+                      [&] { return h.wall_start + (h.now - h.start) + (++ticks); },
+                      [&] { return h.now; }};
+  std::vector<Clock::time_point> liveness;
+  std::vector<Clock::time_point> activity;
+  scheduler.add({"db1", "liveness"}, 1s, recording_job(liveness, h));
+  h.now += 3ms;  // and the loop turns before the next job is added
+  scheduler.advance(h.now);
+  scheduler.add({"db1", "activity"}, 5s, recording_job(activity, h));
+  // Wake exactly at each due instant, as the loop driver does.
+  for (int wakes = 0; wakes < 100 && h.now < h.start + 16s; ++wakes) {
+    auto due = scheduler.next_due();
+    REQUIRE(due);
+    h.now = *due;
+    scheduler.advance(h.now);
+  }
+  REQUIRE(activity.size() >= 3);
+  for (const auto t : activity)
+    CHECK(std::find(liveness.begin(), liveness.end(), t) != liveness.end());
+}
+
 TEST_CASE("jobs run on a fixed rhythm starting at their splay") {
   Harness h;
   std::vector<Clock::time_point> starts;
