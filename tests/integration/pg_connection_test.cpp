@@ -38,13 +38,17 @@ bool run_until(boost::asio::io_context& io, Predicate done) {
   return done();
 }
 
-std::shared_ptr<PgConnection> connected(boost::asio::io_context& io, const PgCluster& cluster) {
-  auto connection = PgConnection::create(io);
+void connect(boost::asio::io_context& io, PgConnection& connection, const PgCluster& cluster) {
   std::optional<bool> ok;
-  connection->connect(params_of(cluster), 5000ms,
-                      [&](const pgvigil::ConnectOutcome& outcome) { ok = outcome.ok; });
+  connection.connect(params_of(cluster), 5000ms,
+                     [&](const pgvigil::ConnectOutcome& outcome) { ok = outcome.ok; });
   REQUIRE(run_until(io, [&] { return ok.has_value(); }));
   REQUIRE(*ok);
+}
+
+std::shared_ptr<PgConnection> connected(boost::asio::io_context& io, const PgCluster& cluster) {
+  auto connection = PgConnection::create(io);
+  connect(io, *connection, cluster);
   return connection;
 }
 
@@ -206,11 +210,7 @@ TEST_CASE("prepared: a new session prepares again") {
   REQUIRE(first);
   CHECK(first->ok);
   connection->close("test");
-  std::optional<bool> ok;
-  connection->connect(params_of(cluster), 5000ms,
-                      [&](const pgvigil::ConnectOutcome& outcome) { ok = outcome.ok; });
-  REQUIRE(run_until(io, [&] { return ok.has_value(); }));
-  REQUIRE(*ok);
+  connect(io, *connection, cluster);
   CHECK(connection->prepared_statements() == 0);
   auto again = run_one(io, *connection, {{"one", "SELECT 1 AS one"}});
   REQUIRE(again);
