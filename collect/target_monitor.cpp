@@ -308,25 +308,30 @@ void TargetMonitor::run_sql_round(const std::shared_ptr<SqlProbe>& probe,
                    databases};
   auto queries = probe->queries(ctx);
   if (queries.empty()) return done(collect::JobOutcome::replaced(true, {}));  // version gate
-  connection_->run(std::move(queries), timeout,
-                   [weak = weak_from_this(), probe, done = std::move(done)](RoundOutcome round) {
-                     auto self = weak.lock();
-                     if (!self || !round.ok) return done(collect::JobOutcome::dropped());
-                     SampleSink sink;
-                     ProbeContext round_ctx{self->server_, *self->target_,
-                                            std::chrono::system_clock::now(),
-                                            self->server_.current_database};
-                     bool all_ok = true;
-                     for (const auto& result : round.results) all_ok = all_ok && result.ok;
-                     try {
-                       probe->collect(round_ctx, round.results, sink);
-                     } catch (const std::exception& e) {
-                       spdlog::error("target {}: probe {} failed to read its results: {}",
-                                     self->name(), probe->name(), e.what());
-                       all_ok = false;
-                     }
-                     done(collect::JobOutcome::replaced(all_ok, std::move(sink)));
-                   });
+  connection_->run(
+      std::move(queries), timeout,
+      [weak = weak_from_this(), probe,
+       // Owned copies: a reload may replace the job's settings
+       // (which the spans point into) while the round is out.
+       include = std::vector<std::string>(databases.include.begin(), databases.include.end()),
+       exclude = std::vector<std::string>(databases.exclude.begin(), databases.exclude.end()),
+       done = std::move(done)](RoundOutcome round) {
+        auto self = weak.lock();
+        if (!self || !round.ok) return done(collect::JobOutcome::dropped());
+        SampleSink sink;
+        ProbeContext round_ctx{self->server_, *self->target_, std::chrono::system_clock::now(),
+                               self->server_.current_database, DatabasePatterns{include, exclude}};
+        bool all_ok = true;
+        for (const auto& result : round.results) all_ok = all_ok && result.ok;
+        try {
+          probe->collect(round_ctx, round.results, sink);
+        } catch (const std::exception& e) {
+          spdlog::error("target {}: probe {} failed to read its results: {}", self->name(),
+                        probe->name(), e.what());
+          all_ok = false;
+        }
+        done(collect::JobOutcome::replaced(all_ok, std::move(sink)));
+      });
 }
 
 void TargetMonitor::run_in_databases(std::shared_ptr<SqlProbe> probe,

@@ -49,15 +49,24 @@ void max_into(double& into, const std::optional<double>& value) {
   if (value && *value > into) into = *value;
 }
 
-void by_state(const std::vector<ClientSession>& sessions, SampleSink& out) {
+// Per database, only the databases the target's patterns select: on a server
+// shared by many targets, each would otherwise build every database's series
+// only for the daemon to drop them.
+void by_state(const std::vector<ClientSession>& sessions, const DatabasePatterns& databases,
+              SampleSink& out) {
   struct Cell {
     double count = 0;
     double max_tx = 0;
   };
-  std::map<std::string, std::array<Cell, kStates.size()>> per_database;
+  std::map<std::string, std::array<Cell, kStates.size()>, std::less<>> per_database;
   for (const auto& session : sessions) {
     if (!session.datname) continue;
-    auto& cells = per_database[*session.datname];
+    auto found = per_database.find(*session.datname);
+    if (found == per_database.end()) {
+      if (!databases.empty() && !database_selected(databases, *session.datname)) continue;
+      found = per_database.try_emplace(*session.datname).first;
+    }
+    auto& cells = found->second;
     for (std::size_t i = 0; i < kStates.size(); ++i) {
       if (!session.in_state(kStates[i])) continue;
       cells[i].count += 1;
@@ -191,12 +200,12 @@ std::vector<Query> ActivityProbe::queries(const ProbeContext& ctx) const {
   return {client_sessions_query(ctx.server)};
 }
 
-void ActivityProbe::collect(const ProbeContext&, std::span<const QueryResult> results,
+void ActivityProbe::collect(const ProbeContext& ctx, std::span<const QueryResult> results,
                             SampleSink& out) {
   report_permission_denied(out, {{"probe", "activity"}}, any_permission_denied(results));
   if (results.empty() || !results[0].ok) return;
   const auto sessions = read_client_sessions(results[0]);
-  by_state(sessions, out);
+  by_state(sessions, ctx.databases, out);
   summary(sessions, out);
   top_sessions(sessions, out);
   idle_in_transaction(sessions, out);

@@ -61,6 +61,33 @@ TEST_CASE("activity: counts every state per database with client backends") {
   CHECK(f.value("pgvigil_probe_permission_denied", {{"probe", "activity"}}) == 0);
 }
 
+TEST_CASE("activity: per-database series only for the databases the target selects") {
+  // One server, many targets: a target keeps its own databases' series and
+  // the server-wide summary, and never builds the rest.
+  Fixture f;
+  const std::vector<std::string> include{"app*"};
+  const std::vector<std::string> none;
+  ProbeContext narrowed{f.server, f.target, f.ctx.now, "postgres", DatabasePatterns{include, none}};
+  f.probe->collect(narrowed, f.results, f.sink);
+  CHECK(f.sink.series_count("pg_stat_activity_count") == 6);
+  CHECK(f.sink.series_count("pg_stat_activity_max_tx_duration") == 6);
+  CHECK(f.sink.find("pg_stat_activity_count", {{"datname", "postgres"}, {"state", "idle"}}) ==
+        nullptr);
+  CHECK(f.value("pg_stat_activity_count",
+                {{"datname", "appdb"}, {"state", "idle in transaction"}}) == 1);
+  CHECK(f.value("pg_stat_activity_waiting_on_lock") == 1);
+
+  SampleSink excluded;
+  const std::vector<std::string> exclude{"appdb"};
+  ProbeContext without_app{f.server, f.target, f.ctx.now, "postgres",
+                           DatabasePatterns{none, exclude}};
+  f.probe->collect(without_app, f.results, excluded);
+  CHECK(excluded.series_count("pg_stat_activity_count") == 6);
+  CHECK(excluded.find("pg_stat_activity_count", {{"datname", "appdb"}, {"state", "active"}}) ==
+        nullptr);
+  CHECK(excluded.find("pg_stat_activity_waiting_on_lock") != nullptr);
+}
+
 TEST_CASE("activity: summary durations and lock waits") {
   Fixture f;
   f.probe->collect(f.ctx, f.results, f.sink);
