@@ -119,6 +119,28 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
   return set(target, probe, target_labels, round.take(), std::move(evidence));
 }
 
+bool MetricsStore::update_gauge(const std::string& target, const std::string& probe,
+                                std::string_view family, double value) {
+  auto it = snapshots_.find({target, probe});
+  if (it == snapshots_.end()) return false;
+  auto& snapshot = it->second;
+  for (std::size_t i = 0; i < snapshot.families.size(); ++i) {
+    auto& stored = snapshot.families[i];
+    if (stored.name != family) continue;
+    if (stored.type != prometheus::MetricType::Gauge || stored.metric.size() != 1 ||
+        !stored.metric[0].label.empty())
+      return false;
+    if (same_value(stored.metric[0].gauge.value, value)) return true;
+    stored.metric[0].gauge.value = value;
+    snapshot.text[i].body.clear();
+    append_family_samples(snapshot.text[i].body, stored, snapshot.identity);
+    ++serialisations_;
+    changed(target, !volatile_metrics_.contains(stored.name));
+    return true;
+  }
+  return false;
+}
+
 void MetricsStore::changed(const std::string& target, bool input) {
   ++generation_;
   if (!input) return;

@@ -37,6 +37,11 @@ class MetricsStore : public prometheus::Collectable {
   // The same from a probe's sink: its samples and its evidence.
   bool set(const std::string& target, const std::string& probe, const Labels& target_labels,
            SampleSink&& round);
+  // Rewrites the value of a stored family's one unlabelled gauge sample in
+  // place (a value that moves every round while nothing else does). False,
+  // changing nothing, when there is no such family: store the round whole.
+  bool update_gauge(const std::string& target, const std::string& probe, std::string_view family,
+                    double value);
   void remove(const std::string& target, const std::string& probe);
   std::size_t remove_target(const std::string& target);
   // Drops every snapshot of a target except the listed probes (a target going

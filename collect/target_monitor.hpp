@@ -5,8 +5,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -119,6 +121,8 @@ class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
   bool ready_ = false;  // connected and the server's facts are known
   bool first_round_done_ = false;
   LivenessState liveness_;
+  // The liveness revision last stored whole (none: store the next one whole).
+  std::optional<std::uint64_t> published_revision_;
   ServerInfo server_;
   std::string known_data_directory_;
   std::vector<std::string> keep_when_down_{"liveness"};

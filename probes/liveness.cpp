@@ -32,6 +32,7 @@ LivenessState::LivenessState(TimePoint started) : since_(started), down_since_(s
 
 void LivenessState::set_up(bool up, TimePoint now) {
   if (up == up_ && ever_changed_) return;
+  ++revision_;
   up_ = up;
   ever_changed_ = true;
   since_ = now;
@@ -39,6 +40,7 @@ void LivenessState::set_up(bool up, TimePoint now) {
 }
 
 void LivenessState::on_connect(const ConnectOutcome& outcome, TimePoint now) {
+  ++revision_;
   ping_ = outcome.ping;
   if (outcome.ok) {
     reason_ = FailureReason::none;
@@ -57,6 +59,7 @@ void LivenessState::on_lost(TimePoint now, FailureReason reason, std::string_vie
   reason_ = reason == FailureReason::none || reason == FailureReason::connecting
                 ? FailureReason::other
                 : reason;
+  ++revision_;
   ping_ = PingStatus::no_response;
   last_error_ = "the monitoring connection was lost";
   if (!message.empty()) {
@@ -68,11 +71,14 @@ void LivenessState::on_lost(TimePoint now, FailureReason reason, std::string_vie
 
 bool LivenessState::on_ping(std::chrono::steady_clock::duration rtt, bool in_recovery,
                             TimePoint now) {
+  const bool flipped = in_recovery_.has_value() && *in_recovery_ != in_recovery;
+  if (!rtt_seconds_ || ping_ != PingStatus::ok || reason_ != FailureReason::none ||
+      in_recovery_ != in_recovery)
+    ++revision_;
   rtt_seconds_ = seconds(rtt);
   ping_ = PingStatus::ok;
   reason_ = FailureReason::none;
   set_up(true, now);
-  const bool flipped = in_recovery_.has_value() && *in_recovery_ != in_recovery;
   if (flipped) ++role_changes_;
   in_recovery_ = in_recovery;
   return flipped;
@@ -80,6 +86,7 @@ bool LivenessState::on_ping(std::chrono::steady_clock::duration rtt, bool in_rec
 
 void LivenessState::on_server_info(const ServerInfo& info,
                                    std::optional<double> postmaster_start_seconds, TimePoint now) {
+  ++revision_;
   if (!info.system_identifier.empty()) {
     if (!system_identifier_.empty() && info.system_identifier != system_identifier_) {
       previous_system_identifier_ = system_identifier_;

@@ -43,10 +43,15 @@ class LivenessState {
   TimePoint since() const noexcept { return since_; }
 
   void emit(SampleSink& out) const;
+  // Moves on every change emit() would show except the round-trip time:
+  // a tick that moves only that updates one sample instead of the round.
+  std::uint64_t revision() const noexcept { return revision_; }
+  std::optional<double> rtt_seconds() const noexcept { return rtt_seconds_; }
 
  private:
   void set_up(bool up, TimePoint now);
 
+  std::uint64_t revision_ = 0;
   bool up_ = false;
   bool ever_changed_ = false;
   TimePoint since_;

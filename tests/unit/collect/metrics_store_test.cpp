@@ -183,3 +183,44 @@ TEST_CASE("metrics store: removals move the generations") {
   CHECK(store.generation() > generation);
   CHECK(store.input_generation("db2") == 0);
 }
+
+TEST_CASE("metrics store: update_gauge rewrites one unlabelled sample in place") {
+  MetricsStore store;
+  store.set_volatile_metrics({"pg_probe_rtt_seconds"});
+  SampleSink sink;
+  sink.gauge("pg_up", "up", {}, 1);
+  sink.gauge("pg_probe_rtt_seconds", "rtt", {}, 0.001);
+  sink.gauge("pg_connection_failure", "why", {{"reason", "none"}}, 1);
+  store.set("db", "liveness", {{"env", "prod"}}, std::move(sink));
+  const auto input = store.input_generation("db");
+  auto generation = store.generation();
+  auto serialisations = store.serialisations();
+
+  CHECK(store.update_gauge("db", "liveness", "pg_probe_rtt_seconds", 0.004));
+  CHECK(store.generation() > generation);
+  CHECK(store.serialisations() == serialisations + 1);
+  CHECK(store.input_generation("db") == input);  // volatile: no rule reads it
+  const auto text = text_of(store);
+  CHECK(text.find("pg_probe_rtt_seconds{target=\"db\",env=\"prod\"} 0.004\n") != std::string::npos);
+  CHECK(text == prometheus::TextSerializer().Serialize(store.Collect()));
+
+  // The same value again: nothing moves, nothing is written.
+  generation = store.generation();
+  serialisations = store.serialisations();
+  CHECK(store.update_gauge("db", "liveness", "pg_probe_rtt_seconds", 0.004));
+  CHECK(store.generation() == generation);
+  CHECK(store.serialisations() == serialisations);
+
+  // A metric rules read moves the input generation.
+  CHECK(store.update_gauge("db", "liveness", "pg_up", 0));
+  CHECK(store.input_generation("db") > input);
+  CHECK(text_of(store).find("pg_up{target=\"db\",env=\"prod\"} 0\n") != std::string::npos);
+
+  // Nothing to update in place: the caller stores the round whole.
+  generation = store.generation();
+  CHECK_FALSE(store.update_gauge("db", "liveness", "pg_connection_failure", 0));  // labelled
+  CHECK_FALSE(store.update_gauge("db", "liveness", "pg_absent", 1));
+  CHECK_FALSE(store.update_gauge("db", "replication", "pg_up", 1));
+  CHECK_FALSE(store.update_gauge("other", "liveness", "pg_up", 1));
+  CHECK(store.generation() == generation);
+}

@@ -137,3 +137,63 @@ TEST_CASE("reason: a connection lost to the query deadline is a timeout at once"
   state.on_lost(kStart + 7s);
   CHECK(state.reason() == pgvigil::FailureReason::other);
 }
+
+namespace {
+
+// What emit() shows, but the round-trip time: one line per sample.
+std::string shown_except_rtt(const LivenessState& state) {
+  SampleSink sink;
+  state.emit(sink);
+  std::string text;
+  for (const auto& [key, value] : sink.evidence()) text += key + "=" + value + "\n";
+  for (const auto& family : sink.take()) {
+    if (family.name == "pg_probe_rtt_seconds") continue;
+    for (const auto& metric : family.metric) {
+      text += family.name;
+      for (const auto& label : metric.label) text += " " + label.name + "=" + label.value;
+      text += " " + std::to_string(pgvigil::sample_value(family, metric)) + "\n";
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("revision: ticks that move only the round trip keep it and other changes move it") {
+  LivenessState state(kStart);
+  connect(state, server("7301"), kStart);
+  auto revision = state.revision();
+  auto shown = shown_except_rtt(state);
+
+  // Healthy ticks: the round trip moves, nothing else does.
+  for (auto rtt : {2ms, 3ms, 1ms}) {
+    state.on_ping(rtt, false, kStart + 1s);
+    CHECK(state.revision() == revision);
+    CHECK(shown_except_rtt(state) == shown);
+    REQUIRE(state.rtt_seconds().has_value());
+    CHECK(*state.rtt_seconds() == doctest::Approx(std::chrono::duration<double>(rtt).count()));
+  }
+
+  // A failover: the role flips.
+  state.on_ping(1ms, true, kStart + 2s);
+  CHECK(state.revision() > revision);
+  CHECK(shown_except_rtt(state) != shown);
+  revision = state.revision();
+  shown = shown_except_rtt(state);
+
+  state.on_lost(kStart + 3s, pgvigil::FailureReason::refused, "connection refused");
+  CHECK(state.revision() > revision);
+  CHECK(shown_except_rtt(state) != shown);
+  revision = state.revision();
+
+  // Back: the first answer moves it (pg_up), the next ones do not.
+  state.on_ping(1ms, true, kStart + 4s);
+  CHECK(state.revision() > revision);
+  revision = state.revision();
+  state.on_ping(5ms, true, kStart + 5s);
+  CHECK(state.revision() == revision);
+
+  // A new connection re-reads the server's facts: always a new revision.
+  connect(state, server("7301"), kStart + 6s);
+  CHECK(state.revision() > revision);
+}
