@@ -108,6 +108,7 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
   snapshot.evidence = std::move(evidence);
   snapshot.identity = std::move(identity);
   snapshots_[{target, probe}] = std::move(snapshot);
+  reshaped(target);
   ++serialisations_;
   changed(target, true);
   return true;
@@ -155,13 +156,16 @@ std::uint64_t MetricsStore::input_generation(const std::string& target) const {
 }
 
 void MetricsStore::remove(const std::string& target, const std::string& probe) {
-  if (snapshots_.erase({target, probe}) > 0) changed(target, true);
+  if (snapshots_.erase({target, probe}) == 0) return;
+  reshaped(target);
+  changed(target, true);
 }
 
 std::size_t MetricsStore::remove_target(const std::string& target) {
   const auto removed =
       std::erase_if(snapshots_, [&](const auto& entry) { return entry.first.first == target; });
   if (removed > 0) changed(target, true);
+  reshaped(target);
   input_generations_.erase(target);
   return removed;
 }
@@ -171,7 +175,9 @@ void MetricsStore::retain_only(const std::string& target, const std::vector<std:
     return entry.first.first == target &&
            std::find(probes.begin(), probes.end(), entry.first.second) == probes.end();
   });
-  if (removed > 0) changed(target, true);
+  if (removed == 0) return;
+  reshaped(target);
+  changed(target, true);
 }
 
 std::vector<prometheus::MetricFamily> MetricsStore::Collect() const {
@@ -239,19 +245,30 @@ const MetricsStore::Evidence* MetricsStore::evidence(const std::string& target,
   return it == snapshots_.end() ? nullptr : &it->second.evidence;
 }
 
+const MetricsStore::FamilyIndex& MetricsStore::family_index(const std::string& target) const {
+  if (auto it = family_indexes_.find(target); it != family_indexes_.end()) return it->second;
+  FamilyIndex index;
+  for (auto snapshot = snapshots_.lower_bound({target, ""});
+       snapshot != snapshots_.end() && snapshot->first.first == target; ++snapshot)
+    for (const auto& family : snapshot->second.families) index[family.name].push_back(&family);
+  // A target without snapshots (unknown, or removed) gets no entry.
+  static const FamilyIndex kNone;
+  if (index.empty()) return kNone;
+  return family_indexes_.emplace(target, std::move(index)).first->second;
+}
+
 std::vector<std::pair<Labels, double>> MetricsStore::samples(const std::string& target,
                                                              std::string_view metric) const {
   std::vector<std::pair<Labels, double>> out;
-  for (auto it = snapshots_.lower_bound({target, ""});
-       it != snapshots_.end() && it->first.first == target; ++it) {
-    for (const auto& family : it->second.families) {
-      if (family.name != metric) continue;
-      for (const auto& sample : family.metric) {
-        Labels labels;
-        labels.reserve(sample.label.size());
-        for (const auto& label : sample.label) labels.emplace_back(label.name, label.value);
-        out.emplace_back(std::move(labels), sample_value(family, sample));
-      }
+  const auto& index = family_index(target);
+  auto found = index.find(metric);
+  if (found == index.end()) return out;
+  for (const auto* family : found->second) {
+    for (const auto& sample : family->metric) {
+      Labels labels;
+      labels.reserve(sample.label.size());
+      for (const auto& label : sample.label) labels.emplace_back(label.name, label.value);
+      out.emplace_back(std::move(labels), sample_value(*family, sample));
     }
   }
   return out;

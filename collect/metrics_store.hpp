@@ -89,10 +89,19 @@ class MetricsStore : public prometheus::Collectable {
     Labels identity;  // target="NAME" and the target's labels
   };
   void changed(const std::string& target, bool input);
+  // Where each metric's families are among a target's snapshots, for lookups
+  // (an alert evaluation asks for dozens of metrics per target): built at the
+  // first lookup after the target's snapshots were added, replaced or removed.
+  // A round rewritten in place keeps its families where they were.
+  using FamilyIndex =
+      std::map<std::string, std::vector<const prometheus::MetricFamily*>, std::less<>>;
+  const FamilyIndex& family_index(const std::string& target) const;
+  void reshaped(const std::string& target) { family_indexes_.erase(target); }
 
   std::map<std::pair<std::string, std::string>, Snapshot> snapshots_;
   std::set<std::string, std::less<>> volatile_metrics_;
   std::map<std::string, std::uint64_t, std::less<>> input_generations_;
+  mutable std::map<std::string, FamilyIndex, std::less<>> family_indexes_;
   std::uint64_t generation_ = 0;
   std::uint64_t serialisations_ = 0;
 };

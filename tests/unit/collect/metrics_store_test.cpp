@@ -224,3 +224,34 @@ TEST_CASE("metrics store: update_gauge rewrites one unlabelled sample in place")
   CHECK_FALSE(store.update_gauge("other", "liveness", "pg_up", 1));
   CHECK(store.generation() == generation);
 }
+
+TEST_CASE("metrics store: lookups follow rounds in place, new rounds and removals") {
+  auto store = two_targets();
+  const auto value = [&](const std::string& target) {
+    const auto found = store.samples(target, "pg_up");
+    return found.size() == 1 ? found[0].second : -1.0;
+  };
+  CHECK(value("db1") == 1);
+  CHECK(value("db2") == 0);
+  // Same shape, new value: rewritten in place; the lookup sees the value.
+  store.set("db1", "liveness", {{"env", "prod"}}, liveness_round(0));
+  CHECK(value("db1") == 0);
+  CHECK(store.update_gauge("db1", "liveness", "pg_up", 1));
+  CHECK(value("db1") == 1);
+  // The same metric from a second probe of the target: both are found.
+  SampleSink other;
+  other.gauge("pg_up", "up", {{"via", "pgbouncer"}}, 1);
+  store.set("db1", "pgbouncer", {{"env", "prod"}}, std::move(other));
+  CHECK(store.samples("db1", "pg_up").size() == 2);
+  store.remove("db1", "pgbouncer");
+  CHECK(value("db1") == 1);
+  store.retain_only("db1", {"replication"});
+  CHECK(store.samples("db1", "pg_up").empty());
+  CHECK(store.samples("db1", "pg_stat_replication_replay_lag_bytes").size() == 2);
+  store.remove_target("db1");
+  CHECK(store.samples("db1", "pg_stat_replication_replay_lag_bytes").empty());
+  store.set("db1", "liveness", {}, liveness_round(1));
+  CHECK(value("db1") == 1);
+  CHECK(value("db2") == 0);
+  CHECK(store.samples("nobody", "pg_up").empty());
+}
