@@ -98,7 +98,7 @@ class Evaluator {
   };
   struct TargetMemory {
     std::map<std::string, RuleMemory> per_rule;
-    std::map<std::string, Verdict> verdicts;  // by rule name, from the last round
+    std::map<std::string, Verdict, std::less<>> verdicts;  // by rule name, from the last round
     std::uint64_t input_generation = 0;
     std::string facts;  // what of TargetFacts the rules read, as one string
   };
