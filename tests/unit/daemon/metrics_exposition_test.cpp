@@ -57,6 +57,22 @@ TEST_CASE("metrics exposition: built once per version, shared between requests")
   CHECK(*second == sample_body(2));
   CHECK(*first == sample_body(1));  // a response still sending the old body keeps it
   CHECK(exposition.builds() == 2);
+
+  // Once no response holds the body, the next one is built in its buffer.
+  first.reset();
+  again.reset();
+  const auto* buffer = second->data();
+  second.reset();
+  round = 3;
+  auto third = exposition.plain(3);
+  CHECK(*third == sample_body(3));
+  CHECK(third->data() == buffer);
+  auto held = third;  // a response still sending: the next body gets its own
+  round = 4;
+  auto fourth = exposition.plain(4);
+  CHECK(*fourth == sample_body(4));
+  CHECK(*held == sample_body(3));
+  CHECK(fourth->data() != held->data());
 }
 
 TEST_CASE("metrics exposition: gzip once per body, with one deflate state") {
