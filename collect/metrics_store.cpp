@@ -76,10 +76,11 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
   identity.insert(identity.end(), target_labels.begin(), target_labels.end());
   auto existing = snapshots_.find({target, probe});
   if (existing != snapshots_.end() && existing->second.identity == identity &&
-      existing->second.evidence == evidence &&
       existing->second.families.size() == families.size()) {
     // The common case for a fleet: the round has the series it had before.
-    // Only families whose values moved are rewritten, in place.
+    // Only families whose values moved are rewritten, in place; evidence
+    // that moves every round (a session's age) is swapped without touching
+    // the text, and the families stay where lookups found them.
     auto& stored = existing->second;
     bool shape = true;
     std::vector<std::size_t> moved;
@@ -88,15 +89,17 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
       if (shape && !same_samples(stored.families[i], families[i])) moved.push_back(i);
     }
     if (shape) {
-      if (moved.empty()) return false;
-      bool input = false;
+      const bool new_evidence = stored.evidence != evidence;
+      if (moved.empty() && !new_evidence) return false;
+      bool input = new_evidence;
       for (auto i : moved) {
         input = input || !volatile_metrics_.contains(families[i].name);
         stored.text[i].body.clear();
         append_family_samples(stored.text[i].body, families[i], identity);
         stored.families[i] = std::move(families[i]);
       }
-      ++serialisations_;
+      if (new_evidence) stored.evidence = std::move(evidence);
+      if (!moved.empty()) ++serialisations_;
       changed(target, input);
       return true;
     }

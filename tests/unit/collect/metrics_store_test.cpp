@@ -255,3 +255,40 @@ TEST_CASE("metrics store: lookups follow rounds in place, new rounds and removal
   CHECK(value("db2") == 0);
   CHECK(store.samples("nobody", "pg_up").empty());
 }
+
+TEST_CASE("metrics store: new evidence with the same series swaps the evidence, not the text") {
+  MetricsStore store;
+  const auto round = [](double waiting, const std::string& top) {
+    SampleSink sink;
+    sink.gauge("pg_stat_activity_waiting_on_lock", "waiting", {}, waiting);
+    sink.evidence("activity.top_sessions", top);
+    return sink;
+  };
+  CHECK(store.set("db", "activity", {}, round(0, "pid 7 active for 3 s\n")));
+  CHECK(store.samples("db", "pg_stat_activity_waiting_on_lock").size() == 1);
+  const auto text = text_of(store);
+  const auto generation = store.generation();
+  const auto input = store.input_generation("db");
+  const auto serialisations = store.serialisations();
+
+  // The sessions aged: evidence only. Rules read evidence, so it is input.
+  CHECK(store.set("db", "activity", {}, round(0, "pid 7 active for 8 s\n")));
+  CHECK(store.generation() > generation);
+  CHECK(store.input_generation("db") > input);
+  CHECK(store.serialisations() == serialisations);
+  CHECK(text_of(store) == text);
+  REQUIRE(store.evidence("db", "activity") != nullptr);
+  CHECK(store.evidence("db", "activity")->at("activity.top_sessions") == "pid 7 active for 8 s\n");
+
+  // Evidence and a value together: the value's line is rewritten too.
+  CHECK(store.set("db", "activity", {}, round(1, "pid 9 waits\n")));
+  CHECK(store.serialisations() == serialisations + 1);
+  CHECK(text_of(store).find("pg_stat_activity_waiting_on_lock{target=\"db\"} 1\n") !=
+        std::string::npos);
+  CHECK(text_of(store) == prometheus::TextSerializer().Serialize(store.Collect()));
+  const auto found = store.samples("db", "pg_stat_activity_waiting_on_lock");
+  REQUIRE(found.size() == 1);
+  CHECK(found[0].second == 1);
+  CHECK(store.evidence("db", "activity")->at("activity.top_sessions") == "pid 9 waits\n");
+  CHECK_FALSE(store.set("db", "activity", {}, round(1, "pid 9 waits\n")));
+}
