@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 namespace pgvigil {
 namespace {
@@ -30,31 +31,31 @@ void append_integer(std::string& out, Integer value) {
   out.append(buffer.data(), result.ptr);
 }
 
-void append_head(std::string& out, const prometheus::MetricFamily& family,
-                 const prometheus::ClientMetric& metric, const Labels& identity) {
-  out += family.name;
-  if (!metric.label.empty() || !identity.empty()) {
-    out += '{';
-    bool first = true;
-    const auto label = [&](std::string_view name, std::string_view value) {
-      if (!first) out += ',';
-      first = false;
-      out += name;
-      out += "=\"";
-      append_escaped(out, value);
-      out += '"';
-    };
-    for (const auto& [name, value] : identity) label(name, value);
-    for (const auto& each : metric.label) label(each.name, each.value);
-    out += '}';
-  }
+// `{name="value"` or `,name="value"`: the first label opens the braces.
+void append_label(std::string& out, bool first, std::string_view name, std::string_view value) {
+  out += first ? '{' : ',';
+  out += name;
+  out += "=\"";
+  append_escaped(out, value);
+  out += '"';
+}
+
+void append_head(std::string& out, std::string_view name, const Labels& identity,
+                 const std::vector<prometheus::ClientMetric::Label>& labels) {
+  out += name;
+  bool first = true;
+  for (const auto& [label, value] : identity)
+    append_label(out, std::exchange(first, false), label, value);
+  for (const auto& each : labels)
+    append_label(out, std::exchange(first, false), each.name, each.value);
+  if (!first) out += '}';
   out += ' ';
 }
 
-void append_tail(std::string& out, const prometheus::ClientMetric& metric) {
-  if (metric.timestamp_ms != 0) {
+void append_tail(std::string& out, std::int64_t timestamp_ms) {
+  if (timestamp_ms != 0) {
     out += ' ';
-    append_integer(out, metric.timestamp_ms);
+    append_integer(out, timestamp_ms);
   }
   out += '\n';
 }
@@ -142,10 +143,37 @@ void append_family_samples(std::string& out, const prometheus::MetricFamily& fam
       return append_via_library(out, family, identity);
   }
   for (const auto& metric : family.metric) {
-    append_head(out, family, metric, identity);
+    append_head(out, family.name, identity, metric.label);
     append_sample_value(out, value_of(metric));
-    append_tail(out, metric);
+    append_tail(out, metric.timestamp_ms);
   }
+}
+
+void append_sample(std::string& out, std::string_view name,
+                   std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+                   double value) {
+  out += name;
+  bool first = true;
+  for (const auto& [label, text] : labels)
+    append_label(out, std::exchange(first, false), label, text);
+  if (!first) out += '}';
+  out += ' ';
+  append_sample_value(out, value);
+  out += '\n';
+}
+
+void append_sample_line(std::string& out, std::string_view name, const Labels& identity,
+                        const Labels& labels, double value, std::int64_t timestamp_ms) {
+  out += name;
+  bool first = true;
+  for (const auto& [label, text] : identity)
+    append_label(out, std::exchange(first, false), label, text);
+  for (const auto& [label, text] : labels)
+    append_label(out, std::exchange(first, false), label, text);
+  if (!first) out += '}';
+  out += ' ';
+  append_sample_value(out, value);
+  append_tail(out, timestamp_ms);
 }
 
 void append_families(std::string& out, const std::vector<prometheus::MetricFamily>& families) {

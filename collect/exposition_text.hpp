@@ -6,8 +6,11 @@
 // byte pgvigil serves goes through here.
 #include <prometheus/metric_family.h>
 
+#include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "probes/sample_sink.hpp"  // Labels
@@ -19,6 +22,14 @@ void append_family_header(std::string& out, const prometheus::MetricFamily& fami
 // The family's sample lines, each sample's labels preceded by `identity`.
 void append_family_samples(std::string& out, const prometheus::MetricFamily& family,
                            const Labels& identity = {});
+// One sample line without a timestamp: name{labels...} value.
+void append_sample(std::string& out, std::string_view name,
+                   std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+                   double value);
+// One sample line of a counter, gauge or untyped family: the identity's
+// labels, then the sample's own; a timestamp when it is not 0.
+void append_sample_line(std::string& out, std::string_view name, const Labels& identity,
+                        const Labels& labels, double value, std::int64_t timestamp_ms = 0);
 // Header and samples of every family, in order.
 void append_families(std::string& out, const std::vector<prometheus::MetricFamily>& families);
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <unordered_map>
 
 #include "collect/exposition_text.hpp"
 
@@ -14,57 +13,42 @@ bool same_value(double a, double b) {
   return a == b || (std::isnan(a) && std::isnan(b));
 }
 
-bool same_shape(const prometheus::MetricFamily& a, const prometheus::MetricFamily& b) {
-  return a.name == b.name && a.help == b.help && a.type == b.type;
+bool same_labels(const Labels& stored, const std::vector<prometheus::ClientMetric::Label>& labels) {
+  return stored.size() == labels.size() &&
+         std::equal(stored.begin(), stored.end(), labels.begin(), [](const auto& a, const auto& b) {
+           return a.first == b.name && a.second == b.value;
+         });
 }
 
-bool same_samples(const prometheus::MetricFamily& a, const prometheus::MetricFamily& b) {
-  if (a.metric.size() != b.metric.size()) return false;
-  for (std::size_t i = 0; i < a.metric.size(); ++i) {
-    const auto& x = a.metric[i];
-    const auto& y = b.metric[i];
-    if (x.label != y.label || x.timestamp_ms != y.timestamp_ms) return false;
-    switch (a.type) {
-      case prometheus::MetricType::Counter:
-      case prometheus::MetricType::Gauge:
-      case prometheus::MetricType::Untyped:
-        if (!same_value(sample_value(a, x), sample_value(b, y))) return false;
-        break;
-      case prometheus::MetricType::Summary: {
-        const auto& p = x.summary;
-        const auto& q = y.summary;
-        if (p.sample_count != q.sample_count || !same_value(p.sample_sum, q.sample_sum) ||
-            p.quantile.size() != q.quantile.size())
-          return false;
-        for (std::size_t k = 0; k < p.quantile.size(); ++k)
-          if (!same_value(p.quantile[k].quantile, q.quantile[k].quantile) ||
-              !same_value(p.quantile[k].value, q.quantile[k].value))
-            return false;
-        break;
-      }
-      case prometheus::MetricType::Histogram: {
-        const auto& p = x.histogram;
-        const auto& q = y.histogram;
-        if (p.sample_count != q.sample_count || !same_value(p.sample_sum, q.sample_sum) ||
-            p.bucket.size() != q.bucket.size())
-          return false;
-        for (std::size_t k = 0; k < p.bucket.size(); ++k)
-          if (p.bucket[k].cumulative_count != q.bucket[k].cumulative_count ||
-              !same_value(p.bucket[k].upper_bound, q.bucket[k].upper_bound))
-            return false;
-        break;
-      }
-    }
+bool same_complex_sample(prometheus::MetricType type, const prometheus::ClientMetric& x,
+                         const prometheus::ClientMetric& y) {
+  if (x.label != y.label || x.timestamp_ms != y.timestamp_ms) return false;
+  if (type == prometheus::MetricType::Summary) {
+    const auto& p = x.summary;
+    const auto& q = y.summary;
+    if (p.sample_count != q.sample_count || !same_value(p.sample_sum, q.sample_sum) ||
+        p.quantile.size() != q.quantile.size())
+      return false;
+    for (std::size_t k = 0; k < p.quantile.size(); ++k)
+      if (!same_value(p.quantile[k].quantile, q.quantile[k].quantile) ||
+          !same_value(p.quantile[k].value, q.quantile[k].value))
+        return false;
+    return true;
   }
+  const auto& p = x.histogram;
+  const auto& q = y.histogram;
+  if (p.sample_count != q.sample_count || !same_value(p.sample_sum, q.sample_sum) ||
+      p.bucket.size() != q.bucket.size())
+    return false;
+  for (std::size_t k = 0; k < p.bucket.size(); ++k)
+    if (p.bucket[k].cumulative_count != q.bucket[k].cumulative_count ||
+        !same_value(p.bucket[k].upper_bound, q.bucket[k].upper_bound))
+      return false;
   return true;
 }
 
-MetricsStore::SerializedFamilyText serialise(const prometheus::MetricFamily& family,
-                                             const Labels& identity) {
-  MetricsStore::SerializedFamilyText text;
-  append_family_header(text.header, family);
-  append_family_samples(text.body, family, identity);
-  return text;
+bool is_complex(prometheus::MetricType type) {
+  return type == prometheus::MetricType::Histogram || type == prometheus::MetricType::Summary;
 }
 
 }  // namespace
@@ -85,7 +69,8 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
     bool shape = true;
     std::vector<std::size_t> moved;
     for (std::size_t i = 0; shape && i < families.size(); ++i) {
-      shape = same_shape(stored.families[i], families[i]);
+      const auto& name = names_[stored.families[i].id];
+      shape = name.name == families[i].name && name.type == families[i].type;
       if (shape && !same_samples(stored.families[i], families[i])) moved.push_back(i);
     }
     if (shape) {
@@ -94,9 +79,9 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
       bool input = new_evidence;
       for (auto i : moved) {
         input = input || !volatile_metrics_.contains(families[i].name);
-        stored.text[i].body.clear();
-        append_family_samples(stored.text[i].body, families[i], identity);
-        stored.families[i] = std::move(families[i]);
+        stored.families[i] = store_family(std::move(families[i]));
+        stored.text[i].clear();
+        serialise(stored.text[i], stored.families[i], identity);
       }
       if (new_evidence) stored.evidence = std::move(evidence);
       if (!moved.empty()) ++serialisations_;
@@ -105,9 +90,12 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
     }
   }
   Snapshot snapshot;
+  snapshot.families.reserve(families.size());
   snapshot.text.reserve(families.size());
-  for (const auto& family : families) snapshot.text.push_back(serialise(family, identity));
-  snapshot.families = std::move(families);
+  for (auto& family : families) {
+    snapshot.families.push_back(store_family(std::move(family)));
+    serialise(snapshot.text.emplace_back(), snapshot.families.back(), identity);
+  }
   snapshot.evidence = std::move(evidence);
   snapshot.identity = std::move(identity);
   snapshots_[{target, probe}] = std::move(snapshot);
@@ -115,6 +103,72 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
   ++serialisations_;
   changed(target, true);
   return true;
+}
+
+std::uint32_t MetricsStore::intern(const prometheus::MetricFamily& family) {
+  // A name's first family gives its help and type: the format allows one of
+  // each per name.
+  auto [it, inserted] =
+      family_ids_.try_emplace(family.name, static_cast<std::uint32_t>(names_.size()));
+  if (inserted) {
+    auto& name = names_.emplace_back();
+    name.name = family.name;
+    name.help = family.help;
+    name.type = family.type;
+    append_family_header(name.header, family);
+  }
+  return it->second;
+}
+
+MetricsStore::StoredFamily MetricsStore::store_family(prometheus::MetricFamily&& family) {
+  StoredFamily stored;
+  stored.id = intern(family);
+  if (is_complex(family.type)) {
+    stored.other = std::move(family.metric);
+    return stored;
+  }
+  stored.samples.reserve(family.metric.size());
+  for (auto& metric : family.metric) {
+    auto& sample = stored.samples.emplace_back();
+    sample.labels.reserve(metric.label.size());
+    for (auto& label : metric.label)
+      sample.labels.emplace_back(std::move(label.name), std::move(label.value));
+    sample.value = sample_value(family, metric);
+    sample.timestamp_ms = metric.timestamp_ms;
+  }
+  return stored;
+}
+
+bool MetricsStore::same_samples(const StoredFamily& stored,
+                                const prometheus::MetricFamily& family) const {
+  if (is_complex(family.type)) {
+    return stored.other.size() == family.metric.size() &&
+           std::equal(stored.other.begin(), stored.other.end(), family.metric.begin(),
+                      [&](const auto& x, const auto& y) {
+                        return same_complex_sample(family.type, x, y);
+                      });
+  }
+  if (stored.samples.size() != family.metric.size()) return false;
+  for (std::size_t i = 0; i < family.metric.size(); ++i) {
+    const auto& x = stored.samples[i];
+    const auto& y = family.metric[i];
+    if (x.timestamp_ms != y.timestamp_ms || !same_value(x.value, sample_value(family, y)) ||
+        !same_labels(x.labels, y.label))
+      return false;
+  }
+  return true;
+}
+
+void MetricsStore::serialise(std::string& out, const StoredFamily& family,
+                             const Labels& identity) const {
+  const auto& name = names_[family.id];
+  if (!family.other.empty()) {
+    prometheus::MetricFamily complex{name.name, name.help, name.type, family.other};
+    append_family_samples(out, complex, identity);
+    return;
+  }
+  for (const auto& sample : family.samples)
+    append_sample_line(out, name.name, identity, sample.labels, sample.value, sample.timestamp_ms);
 }
 
 bool MetricsStore::set(const std::string& target, const std::string& probe,
@@ -130,16 +184,17 @@ bool MetricsStore::update_gauge(const std::string& target, const std::string& pr
   auto& snapshot = it->second;
   for (std::size_t i = 0; i < snapshot.families.size(); ++i) {
     auto& stored = snapshot.families[i];
-    if (stored.name != family) continue;
-    if (stored.type != prometheus::MetricType::Gauge || stored.metric.size() != 1 ||
-        !stored.metric[0].label.empty())
+    const auto& name = names_[stored.id];
+    if (name.name != family) continue;
+    if (name.type != prometheus::MetricType::Gauge || stored.samples.size() != 1 ||
+        !stored.samples[0].labels.empty())
       return false;
-    if (same_value(stored.metric[0].gauge.value, value)) return true;
-    stored.metric[0].gauge.value = value;
-    snapshot.text[i].body.clear();
-    append_family_samples(snapshot.text[i].body, stored, snapshot.identity);
+    if (same_value(stored.samples[0].value, value)) return true;
+    stored.samples[0].value = value;
+    snapshot.text[i].clear();
+    serialise(snapshot.text[i], stored, snapshot.identity);
     ++serialisations_;
-    changed(target, !volatile_metrics_.contains(stored.name));
+    changed(target, !volatile_metrics_.contains(name.name));
     return true;
   }
   return false;
@@ -187,20 +242,41 @@ std::vector<prometheus::MetricFamily> MetricsStore::Collect() const {
   // The text format wants each family once: merge same-named families, each
   // sample with its snapshot's identity labels in front, as in write_text.
   std::vector<prometheus::MetricFamily> merged;
-  std::unordered_map<std::string, std::size_t> index;
+  std::vector<std::size_t> position(names_.size(), names_.size());
   for (const auto& [key, snapshot] : snapshots_) {
     for (const auto& family : snapshot.families) {
-      auto [it, inserted] = index.try_emplace(family.name, merged.size());
-      if (inserted) {
-        merged.push_back(family);
-        merged.back().metric.clear();
+      if (position[family.id] == names_.size()) {
+        position[family.id] = merged.size();
+        const auto& name = names_[family.id];
+        merged.push_back({name.name, name.help, name.type, {}});
       }
-      for (const auto& metric : family.metric) {
-        auto& into = merged[it->second].metric.emplace_back(metric);
-        std::vector<prometheus::ClientMetric::Label> labels;
-        for (const auto& [name, value] : snapshot.identity) labels.push_back({name, value});
-        labels.insert(labels.end(), metric.label.begin(), metric.label.end());
-        into.label = std::move(labels);
+      auto& into = merged[position[family.id]];
+      const auto with_identity = [&](prometheus::ClientMetric& metric, const auto& own) {
+        metric.label.clear();
+        for (const auto& [label, value] : snapshot.identity) metric.label.push_back({label, value});
+        for (const auto& [label, value] : own) metric.label.push_back({label, value});
+      };
+      for (const auto& other : family.other) {
+        auto& metric = into.metric.emplace_back(other);
+        std::vector<std::pair<std::string, std::string>> own;
+        for (const auto& label : other.label) own.emplace_back(label.name, label.value);
+        with_identity(metric, own);
+      }
+      for (const auto& sample : family.samples) {
+        auto& metric = into.metric.emplace_back();
+        with_identity(metric, sample.labels);
+        metric.timestamp_ms = sample.timestamp_ms;
+        switch (into.type) {
+          case prometheus::MetricType::Counter:
+            metric.counter.value = sample.value;
+            break;
+          case prometheus::MetricType::Gauge:
+            metric.gauge.value = sample.value;
+            break;
+          default:
+            metric.untyped.value = sample.value;
+            break;
+        }
       }
     }
   }
@@ -210,36 +286,29 @@ std::vector<prometheus::MetricFamily> MetricsStore::Collect() const {
 void MetricsStore::write_text(std::string& out) const {
   // Same merge as Collect(): a name's header once, at its first appearance,
   // then the samples of every snapshot that has that family.
-  struct Merged {
-    const std::string* header;
-    std::vector<const std::string*> bodies;
-  };
-  std::vector<Merged> merged;
-  std::unordered_map<std::string_view, std::size_t> index;
+  merge_order_.clear();
   std::size_t size = 0;
   for (const auto& [key, snapshot] : snapshots_) {
-    for (std::size_t i = 0; i < snapshot.families.size(); ++i) {
-      const auto& serialized = snapshot.text[i];
-      auto [it, inserted] = index.try_emplace(snapshot.families[i].name, merged.size());
-      if (inserted) {
-        merged.push_back({&serialized.header, {}});
-        size += serialized.header.size();
+    for (std::size_t i = 0; i < snapshot.text.size(); ++i) {
+      const auto id = snapshot.families[i].id;
+      const auto& name = names_[id];
+      if (!name.seen) {
+        name.seen = true;
+        merge_order_.push_back(id);
+        size += name.header.size();
       }
-      merged[it->second].bodies.push_back(&serialized.body);
-      size += serialized.body.size();
+      name.bodies.push_back(&snapshot.text[i]);
+      size += snapshot.text[i].size();
     }
   }
   out.reserve(out.size() + size);
-  for (const auto& family : merged) {
-    out += *family.header;
-    for (const auto* body : family.bodies) out += *body;
+  for (const auto id : merge_order_) {
+    const auto& name = names_[id];
+    out += name.header;
+    for (const auto* body : name.bodies) out += *body;
+    name.seen = false;
+    name.bodies.clear();
   }
-}
-
-const std::vector<prometheus::MetricFamily>* MetricsStore::families(
-    const std::string& target, const std::string& probe) const {
-  auto it = snapshots_.find({target, probe});
-  return it == snapshots_.end() ? nullptr : &it->second.families;
 }
 
 const MetricsStore::Evidence* MetricsStore::evidence(const std::string& target,
@@ -253,7 +322,8 @@ const MetricsStore::FamilyIndex& MetricsStore::family_index(const std::string& t
   FamilyIndex index;
   for (auto snapshot = snapshots_.lower_bound({target, ""});
        snapshot != snapshots_.end() && snapshot->first.first == target; ++snapshot)
-    for (const auto& family : snapshot->second.families) index[family.name].push_back(&family);
+    for (const auto& family : snapshot->second.families)
+      index[names_[family.id].name].push_back(&family);
   // A target without snapshots (unknown, or removed) gets no entry.
   static const FamilyIndex kNone;
   if (index.empty()) return kNone;
@@ -266,14 +336,8 @@ std::vector<std::pair<Labels, double>> MetricsStore::samples(const std::string& 
   const auto& index = family_index(target);
   auto found = index.find(metric);
   if (found == index.end()) return out;
-  for (const auto* family : found->second) {
-    for (const auto& sample : family->metric) {
-      Labels labels;
-      labels.reserve(sample.label.size());
-      for (const auto& label : sample.label) labels.emplace_back(label.name, label.value);
-      out.emplace_back(std::move(labels), sample_value(*family, sample));
-    }
-  }
+  for (const auto* family : found->second)
+    for (const auto& sample : family->samples) out.emplace_back(sample.labels, sample.value);
   return out;
 }
 

@@ -54,8 +54,6 @@ class MetricsStore : public prometheus::Collectable {
   void write_text(std::string& out) const;
 
   // Lookups for the alert evaluator and the JSON API.
-  const std::vector<prometheus::MetricFamily>* families(const std::string& target,
-                                                        const std::string& probe) const;
   const Evidence* evidence(const std::string& target, const std::string& probe) const;
   // Every sample of a metric across a target's probes: (its own labels, value).
   std::vector<std::pair<Labels, double>> samples(const std::string& target,
@@ -76,25 +74,51 @@ class MetricsStore : public prometheus::Collectable {
   // Snapshots serialised to text so far (rounds that changed something).
   std::uint64_t serialisations() const noexcept { return serialisations_; }
 
-  struct SerializedFamilyText {
-    std::string header;  // the # HELP and # TYPE lines
-    std::string body;    // the sample lines, identity labels first
-  };
-
  private:
+  // A stored family: its name as an interned id and its samples in a compact
+  // form (own labels, value, timestamp), about a third of prometheus-cpp's
+  // ClientMetric with its five value kinds; a 1000-target fleet keeps ~330k.
+  // Histograms and summaries (no probe of pgvigil's makes them) keep the
+  // library's form.
+  struct StoredSample {
+    Labels labels;
+    double value = 0;
+    std::int64_t timestamp_ms = 0;
+  };
+  struct StoredFamily {
+    std::uint32_t id = 0;
+    std::vector<StoredSample> samples;
+    std::vector<prometheus::ClientMetric> other;  // histogram or summary samples
+  };
   struct Snapshot {
-    std::vector<prometheus::MetricFamily> families;  // samples with their own labels only
-    std::vector<SerializedFamilyText> text;          // one per family, same order
+    std::vector<StoredFamily> families;
+    std::vector<std::string> text;  // each family's sample lines, same order
     Evidence evidence;
     Labels identity;  // target="NAME" and the target's labels
   };
+  // What a family's id stands for, kept once per name, not per snapshot; ids
+  // let write_text merge same-named families of every snapshot by indexing,
+  // not hashing (a 1000-target body has ~300k families). Only grows: there
+  // are a few hundred names.
+  struct FamilyName {
+    std::string name;
+    std::string help;
+    prometheus::MetricType type;
+    std::string header;  // its # HELP and # TYPE lines
+    // write_text's scratch, kept for its capacity.
+    mutable bool seen = false;
+    mutable std::vector<const std::string*> bodies;
+  };
+  std::uint32_t intern(const prometheus::MetricFamily& family);
+  StoredFamily store_family(prometheus::MetricFamily&& family);
+  bool same_samples(const StoredFamily& stored, const prometheus::MetricFamily& family) const;
+  void serialise(std::string& out, const StoredFamily& family, const Labels& identity) const;
   void changed(const std::string& target, bool input);
   // Where each metric's families are among a target's snapshots, for lookups
   // (an alert evaluation asks for dozens of metrics per target): built at the
   // first lookup after the target's snapshots were added, replaced or removed.
   // A round rewritten in place keeps its families where they were.
-  using FamilyIndex =
-      std::map<std::string, std::vector<const prometheus::MetricFamily*>, std::less<>>;
+  using FamilyIndex = std::map<std::string, std::vector<const StoredFamily*>, std::less<>>;
   const FamilyIndex& family_index(const std::string& target) const;
   void reshaped(const std::string& target) { family_indexes_.erase(target); }
 
@@ -102,6 +126,9 @@ class MetricsStore : public prometheus::Collectable {
   std::set<std::string, std::less<>> volatile_metrics_;
   std::map<std::string, std::uint64_t, std::less<>> input_generations_;
   mutable std::map<std::string, FamilyIndex, std::less<>> family_indexes_;
+  std::map<std::string, std::uint32_t, std::less<>> family_ids_;
+  std::vector<FamilyName> names_;  // by id
+  mutable std::vector<std::uint32_t> merge_order_;
   std::uint64_t generation_ = 0;
   std::uint64_t serialisations_ = 0;
 };

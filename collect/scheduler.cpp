@@ -1,9 +1,12 @@
 #include "collect/scheduler.hpp"
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 #include <utility>
 #include <vector>
+
+#include "collect/exposition_text.hpp"
 
 namespace pgvigil::collect {
 
@@ -14,9 +17,37 @@ namespace {
 constexpr auto kWheelTick = std::chrono::milliseconds(10);
 constexpr std::size_t kWheelSlots = 4096;
 
-prometheus::Labels labels_of(const JobKey& key) {
-  return {{"target", key.target}, {"probe", key.probe}};
-}
+// The per-job series, in exposition order. A gauge and a counter for the
+// duration, not a histogram: 18 series per job were more than half of
+// /metrics with 50 targets, for a distribution nobody used.
+struct JobMetric {
+  const char* name;
+  const char* help;
+  prometheus::MetricType type;
+};
+constexpr std::array<JobMetric, 6> kJobMetrics{{
+    {"pgvigil_probe_runs_total",
+     "Probe runs that finished (successfully or not), per target and probe.",
+     prometheus::MetricType::Counter},
+    {"pgvigil_probe_failures_total",
+     "Probe runs that finished with a failure or threw while starting.",
+     prometheus::MetricType::Counter},
+    {"pgvigil_probe_skipped_total",
+     "Probe runs not started because the previous run of the same probe on the same target was "
+     "still in flight.",
+     prometheus::MetricType::Counter},
+    {"pgvigil_probe_duration_seconds",
+     "Time the last run of the probe took, from start to completion, in seconds.",
+     prometheus::MetricType::Gauge},
+    {"pgvigil_probe_duration_seconds_total",
+     "Time all runs of the probe took, in seconds (divide its rate by that of "
+     "pgvigil_probe_runs_total for the mean).",
+     prometheus::MetricType::Counter},
+    {"pgvigil_probe_last_success_timestamp_seconds",
+     "Unix time at which the probe last finished successfully on the target; absent until its "
+     "first success.",
+     prometheus::MetricType::Gauge},
+}};
 
 // a mod m, in [0, m), also for negative a.
 Scheduler::Clock::duration positive_mod(Scheduler::Clock::duration a,
@@ -37,12 +68,32 @@ struct Scheduler::JobState {
   bool in_flight = false;
   bool early = false;     // the next fire is a run_soon(), off the grid
   std::uint64_t run = 0;  // number of the current (or last) run
-  prometheus::Counter* runs = nullptr;
-  prometheus::Counter* failures = nullptr;
-  prometheus::Counter* skipped = nullptr;
-  prometheus::Gauge* duration = nullptr;          // the last run
-  prometheus::Counter* duration_total = nullptr;  // all runs
-  prometheus::Gauge* last_success = nullptr;      // created at the first success
+  // Plain numbers, not prometheus-cpp series: a fleet has tens of thousands
+  // of jobs, and the library's Collect() copies each series' labels per scrape.
+  double runs = 0;
+  double failures = 0;
+  double skipped = 0;
+  double duration = 0;        // the last run
+  double duration_total = 0;  // all runs
+  std::optional<double> last_success;
+
+  // The value of kJobMetrics[i]; none for last_success before a success.
+  std::optional<double> value(std::size_t i) const {
+    switch (i) {
+      case 0:
+        return runs;
+      case 1:
+        return failures;
+      case 2:
+        return skipped;
+      case 3:
+        return duration;
+      case 4:
+        return duration_total;
+      default:
+        return last_success;
+    }
+  }
 };
 
 std::uint64_t stable_target_hash(std::string_view target) noexcept {
@@ -65,40 +116,10 @@ Scheduler::Clock::duration Scheduler::splay(const JobKey& key, Clock::duration i
   return Clock::duration(static_cast<Clock::rep>(stable_target_hash(key.target) % ticks));
 }
 
-Scheduler::Scheduler(prometheus::Registry& registry, Clock::time_point start,
+Scheduler::Scheduler(Clock::time_point start,
                      std::function<std::chrono::system_clock::time_point()> wall_clock,
                      std::function<Clock::time_point()> monotonic_clock)
-    : runs_(prometheus::BuildCounter()
-                .Name("pgvigil_probe_runs_total")
-                .Help("Probe runs that finished (successfully or not), per target and probe.")
-                .Register(registry)),
-      failures_(prometheus::BuildCounter()
-                    .Name("pgvigil_probe_failures_total")
-                    .Help("Probe runs that finished with a failure or threw while starting.")
-                    .Register(registry)),
-      skipped_(prometheus::BuildCounter()
-                   .Name("pgvigil_probe_skipped_total")
-                   .Help("Probe runs not started because the previous run of the same probe on "
-                         "the same target was still in flight.")
-                   .Register(registry)),
-      // A gauge and a counter, not a histogram: 18 series per job were more
-      // than half of /metrics with 50 targets, for a distribution nobody used.
-      duration_(prometheus::BuildGauge()
-                    .Name("pgvigil_probe_duration_seconds")
-                    .Help("Time the last run of the probe took, from start to completion, in "
-                          "seconds.")
-                    .Register(registry)),
-      duration_total_(prometheus::BuildCounter()
-                          .Name("pgvigil_probe_duration_seconds_total")
-                          .Help("Time all runs of the probe took, in seconds (divide its rate by "
-                                "that of pgvigil_probe_runs_total for the mean).")
-                          .Register(registry)),
-      last_success_(prometheus::BuildGauge()
-                        .Name("pgvigil_probe_last_success_timestamp_seconds")
-                        .Help("Unix time at which the probe last finished successfully on the "
-                              "target; absent until its first success.")
-                        .Register(registry)),
-      wall_clock_(std::move(wall_clock)),
+    : wall_clock_(std::move(wall_clock)),
       monotonic_clock_(std::move(monotonic_clock)),
       wheel_(kWheelTick, kWheelSlots, start),
       last_advance_(start) {
@@ -130,12 +151,6 @@ void Scheduler::add(const JobKey& key, Clock::duration interval, Job job) {
   } else {
     state = std::make_shared<JobState>();
     state->key = key;
-    const auto labels = labels_of(key);
-    state->runs = &runs_.Add(labels);
-    state->failures = &failures_.Add(labels);
-    state->skipped = &skipped_.Add(labels);
-    state->duration = &duration_.Add(labels);
-    state->duration_total = &duration_total_.Add(labels);
     jobs_.emplace(key, state);
   }
   state->interval = interval;
@@ -174,18 +189,14 @@ std::size_t Scheduler::remove_target(const std::string& target) {
 
 std::vector<std::pair<std::string, double>> Scheduler::probe_values(const std::string& target,
                                                                     std::string_view metric) const {
-  const auto value_of = [&](const JobState& state) -> std::optional<double> {
-    if (metric == "pgvigil_probe_last_success_timestamp_seconds")
-      return state.last_success ? std::optional(state.last_success->Value()) : std::nullopt;
-    if (metric == "pgvigil_probe_runs_total") return state.runs->Value();
-    if (metric == "pgvigil_probe_failures_total") return state.failures->Value();
-    if (metric == "pgvigil_probe_skipped_total") return state.skipped->Value();
-    return std::nullopt;
-  };
   std::vector<std::pair<std::string, double>> out;
+  const auto* known = std::find_if(kJobMetrics.begin(), kJobMetrics.end(),
+                                   [&](const JobMetric& each) { return each.name == metric; });
+  if (known == kJobMetrics.end()) return out;
+  const auto index = static_cast<std::size_t>(known - kJobMetrics.begin());
   for (auto it = jobs_.lower_bound(JobKey{target, ""});
        it != jobs_.end() && it->first.target == target; ++it)
-    if (auto value = value_of(*it->second)) out.emplace_back(it->first.probe, *value);
+    if (auto value = it->second->value(index)) out.emplace_back(it->first.probe, *value);
   return out;
 }
 
@@ -228,7 +239,7 @@ void Scheduler::fire(const std::shared_ptr<JobState>& state) {
   arm(state, state->next_due);
 
   if (state->in_flight) {
-    state->skipped->Increment();
+    state->skipped += 1;
     return;
   }
   state->in_flight = true;
@@ -257,32 +268,52 @@ void Scheduler::finish(JobState& state, std::uint64_t run, Clock::time_point sta
   state.in_flight = false;
   if (!ran) return;  // could not start: not a run
   const bool success = *ran;
-  state.runs->Increment();
-  if (!success) state.failures->Increment();
+  state.runs += 1;
+  if (!success) state.failures += 1;
   const std::chrono::duration<double> elapsed = monotonic_clock_() - started;
-  state.duration->Set(std::max(0.0, elapsed.count()));
-  state.duration_total->Increment(std::max(0.0, elapsed.count()));
+  state.duration = std::max(0.0, elapsed.count());
+  state.duration_total += state.duration;
   if (success) {
-    if (state.last_success == nullptr)
-      state.last_success = &last_success_.Add(labels_of(state.key));
     const std::chrono::duration<double> since_epoch = wall_clock_().time_since_epoch();
-    state.last_success->Set(since_epoch.count());
+    state.last_success = since_epoch.count();
   }
 }
 
 void Scheduler::drop(JobState& state) {
   state.alive = false;
   wheel_.cancel(state.timer);
-  runs_.Remove(state.runs);
-  failures_.Remove(state.failures);
-  skipped_.Remove(state.skipped);
-  duration_.Remove(state.duration);
-  duration_total_.Remove(state.duration_total);
-  if (state.last_success != nullptr) last_success_.Remove(state.last_success);
-  state.runs = state.failures = state.skipped = nullptr;
-  state.duration = nullptr;
-  state.duration_total = nullptr;
-  state.last_success = nullptr;
+}
+
+std::vector<prometheus::MetricFamily> Scheduler::Collect() const {
+  std::vector<prometheus::MetricFamily> families;
+  for (std::size_t i = 0; i < kJobMetrics.size(); ++i) {
+    auto& family = families.emplace_back();
+    family.name = kJobMetrics[i].name;
+    family.help = kJobMetrics[i].help;
+    family.type = kJobMetrics[i].type;
+    for (const auto& [key, state] : jobs_) {
+      const auto value = state->value(i);
+      if (!value) continue;
+      auto& metric = family.metric.emplace_back();
+      metric.label = {{"target", key.target}, {"probe", key.probe}};
+      (family.type == prometheus::MetricType::Counter ? metric.counter.value : metric.gauge.value) =
+          *value;
+    }
+  }
+  return families;
+}
+
+void Scheduler::write_text(std::string& out) const {
+  for (std::size_t i = 0; i < kJobMetrics.size(); ++i) {
+    prometheus::MetricFamily header;
+    header.name = kJobMetrics[i].name;
+    header.help = kJobMetrics[i].help;
+    header.type = kJobMetrics[i].type;
+    append_family_header(out, header);
+    for (const auto& [key, state] : jobs_)
+      if (const auto value = state->value(i))
+        append_sample(out, header.name, {{"target", key.target}, {"probe", key.probe}}, *value);
+  }
 }
 
 }  // namespace pgvigil::collect

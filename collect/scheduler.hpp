@@ -7,11 +7,8 @@
 // tests) calls advance(now). The scheduler is single-threaded: every method,
 // and every Done callback, must be called on the thread that calls advance().
 // A job that finishes on a worker thread posts its Done back to that thread.
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
+#include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 
 #include <chrono>
 #include <compare>
@@ -64,7 +61,7 @@ class RunDone {
   std::function<void(std::optional<bool>)> report_;
 };
 
-class Scheduler {
+class Scheduler : public prometheus::Collectable {
  public:
   using Clock = std::chrono::steady_clock;
   // A job calls Done exactly once per run, now or later; later calls of the
@@ -76,10 +73,10 @@ class Scheduler {
   // stamps successes and anchors phases to wall time (so a restart keeps
   // them). `monotonic_clock` times runs for the duration histogram; tests
   // inject a manual one.
-  Scheduler(prometheus::Registry& registry, Clock::time_point start,
+  Scheduler(Clock::time_point start,
             std::function<std::chrono::system_clock::time_point()> wall_clock,
             std::function<Clock::time_point()> monotonic_clock = &Clock::now);
-  ~Scheduler();
+  ~Scheduler() override;
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
@@ -111,6 +108,10 @@ class Scheduler {
   std::vector<std::pair<std::string, double>> probe_values(const std::string& target,
                                                            std::string_view metric) const;
   std::size_t job_count() const noexcept { return jobs_.size(); }
+  // The per-job series (pgvigil_probe_*, labelled target and probe), as
+  // families and as exposition text written straight from the job table.
+  std::vector<prometheus::MetricFamily> Collect() const override;
+  void write_text(std::string& out) const;
   // The phase of a key within an interval (exposed for tests and diagnostics).
   static Clock::duration splay(const JobKey& key, Clock::duration interval) noexcept;
 
@@ -122,12 +123,6 @@ class Scheduler {
               std::optional<bool> success);
   void drop(JobState& state);
 
-  prometheus::Family<prometheus::Counter>& runs_;
-  prometheus::Family<prometheus::Counter>& failures_;
-  prometheus::Family<prometheus::Counter>& skipped_;
-  prometheus::Family<prometheus::Gauge>& duration_;
-  prometheus::Family<prometheus::Counter>& duration_total_;
-  prometheus::Family<prometheus::Gauge>& last_success_;
   std::function<std::chrono::system_clock::time_point()> wall_clock_;
   Clock::duration wall_offset_{};  // wall time minus scheduler time, read at start
   std::function<Clock::time_point()> monotonic_clock_;

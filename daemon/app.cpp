@@ -106,8 +106,7 @@ App::App(config::Config config)
                        .Help("When the configuration was last loaded successfully (unix time).")
                        .Register(*registry_)
                        .Add({})),
-      scheduler_(*registry_, std::chrono::steady_clock::now(),
-                 [] { return std::chrono::system_clock::now(); }),
+      scheduler_(std::chrono::steady_clock::now(), [] { return std::chrono::system_clock::now(); }),
       driver_(io_, scheduler_),
       runner_(scheduler_, store_),
       connect_gate_(
@@ -487,6 +486,7 @@ void App::build_metrics(std::string& out) {
   if (tail_built_ != tail_generation_) {
     tail_text_.clear();
     append_families(tail_text_, registry_->Collect());
+    scheduler_.write_text(tail_text_);
     append_families(tail_text_, evaluator_.collect_metrics());
     append_families(tail_text_, self_metrics_.Collect());
     tail_built_ = tail_generation_;

@@ -86,10 +86,16 @@ std::string gzip_compress(std::string_view data) {
 namespace {
 
 std::string deflate_all(z_stream& zs, std::string_view data) {
+  // A small body gets room for its worst case at once; a large one (a
+  // fleet's tens of MB of text compress ~10x) starts at a quarter and grows,
+  // so the buffer kept with the cached body is not the size of the input.
+  constexpr std::size_t kWorstCaseUpTo = 256 * 1024;
+  const auto bound = static_cast<std::size_t>(deflateBound(
+                         &zs, static_cast<uLong>(std::min<std::size_t>(
+                                  data.size(), std::numeric_limits<uLong>::max())))) +
+                     64;
   std::string out;
-  out.resize(deflateBound(&zs, static_cast<uLong>(std::min<std::size_t>(
-                                   data.size(), std::numeric_limits<uLong>::max()))) +
-             64);
+  out.resize(data.size() <= kWorstCaseUpTo ? bound : std::min(bound, data.size() / 4));
   std::size_t produced = 0;
   std::size_t consumed = 0;
   // zlib counts in uInt, so very large inputs are fed in slices.
@@ -115,6 +121,7 @@ std::string deflate_all(z_stream& zs, std::string_view data) {
     produced += room - zs.avail_out;
   }
   out.resize(produced);
+  if (out.capacity() > 2 * out.size() + 4096) out.shrink_to_fit();
   return out;
 }
 

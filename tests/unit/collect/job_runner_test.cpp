@@ -3,7 +3,6 @@
 // The jobs here are fakes of pure logic (they hand back prepared outcomes);
 // the real kinds run against real PostgreSQL and Patroni in tests/integration.
 #include <doctest/doctest.h>
-#include <prometheus/registry.h>
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
@@ -160,9 +159,8 @@ JobOutcome gauge_round(double value) {
 struct RunnerFixture {
   using Clock = pgvigil::collect::Scheduler::Clock;
   Clock::time_point now = Clock::time_point{} + 1000h;
-  prometheus::Registry registry;
   pgvigil::collect::Scheduler scheduler{
-      registry, now, [] { return std::chrono::system_clock::time_point{1'800'000'000s}; },
+      now, [] { return std::chrono::system_clock::time_point{1'800'000'000s}; },
       [this] { return now; }};
   pgvigil::MetricsStore store;
   pgvigil::collect::JobRunner runner{scheduler, store};

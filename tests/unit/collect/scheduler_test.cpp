@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
-#include <prometheus/registry.h>
+#include <prometheus/collectable.h>
+#include <prometheus/text_serializer.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,9 +26,7 @@ struct Harness {
   Clock::time_point start = Clock::time_point{} + 1000h;
   Clock::time_point now = start;
   std::chrono::system_clock::time_point wall_start{std::chrono::seconds(1'800'000'000)};
-  prometheus::Registry registry;
-  Scheduler scheduler{registry, start, [this] { return wall_start + (now - start); },
-                      [this] { return now; }};
+  Scheduler scheduler{start, [this] { return wall_start + (now - start); }, [this] { return now; }};
 
   // Moves time forward in small steps, as the event loop would.
   void run_until(Clock::time_point end, Clock::duration step = 1ms) {
@@ -63,9 +62,9 @@ const prometheus::ClientMetric* find_series(const std::vector<prometheus::Metric
 }
 
 // The counter or gauge value of one series, read back through Collect().
-std::optional<double> value_of(const prometheus::Registry& registry, const std::string& name,
+std::optional<double> value_of(const prometheus::Collectable& metrics, const std::string& name,
                                const JobKey& key) {
-  const auto families = registry.Collect();
+  const auto families = metrics.Collect();
   const auto* metric = find_series(families, name, key);
   if (metric == nullptr) return std::nullopt;
   for (const auto& family : families) {
@@ -121,8 +120,7 @@ TEST_CASE("a target's jobs meet exactly even when the wall clock moves between a
   // runs the two jobs in different turns (two batches on the connection).
   Harness h;
   std::chrono::microseconds ticks{0};
-  Scheduler scheduler{h.registry, h.start,
-                      [&] { return h.wall_start + (h.now - h.start) + (++ticks); },
+  Scheduler scheduler{h.start, [&] { return h.wall_start + (h.now - h.start) + (++ticks); },
                       [&] { return h.now; }};
   std::vector<Clock::time_point> liveness;
   std::vector<Clock::time_point> activity;
@@ -157,8 +155,8 @@ TEST_CASE("jobs run on a fixed rhythm starting at their splay") {
     const auto due = first + std::chrono::seconds(i);
     CHECK(starts[i] == h.start + std::chrono::ceil<std::chrono::milliseconds>(due - h.start));
   }
-  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 5.0);
-  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", kKey) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey) == 5.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_failures_total", kKey) == 0.0);
   CHECK(h.scheduler.last_advance() == h.start + 5s);
 }
 
@@ -185,7 +183,7 @@ TEST_CASE("the rhythm does not drift with slow runs and skips ahead after a stal
   h.jump_to(first + 4500ms);
   CHECK(starts.size() == 3);
   CHECK(h.scheduler.next_due() == first + 5s);
-  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", kKey) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_skipped_total", kKey) == 0.0);
 }
 
 TEST_CASE("a run still in flight makes the next one skip, and the skip is counted") {
@@ -199,13 +197,13 @@ TEST_CASE("a run still in flight makes the next one skip, and the skip is counte
   const auto first = h.start + Scheduler::splay(kKey, 1s);
   h.run_until(first + 2500ms);  // due at first, +1 s, +2 s
   CHECK(started == 1);
-  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", kKey) == 2.0);
-  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_skipped_total", kKey) == 2.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey) == 0.0);
 
   (*pending)(true);
   (*pending)(false);  // a second call of the same Done is ignored
-  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 1.0);
-  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", kKey) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey) == 1.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_failures_total", kKey) == 0.0);
   h.run_until(first + 3s);
   CHECK(started == 2);
 }
@@ -224,12 +222,12 @@ TEST_CASE("failed and throwing runs count as failures and never propagate") {
   CHECK_NOTHROW(h.run_until(h.start + 3s));
   CHECK(failing_starts.size() == 3);
   CHECK(throws == 3);  // not stuck "in flight" after a throw
-  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", failing) == 3.0);
-  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", failing) == 3.0);
-  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", throwing) == 3.0);
-  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", throwing) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_failures_total", failing) == 3.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_runs_total", failing) == 3.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_failures_total", throwing) == 3.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_skipped_total", throwing) == 0.0);
   // No success yet: no timestamp series (a 0 would read as "stale since 1970").
-  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_last_success_timestamp_seconds", failing));
+  CHECK_FALSE(value_of(h.scheduler, "pgvigil_probe_last_success_timestamp_seconds", failing));
 }
 
 TEST_CASE("a run that could not start is neither a run nor a failure, and frees the job") {
@@ -242,9 +240,9 @@ TEST_CASE("a run that could not start is neither a run nor a failure, and frees 
   });
   h.run_until(h.start + Scheduler::splay(kKey, 1s) + 2s);
   CHECK(started == 3);  // not left "in flight": every due point started a run
-  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 1.0);
-  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", kKey) == 0.0);
-  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", kKey) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey) == 1.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_failures_total", kKey) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_skipped_total", kKey) == 0.0);
 }
 
 TEST_CASE("a job that reports success and then throws counts one successful run") {
@@ -254,8 +252,8 @@ TEST_CASE("a job that reports success and then throws counts one successful run"
     throw std::runtime_error("after done");
   });
   h.run_until(h.start + 1s);
-  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 1.0);
-  CHECK(value_of(h.registry, "pgvigil_probe_failures_total", kKey) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey) == 1.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_failures_total", kKey) == 0.0);
 }
 
 TEST_CASE("duration and last success are measured with the injected clocks") {
@@ -269,10 +267,10 @@ TEST_CASE("duration and last success are measured with the injected clocks") {
   (*pending)(true);
   const double finished_at = h.wall_seconds();
 
-  CHECK(value_of(h.registry, "pgvigil_probe_duration_seconds", kKey) == doctest::Approx(0.25));
-  CHECK(value_of(h.registry, "pgvigil_probe_duration_seconds_total", kKey) ==
+  CHECK(value_of(h.scheduler, "pgvigil_probe_duration_seconds", kKey) == doctest::Approx(0.25));
+  CHECK(value_of(h.scheduler, "pgvigil_probe_duration_seconds_total", kKey) ==
         doctest::Approx(0.25));
-  CHECK(value_of(h.registry, "pgvigil_probe_last_success_timestamp_seconds", kKey) ==
+  CHECK(value_of(h.scheduler, "pgvigil_probe_last_success_timestamp_seconds", kKey) ==
         doctest::Approx(finished_at));
   CHECK(finished_at > 1'800'000'000.0);
 }
@@ -282,7 +280,7 @@ TEST_CASE("metric families carry help texts") {
   h.scheduler.add(kKey, 1s, [](const Scheduler::Done& done) { done(true); });
   h.run_until(h.start + 1s);
   int seen = 0;
-  for (const auto& family : h.registry.Collect()) {
+  for (const auto& family : h.scheduler.Collect()) {
     if (family.name.rfind("pgvigil_probe_", 0) != 0) continue;
     ++seen;
     CHECK_MESSAGE(family.help.size() > 20, family.name);
@@ -316,11 +314,10 @@ TEST_CASE("the scheduler starts each key at its splay, the same after a restart"
   // Two daemons started at different monotonic times but whose wall clocks
   // share the phase within the interval run the key at the same wall phase.
   const auto first_run_wall_phase = [](Clock::duration steady_offset, std::chrono::seconds wall) {
-    prometheus::Registry registry;
     const auto start = Clock::time_point{} + 1000h + steady_offset;
     auto now = start;
     const std::chrono::system_clock::time_point wall_start{wall};
-    Scheduler scheduler(registry, start, [&] { return wall_start + (now - start); });
+    Scheduler scheduler(start, [&] { return wall_start + (now - start); });
     std::optional<std::chrono::system_clock::time_point> ran_at;
     scheduler.add(kKey, 15s, [&](const Scheduler::Done& done) {
       ran_at = wall_start + (now - start);
@@ -362,20 +359,20 @@ TEST_CASE("remove drops the job and its series, a late Done is ignored") {
   h.scheduler.add(kKey, 1s, [&](Scheduler::Done done) { pending = std::move(done); });
   h.run_until(h.start + 1s);
   REQUIRE(pending);
-  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey) == 0.0);
 
   CHECK(h.scheduler.remove(kKey));
   CHECK_FALSE(h.scheduler.remove(kKey));
   CHECK_FALSE(h.scheduler.has_job(kKey));
   CHECK_FALSE(h.scheduler.next_due());
-  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_runs_total", kKey));
-  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_skipped_total", kKey));
-  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_duration_seconds", kKey));
-  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_duration_seconds_total", kKey));
+  CHECK_FALSE(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey));
+  CHECK_FALSE(value_of(h.scheduler, "pgvigil_probe_skipped_total", kKey));
+  CHECK_FALSE(value_of(h.scheduler, "pgvigil_probe_duration_seconds", kKey));
+  CHECK_FALSE(value_of(h.scheduler, "pgvigil_probe_duration_seconds_total", kKey));
 
   CHECK_NOTHROW((*pending)(true));
-  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_runs_total", kKey));
-  CHECK_FALSE(value_of(h.registry, "pgvigil_probe_last_success_timestamp_seconds", kKey));
+  CHECK_FALSE(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey));
+  CHECK_FALSE(value_of(h.scheduler, "pgvigil_probe_last_success_timestamp_seconds", kKey));
 
   // Adding it again starts from fresh series and is not blocked by the old run.
   int runs = 0;
@@ -383,10 +380,10 @@ TEST_CASE("remove drops the job and its series, a late Done is ignored") {
     ++runs;
     done(true);
   });
-  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey) == 0.0);
   h.run_until(h.now + 1s);
   CHECK(runs == 1);
-  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 1.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey) == 1.0);
 }
 
 TEST_CASE("a Done that outlives the scheduler is harmless") {
@@ -435,7 +432,7 @@ TEST_CASE("an early run just before a grid point does not meet itself there as a
   h.run_until(first + 1s - 19ms);
   REQUIRE(starts.size() == 2);     // the early run, 20 ms before the grid point
   h.run_until(first + 1s + 10ms);  // still in flight across the grid point
-  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", kKey) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_skipped_total", kKey) == 0.0);
   (*pending)(true);
   // The next run is on the grid again, one interval later.
   h.run_until(first + 2s - 1ms);
@@ -488,7 +485,7 @@ TEST_CASE("run_soon runs at the next advance and then returns to the rhythm") {
   h.jump_to(first + 20s);
   REQUIRE(starts.size() == 4);
   (*pending)(true);
-  CHECK(value_of(h.registry, "pgvigil_probe_skipped_total", kKey) == 0.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_skipped_total", kKey) == 0.0);
 }
 
 TEST_CASE("add replaces an existing job and keeps its series") {
@@ -509,7 +506,7 @@ TEST_CASE("add replaces an existing job and keeps its series") {
   h.run_until(h.now + 6s);
   CHECK(old_runs == 3);
   CHECK(new_runs == 3);
-  CHECK(value_of(h.registry, "pgvigil_probe_runs_total", kKey) == 6.0);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey) == 6.0);
 }
 
 TEST_CASE("a job may remove itself while it runs") {
@@ -544,7 +541,7 @@ TEST_CASE("time handed to advance never runs backwards") {
   CHECK(h.scheduler.last_advance() == h.start + 5s);
 }
 
-TEST_CASE("probe values by target: what the alert rules read, equal to the registry's series") {
+TEST_CASE("probe values by target: what the alert rules read, equal to the exposed series") {
   Harness h;
   std::vector<Clock::time_point> starts;
   h.scheduler.add(kKey, 10s, recording_job(starts, h));
@@ -558,10 +555,10 @@ TEST_CASE("probe values by target: what the alert rules read, equal to the regis
 
   const auto successes =
       h.scheduler.probe_values("db1", "pgvigil_probe_last_success_timestamp_seconds");
-  REQUIRE(successes.size() == 1);  // locks never succeeded: no sample, like the registry
+  REQUIRE(successes.size() == 1);  // locks never succeeded: no sample, as in /metrics
   CHECK(successes[0].first == "activity");
   CHECK(successes[0].second ==
-        value_of(h.registry, "pgvigil_probe_last_success_timestamp_seconds", kKey));
+        value_of(h.scheduler, "pgvigil_probe_last_success_timestamp_seconds", kKey));
   const auto failures = h.scheduler.probe_values("db1", "pgvigil_probe_failures_total");
   REQUIRE(failures.size() == 2);
   CHECK(failures[0] == std::pair<std::string, double>{"activity", 0});
@@ -569,4 +566,28 @@ TEST_CASE("probe values by target: what the alert rules read, equal to the regis
   CHECK(h.scheduler.probe_values("db1", "pgvigil_probe_runs_total").size() == 2);
   CHECK(h.scheduler.probe_values("db3", "pgvigil_probe_runs_total").empty());
   CHECK(h.scheduler.probe_values("db1", "pgvigil_probe_no_such_metric").empty());
+}
+
+TEST_CASE("the job table's text is what prometheus-cpp serialises from Collect()") {
+  Harness h;
+  // Label values the format must escape, a failing job (no last success)
+  // and a skipped run.
+  h.scheduler.add({"db \"quoted\"\\path\nline", "activity"}, 1s,
+                  [](const Scheduler::Done& done) { done(true); });
+  h.scheduler.add({"db2", "locks"}, 1s, [](const Scheduler::Done& done) { done(false); });
+  std::vector<Scheduler::Done> held;
+  h.scheduler.add({"db2", "slow"}, 1s,
+                  [&](Scheduler::Done done) { held.push_back(std::move(done)); });
+  h.run_until(h.start + 3s);
+  std::string text;
+  h.scheduler.write_text(text);
+  CHECK(text == prometheus::TextSerializer().Serialize(h.scheduler.Collect()));
+  const auto skipped = value_of(h.scheduler, "pgvigil_probe_skipped_total", {"db2", "slow"});
+  REQUIRE(skipped.has_value());
+  CHECK(*skipped >= 1.0);
+  CHECK(text.find("pgvigil_probe_skipped_total{target=\"db2\",probe=\"slow\"} " +
+                  std::to_string(static_cast<int>(*skipped)) + "\n") != std::string::npos);
+  CHECK(text.find("pgvigil_probe_last_success_timestamp_seconds{target=\"db2\",probe=\"locks\"}") ==
+        std::string::npos);
+  CHECK(text.find("target=\"db \\\"quoted\\\"\\\\path\\nline\"") != std::string::npos);
 }

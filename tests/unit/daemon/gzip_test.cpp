@@ -55,6 +55,31 @@ TEST_CASE("gzip_compress handles empty and incompressible input") {
   CHECK(gunzip(pgvigil::http::gzip_compress(noise)) == noise);
 }
 
+TEST_CASE("a large body compresses into a buffer sized by its output") {
+  // Past the small-body case the output buffer starts at a quarter of the
+  // input: a compressible body does not keep an input-sized buffer, and an
+  // incompressible one grows the buffer and still round-trips.
+  std::string text;
+  for (int i = 0; text.size() < 4'000'000; ++i)
+    text += "pg_stat_activity_count{target=\"t" + std::to_string(i % 1000) + "\",state=\"idle\"} " +
+            std::to_string(i % 13) + "\n";
+  pgvigil::http::GzipCompressor compressor(1);
+  const std::string compressed = compressor.compress(text);
+  CHECK(compressed.size() < text.size() / 8);
+  CHECK(compressed.capacity() <= 2 * compressed.size() + 4096);
+  CHECK(gunzip(compressed) == text);
+
+  std::string noise;
+  unsigned state = 777;
+  for (int i = 0; i < 1'000'000; ++i) {
+    state = state * 1103515245u + 12345u;
+    noise.push_back(static_cast<char>(state >> 16));
+  }
+  const std::string grown = compressor.compress(noise);
+  CHECK(grown.size() > noise.size() / 2);
+  CHECK(gunzip(grown) == noise);
+}
+
 TEST_CASE("accepts_gzip follows Accept-Encoding") {
   using pgvigil::http::accepts_gzip;
   CHECK(accepts_gzip("gzip"));
