@@ -55,8 +55,13 @@ void JobRunner::sync(const std::shared_ptr<TargetMonitor>& monitor,
 void JobRunner::remove_target(const std::string& target) {
   scheduler_.remove_target(target);
   store_.remove_target(target);
-  std::erase_if(completed_, [&](const JobKey& key) { return key.target == target; });
-  std::erase_if(jobs_, [&](const auto& entry) { return entry.first.target == target; });
+  // The target's own range only (keys order by target first).
+  const JobKey first{target, ""};
+  const auto in_target = [&](const JobKey& key) { return key.target == target; };
+  auto done = completed_.lower_bound(first);
+  while (done != completed_.end() && in_target(*done)) done = completed_.erase(done);
+  auto job = jobs_.lower_bound(first);
+  while (job != jobs_.end() && in_target(job->first)) job = jobs_.erase(job);
 }
 
 void JobRunner::run_session_jobs_soon(const std::string& target) {

@@ -219,9 +219,26 @@ void MetricsStore::remove(const std::string& target, const std::string& probe) {
   changed(target, true);
 }
 
+std::size_t MetricsStore::erase_snapshots(const std::string& target,
+                                          const std::vector<std::string>& keep) {
+  // Only the target's own range of the map: a server restart takes down a
+  // hundred targets at once, and a scan of every snapshot per target was
+  // quadratic in the fleet.
+  std::size_t removed = 0;
+  auto it = snapshots_.lower_bound({target, ""});
+  while (it != snapshots_.end() && it->first.first == target) {
+    if (std::find(keep.begin(), keep.end(), it->first.second) != keep.end()) {
+      ++it;
+      continue;
+    }
+    it = snapshots_.erase(it);
+    ++removed;
+  }
+  return removed;
+}
+
 std::size_t MetricsStore::remove_target(const std::string& target) {
-  const auto removed =
-      std::erase_if(snapshots_, [&](const auto& entry) { return entry.first.first == target; });
+  const auto removed = erase_snapshots(target, {});
   if (removed > 0) changed(target, true);
   reshaped(target);
   input_generations_.erase(target);
@@ -229,11 +246,7 @@ std::size_t MetricsStore::remove_target(const std::string& target) {
 }
 
 void MetricsStore::retain_only(const std::string& target, const std::vector<std::string>& probes) {
-  const auto removed = std::erase_if(snapshots_, [&](const auto& entry) {
-    return entry.first.first == target &&
-           std::find(probes.begin(), probes.end(), entry.first.second) == probes.end();
-  });
-  if (removed == 0) return;
+  if (erase_snapshots(target, probes) == 0) return;
   reshaped(target);
   changed(target, true);
 }

@@ -114,6 +114,8 @@ class MetricsStore : public prometheus::Collectable {
   bool same_samples(const StoredFamily& stored, const prometheus::MetricFamily& family) const;
   void serialise(std::string& out, const StoredFamily& family, const Labels& identity) const;
   void changed(const std::string& target, bool input);
+  // Erases the target's snapshots except those of the probes in `keep`.
+  std::size_t erase_snapshots(const std::string& target, const std::vector<std::string>& keep);
   // Where each metric's families are among a target's snapshots, for lookups
   // (an alert evaluation asks for dozens of metrics per target): built at the
   // first lookup after the target's snapshots were added, replaced or removed.

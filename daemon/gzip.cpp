@@ -90,9 +90,9 @@ std::string deflate_all(z_stream& zs, std::string_view data) {
   // fleet's tens of MB of text compress ~10x) starts at a quarter and grows,
   // so the buffer kept with the cached body is not the size of the input.
   constexpr std::size_t kWorstCaseUpTo = 256 * 1024;
-  const auto bound = static_cast<std::size_t>(deflateBound(
-                         &zs, static_cast<uLong>(std::min<std::size_t>(
-                                  data.size(), std::numeric_limits<uLong>::max())))) +
+  const auto bound = static_cast<std::size_t>(
+                         deflateBound(&zs, static_cast<uLong>(std::min<std::size_t>(
+                                               data.size(), std::numeric_limits<uLong>::max())))) +
                      64;
   std::string out;
   out.resize(data.size() <= kWorstCaseUpTo ? bound : std::min(bound, data.size() / 4));

@@ -28,7 +28,9 @@ struct ServerInfo {
   std::string current_user;
   bool is_superuser = false;
   bool has_pg_stat_statements = false;  // the extension exists in current_database
-  std::map<std::string, std::string, std::less<>> settings;  // name -> setting (pg_settings)
+  // name -> setting, for the few settings probes read at connect time (the
+  // list is the session's kSettingsSql); a name not listed there reads empty.
+  std::map<std::string, std::string, std::less<>> settings;
   // pg_control_system().system_identifier as decimal text (a 64-bit value does
   // not fit a double); empty when it could not be read.
   std::string system_identifier;
