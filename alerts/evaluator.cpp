@@ -85,8 +85,11 @@ class TrackingSource final : public AlertSource {
     if (!inner_.tracked(metric)) untracked_read_ = true;
     return inner_.samples(target, metric);
   }
+  // Evidence is not rule input (the store's input generation ignores it):
+  // a rule that reads it is not reused.
   std::optional<std::string> evidence(const std::string& target,
                                       std::string_view key) const override {
+    untracked_read_ = true;
     return inner_.evidence(target, key);
   }
   bool tracked(std::string_view metric) const override { return inner_.tracked(metric); }
@@ -130,7 +133,7 @@ void Evaluator::evaluate(const AlertSource& source, const std::vector<TargetFact
       // and even its name's string are not touched.
       if (unchanged) {
         auto cached = target_memory.verdicts.find(rule.name);
-        if (cached != target_memory.verdicts.end() && cached->second.reusable &&
+        if (cached != target_memory.verdicts.end() && cached->second.holds_at(now) &&
             cached->second.findings.empty()) {
           ++work_.rules_reused;
           continue;
@@ -158,7 +161,7 @@ void Evaluator::evaluate(const AlertSource& source, const std::vector<TargetFact
 
       std::vector<Finding> findings;
       auto cached = target_memory.verdicts.find(rule_name);
-      if (unchanged && cached != target_memory.verdicts.end() && cached->second.reusable) {
+      if (unchanged && cached != target_memory.verdicts.end() && cached->second.holds_at(now)) {
         findings = cached->second.findings;
         ++work_.rules_reused;
       } else {
@@ -176,10 +179,14 @@ void Evaluator::evaluate(const AlertSource& source, const std::vector<TargetFact
           target_memory.verdicts.erase(rule_name);
           continue;
         }
-        // A rule that keeps memory is about change over time: never reused.
-        const bool reusable =
-            !ctx.read_clock && !untracked_read && target_memory.per_rule[rule_name].empty();
-        target_memory.verdicts[rule_name] = Verdict{findings, reusable};
+        // A rule that keeps memory is about change over time: reused only
+        // as long as it says it settled.
+        std::optional<Clock::time_point> holds_until;
+        if (!ctx.read_clock && !untracked_read && target_memory.per_rule[rule_name].empty())
+          holds_until = Clock::time_point::max();
+        else if (ctx.clock_reads > 0 && ctx.settled_reads >= ctx.clock_reads)
+          holds_until = ctx.settled_until;
+        target_memory.verdicts[rule_name] = Verdict{findings, holds_until};
       }
 
       for (auto& finding : findings) {

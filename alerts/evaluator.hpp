@@ -94,7 +94,12 @@ class Evaluator {
  private:
   struct Verdict {
     std::vector<Finding> findings;
-    bool reusable = false;  // the rule read neither the clock nor untracked values
+    // Until when the findings stand while the target's inputs do not move:
+    // for ever for a rule that read neither the clock nor untracked values
+    // and keeps no memory, until what the rule declared settled (RuleContext),
+    // or not at all.
+    std::optional<Clock::time_point> holds_until;
+    bool holds_at(Clock::time_point now) const { return holds_until && now < *holds_until; }
   };
   struct TargetMemory {
     std::map<std::string, RuleMemory> per_rule;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 namespace pgvigil::alerts::detail {
 
@@ -13,6 +15,15 @@ std::string number(double value) {
 
 double unix_seconds(Clock::time_point now) {
   return std::chrono::duration<double>(now.time_since_epoch()).count();
+}
+
+Clock::time_point from_unix_seconds(double seconds) {
+  // Far below the clock's range (~292 years of nanoseconds either way).
+  constexpr double kLimit = 4e9;
+  if (!std::isfinite(seconds) || seconds > kLimit) return Clock::time_point::max();
+  if (seconds < -kLimit) return Clock::time_point::min();
+  return Clock::time_point(
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
 }
 
 Findings above(const RuleContext& ctx, std::string_view metric, double threshold,
@@ -46,7 +57,10 @@ bool rose_within(const RuleContext& ctx, const std::string& series, double value
   if (previous != memory.end() && value > previous->second) memory[rose_key] = now;
   memory[value_key] = value;
   auto rose = memory.find(rose_key);
-  return rose != memory.end() && now - rose->second <= window;
+  const bool within = rose != memory.end() && now - rose->second <= window;
+  // The same value again changes nothing; only the window's end does.
+  ctx.settled(within ? from_unix_seconds(rose->second + window) : Clock::time_point::max());
+  return within;
 }
 
 std::optional<double> rate_over(const RuleContext& ctx, const std::string& series, double value,

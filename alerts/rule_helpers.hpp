@@ -25,6 +25,9 @@ std::string number(double value);
 
 // `now` as unix seconds, the unit of the timestamp metrics.
 double unix_seconds(Clock::time_point now);
+// The clock point of a Unix time, for RuleContext::settled(); max() for one
+// that is not finite or lies beyond the clock's range.
+Clock::time_point from_unix_seconds(double seconds);
 
 // One finding for every sample of `metric` whose value passes `test`.
 template <class Test>

@@ -4,6 +4,7 @@
 // express the same condition in PromQL for `pgvigil rules`. Thresholds and
 // `for` come from the runbooks and may be overridden per target in the config
 // ([alerting.rules.NAME] / [target.rules.NAME], already merged by the loader).
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -101,12 +102,25 @@ struct RuleContext {
   Clock::time_point evaluated_at;
   RuleMemory& memory;
   // Set by reading the clock: the verdict may then change with no new input,
-  // so the evaluator runs the rule every round instead of reusing it.
+  // so the evaluator runs the rule every round instead of reusing it...
   mutable bool read_clock = false;
+  mutable int clock_reads = 0;
+  // ...unless every read of the clock was followed by settled(): the rule
+  // knows that, with the same inputs, its verdict and its memory (and the
+  // untracked values it read) stay as they are until `until`
+  // (Clock::time_point::max(): until an input moves). An idle fleet's
+  // memory-keeping rules then cost nothing per round.
+  mutable int settled_reads = 0;
+  mutable Clock::time_point settled_until = Clock::time_point::max();
 
   Clock::time_point now() const {
     read_clock = true;
+    ++clock_reads;
     return evaluated_at;
+  }
+  void settled(Clock::time_point until) const {
+    ++settled_reads;
+    settled_until = std::min(settled_until, until);
   }
 };
 

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 
+#include <cmath>
+#include <limits>
+
 #include "alerts/rule_groups.hpp"
 #include "alerts/rule_helpers.hpp"
 
@@ -36,15 +39,20 @@ int restarts_within(const RuleContext& ctx, double window) {
     memory["total"] = total;
   }
   int count = 0;
+  double first_expiry = std::numeric_limits<double>::infinity();
   for (auto it = memory.lower_bound("seen\x1f");
        it != memory.end() && it->first.starts_with("seen\x1f");) {
     if (now - it->second > window) {
       it = memory.erase(it);
     } else {
       ++count;
+      first_expiry = std::min(first_expiry, it->second + window);
       ++it;
     }
   }
+  // With the same total, only a remembered restart leaving the window
+  // changes the count.
+  ctx.settled(from_unix_seconds(first_expiry));
   return count;
 }
 

@@ -1,6 +1,10 @@
 // Self-monitoring: pgvigil's own probes (alerts/tests/selfmonitoring.yml). The
 // export puts these rules, and PgvigilNotScraped, in the group
 // pgvigil.selfmonitoring (alerts/prometheus_rules.cpp).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "alerts/rule_groups.hpp"
 #include "alerts/rule_helpers.hpp"
 
@@ -32,12 +36,19 @@ std::vector<RuleDefinition> selfmonitoring_rules() {
             Findings out;
             if (!ctx.target.up) return out;
             const double now = unix_seconds(ctx.now());
+            const double threshold = ctx.params.get("threshold");
+            double first_stale = std::numeric_limits<double>::infinity();
             for (auto& finding :
-                 each_sample(ctx, "pgvigil_probe_last_success_timestamp_seconds",
-                             [&](double v) { return now - v > ctx.params.get("threshold"); })) {
+                 each_sample(ctx, "pgvigil_probe_last_success_timestamp_seconds", [&](double v) {
+                   first_stale = std::min(first_stale, v + threshold);
+                   return now - v > threshold;
+                 })) {
               finding.value = now - finding.value;
               out.push_back(std::move(finding));
             }
+            // Nothing stale: a success only moves a probe's time later, so
+            // nothing can be before the first probe's limit passes.
+            if (out.empty()) ctx.settled(from_unix_seconds(first_stale));
             return out;
           },
       .prometheus =

@@ -2,6 +2,8 @@
 // transaction ID wraparound and dead rows (alerts/tests/storage.yml).
 #include <algorithm>
 
+#include <limits>
+
 #include "alerts/rule_groups.hpp"
 #include "alerts/rule_helpers.hpp"
 #include "alerts/template.hpp"
@@ -109,9 +111,17 @@ std::vector<RuleDefinition> storage_rules() {
       .evaluate =
           [](const RuleContext& ctx) {
             const double now = unix_seconds(ctx.now());
-            auto out = each_sample(ctx, "pg_filesystem_predicted_full_timestamp_seconds",
-                                   [&](double v) { return v - now < ctx.params.get("threshold"); });
+            const double threshold = ctx.params.get("threshold");
+            double first_due = std::numeric_limits<double>::infinity();
+            auto out =
+                each_sample(ctx, "pg_filesystem_predicted_full_timestamp_seconds", [&](double v) {
+                  first_due = std::min(first_due, v - threshold);
+                  return v - now < threshold;
+                });
             for (auto& finding : out) finding.value -= now;
+            // No forecast within the threshold: the same forecasts cross it
+            // at the earliest one's time (an infinite forecast never).
+            if (out.empty()) ctx.settled(from_unix_seconds(first_due));
             return out;
           },
       .prometheus =
@@ -243,8 +253,11 @@ std::vector<RuleDefinition> storage_rules() {
                 ctx.source.samples(ctx.target.name, "pg_stat_user_tables_last_autovacuum");
             const double max_age = ctx.params.get("autovacuum_age");
             Findings out;
-            for (auto& finding :
-                 above(ctx, "pg_stat_user_tables_dead_tuple_ratio", ctx.params.get("ratio")))
+            auto candidates =
+                above(ctx, "pg_stat_user_tables_dead_tuple_ratio", ctx.params.get("ratio"));
+            // No table over the ratio: time alone changes nothing.
+            if (candidates.empty()) ctx.settled(Clock::time_point::max());
+            for (auto& finding : candidates)
               if (!any_series(vacuumed, finding.labels,
                               [&](double last) { return now - last < max_age; }))
                 out.push_back(std::move(finding));

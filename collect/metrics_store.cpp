@@ -76,15 +76,18 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
     if (shape) {
       const bool new_evidence = stored.evidence != evidence;
       if (moved.empty() && !new_evidence) return false;
-      bool input = new_evidence;
+      // Evidence is neither text nor rule input (alerts read it when they
+      // fire): new evidence alone is swapped and moves no generation.
+      if (new_evidence) stored.evidence = std::move(evidence);
+      if (moved.empty()) return true;
+      bool input = false;
       for (auto i : moved) {
         input = input || !volatile_metrics_.contains(families[i].name);
         stored.families[i] = store_family(std::move(families[i]));
         stored.text[i].clear();
         serialise(stored.text[i], stored.families[i], identity);
       }
-      if (new_evidence) stored.evidence = std::move(evidence);
-      if (!moved.empty()) ++serialisations_;
+      ++serialisations_;
       changed(target, input);
       return true;
     }

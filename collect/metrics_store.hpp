@@ -66,10 +66,10 @@ class MetricsStore : public prometheus::Collectable {
   void set_volatile_metrics(std::set<std::string, std::less<>> names) {
     volatile_metrics_ = std::move(names);
   }
-  // Moves on every change of any snapshot (what /metrics serves).
+  // Moves on every change of any snapshot's series (what /metrics serves).
   std::uint64_t generation() const noexcept { return generation_; }
   // Moves when a target's snapshots change other than in volatile metrics
-  // (what the alert rules read); 0 for a target never stored.
+  // and evidence (what the alert rules read); 0 for a target never stored.
   std::uint64_t input_generation(const std::string& target) const;
   // Snapshots serialised to text so far (rounds that changed something).
   std::uint64_t serialisations() const noexcept { return serialisations_; }

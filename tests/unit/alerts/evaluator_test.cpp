@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "alerts/evaluator.hpp"
 #include "fake_source.hpp"
@@ -495,4 +496,63 @@ TEST_CASE("unchanged input: a tracked value changed behind the generation's back
   f.source.set("db1", "pg_stat_activity_longest_query_seconds", {}, 900);  // the generation moves
   f.run_tracked(kStart + 2s);
   CHECK(f.of("PostgresLongRunningQuery").size() == 1);
+}
+
+TEST_CASE("unchanged input: a settled rule is reused until its declared time") {
+  // PgvigilProbeFailing reads the clock and an untracked value, yet with no
+  // probe stale it says when one could first be: the probe's last success
+  // plus the limit. Until then it is reused (shown by a value moved back
+  // behind the generation's back, which the daemon's scheduler never does).
+  Fixture f;
+  const double start = 1'800'000'000;
+  f.source.set_untracked("pgvigil_probe_last_success_timestamp_seconds");
+  f.source.set("db1", "pgvigil_probe_last_success_timestamp_seconds", {{"probe", "vacuum"}},
+               start - 100);
+  f.run_tracked(kStart);
+  f.source.set_quietly("db1", "pgvigil_probe_last_success_timestamp_seconds", {{"probe", "vacuum"}},
+                       start - 700);
+  f.run_tracked(kStart + 10s);
+  CHECK(f.of("PgvigilProbeFailing").empty());
+  f.run_tracked(kStart + 500s);  // the limit of the value it last saw
+  CHECK(f.of("PgvigilProbeFailing").size() == 1);
+}
+
+TEST_CASE("unchanged input: a settled rule still fires on time") {
+  Fixture f;
+  const double start = 1'800'000'000;
+  f.source.set_untracked("pgvigil_probe_last_success_timestamp_seconds");
+  f.source.set("db1", "pgvigil_probe_last_success_timestamp_seconds", {{"probe", "vacuum"}},
+               start - 100);
+  int first_alert = -1;
+  for (int second = 0; second <= 700 && first_alert < 0; second += 10) {
+    f.run_tracked(kStart + std::chrono::seconds(second));
+    if (!f.of("PgvigilProbeFailing").empty()) first_alert = second;
+  }
+  CHECK(first_alert == 510);  // the first round past 600 s without success
+}
+
+TEST_CASE("unchanged input: an idle healthy target runs no rule once its rules settled") {
+  // The memory- and clock-keeping rules of a quiet server (restarts, log
+  // classes, probe staleness, disk forecast) declare themselves settled.
+  Fixture f;
+  const double start = 1'800'000'000;
+  test::set_up(f.source, "db1");
+  f.source.set_untracked("pgvigil_probe_last_success_timestamp_seconds");
+  f.source.set("db1", "pg_postmaster_restarts_total", {}, 0);
+  f.source.set("db1", "pg_log_messages_total", {{"class", "crash"}}, 0);
+  f.source.set("db1", "pg_log_messages_total", {{"class", "out_of_memory"}}, 0);
+  f.source.set("db1", "pgvigil_probe_last_success_timestamp_seconds", {{"probe", "vacuum"}}, start);
+  f.source.set("db1", "pg_filesystem_predicted_full_timestamp_seconds",
+               {{"path", "/data"}, {"mountpoint", "/"}, {"role", "data"}},
+               std::numeric_limits<double>::infinity());
+  f.run_tracked(kStart);
+  f.run_tracked(kStart + 1s);
+  const auto settled = f.evaluator.work().rules_run;
+  for (int second = 2; second < 62; ++second) f.run_tracked(kStart + std::chrono::seconds(second));
+  CHECK(f.evaluator.work().rules_run == settled);
+  CHECK(f.evaluator.alerts().empty());
+  // A restart (a new input) is evaluated at once.
+  f.source.set("db1", "pg_postmaster_restarts_total", {}, 1);
+  f.run_tracked(kStart + 62s);
+  CHECK(f.evaluator.work().rules_run > settled);
 }
