@@ -115,6 +115,11 @@ def run(work_dir: Path, screenshot: Path) -> None:
 
         wait_until(lambda: all(t["up"] and t["role"] for t in targets().values()), 30,
                    "both targets up with their role")
+        # The replication probe's first round is spread over its interval, so "up" can come
+        # before the replica's lag is known; the page shows whatever the store has.
+        wait_until(lambda: re.search(r'^pg_replication_lag_seconds\{[^}]*target="replica"',
+                                     http_get(f"{base}/metrics")[1], re.M), 30,
+                   "the replica's lag in /metrics")
 
         started = time.monotonic()
         dom = browser.dom(f"{base}/")
