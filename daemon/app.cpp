@@ -136,7 +136,8 @@ App::App(config::Config config)
                                 "in between are served from the last one).")
                           .Register(*registry_)
                           .Add({})),
-      exposition_([this](std::string& out) { build_metrics(out); }) {
+      exposition_([this](std::string& out) { build_metrics(out); }, io_.get_executor(),
+                  workers_.get_executor()) {
   alertmanager_ = std::make_unique<AlertmanagerClient>(io_, *registry_);
   discovery_ = std::make_unique<Discovery>(io_, workers_, *registry_, [this] { apply_targets(); });
   reload_ok_.Set(1);
@@ -509,7 +510,9 @@ void App::build_routes() {
     http::RouteReply reply;
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     reply.shared_body = exposition_.plain(metrics_version());
-    reply.gzipped_body = [this] { return exposition_.gzipped(metrics_version()); };
+    reply.gzipped_body = [this](http::ResponseText::Delivery deliver) {
+      exposition_.gzipped(metrics_version(), std::move(deliver));
+    };
     reply.compressible = true;
     return reply;
   });

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <string_view>
 
 #include "config/text.hpp"
@@ -56,7 +57,7 @@ void finish(const Request& request, Response& response) {
   if (status_has_no_body(status)) {
     response.body().clear();
     response.erase(beast_http::field::content_length);
-  } else {
+  } else if (!response.body().is_deferred()) {  // resolve_deferred_body frames it
     response.content_length(response.body().size());
     if (request.method() == beast_http::verb::head) response.body().clear();
   }
@@ -157,7 +158,8 @@ Response Router::handle(const Request& request) const {
       const std::size_t size = reply.shared_body ? reply.shared_body->size() : reply.body.size();
       if (size > 0 && accepts_gzip(joined_accept_encoding(request))) {
         if (cached_gzip) {
-          reply.shared_body = reply.gzipped_body();
+          response.body().defer(std::move(reply.gzipped_body));
+          reply.shared_body.reset();
         } else if (reply.shared_body) {
           reply.body = gzip_compress(*reply.shared_body);
           reply.shared_body.reset();
@@ -169,7 +171,7 @@ Response Router::handle(const Request& request) const {
     }
     if (reply.shared_body) {
       response.body().share(std::move(reply.shared_body));
-    } else {
+    } else if (!response.body().is_deferred()) {
       response.body() = std::move(reply.body);
     }
     finish(request, response);
@@ -178,6 +180,36 @@ Response Router::handle(const Request& request) const {
     // Only resource exhaustion gets here (allocation, zlib); answer generically.
     spdlog::error("http: failed to build a response");
     return internal_error(request);
+  }
+}
+
+void resolve_deferred_body(const Request& request, Response response,
+                           std::function<void(Response)> done) {
+  if (!response.body().is_deferred()) return done(std::move(response));
+  auto producer = response.body().take_producer();
+  // What framing needs of the request, which may be gone when the body comes.
+  Request head{request.method(), request.target(), request.version()};
+  head.keep_alive(request.keep_alive());
+  // The producer may deliver at once, later, or (having thrown) not at all:
+  // whichever of delivery and failure comes first answers, once.
+  auto pending = std::make_shared<std::optional<Response>>(std::move(response));
+  auto deliver = [pending, done,
+                  head = std::move(head)](std::shared_ptr<const std::string> buffer) mutable {
+    if (!pending->has_value()) return;
+    Response answer = std::move(**pending);
+    pending->reset();
+    if (!buffer) {
+      spdlog::error("http: a response body could not be produced");
+      return done(internal_error(head));
+    }
+    answer.body().share(std::move(buffer));
+    finish(head, answer);
+    done(std::move(answer));
+  };
+  try {
+    producer(deliver);
+  } catch (...) {
+    deliver(nullptr);
   }
 }
 

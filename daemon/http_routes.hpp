@@ -30,9 +30,10 @@ struct RouteReply {
   std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
   // Instead of `body`: a buffer the handler's cache keeps, and the cache's
   // gzip of it, asked for only when the client accepts gzip (the router then
-  // compresses nothing itself).
+  // compresses nothing itself). The gzip may come later, from another thread's
+  // work: the response's body is then deferred (ResponseText::defer).
   std::shared_ptr<const std::string> shared_body;
-  std::function<std::shared_ptr<const std::string>()> gzipped_body;
+  ResponseText::Producer gzipped_body;
 };
 
 // Called for GET and HEAD alike (HEAD drops the body afterwards). May throw:
@@ -52,6 +53,8 @@ class Router {
   // 400 for a target that does not start with "/", 405 (Allow: GET, HEAD) for
   // other methods, 404 for unknown paths, 500 when the handler throws or
   // replies with an invalid status or header. Never throws for a bad request.
+  // A cached gzip comes as a deferred body without Content-Length: the caller
+  // resolves it (the HTTP server does; see resolve_deferred_body).
   Response handle(const Request& request) const;
 
  private:
@@ -62,5 +65,12 @@ class Router {
 // Content-Length (HEAD: the length of the body it does not get), keep-alive
 // only when the request, the response and `may_keep_alive` all allow it.
 void fit_response(const Request& request, Response& response, bool may_keep_alive = true);
+
+// Runs a deferred body's producer; `done` gets the response with its body in
+// place, or a 500 when the producer failed (threw or delivered nothing). Calls
+// `done` at once when the body was not deferred or the producer delivers
+// synchronously (a cached gzip).
+void resolve_deferred_body(const Request& request, Response response,
+                           std::function<void(Response)> done);
 
 }  // namespace pgvigil::http

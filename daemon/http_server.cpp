@@ -61,7 +61,7 @@ constexpr std::chrono::milliseconds kIdleEvictionGrace{1000};
 // What the accept path needs to know about every open connection.
 class ConnectionBase {
  public:
-  enum class Phase { handshake, idle, reading, authorizing, writing, lingering, closed };
+  enum class Phase { handshake, idle, reading, authorizing, answering, writing, lingering, closed };
 
   ConnectionBase() = default;
   virtual ~ConnectionBase() = default;
@@ -382,7 +382,15 @@ class Connection final : public ConnectionBase,
           error_response(beast::http::status::internal_server_error, "Internal Server Error");
       response.keep_alive(true);  // the connection itself is fine
     }
-    respond(std::move(response));
+    if (!response.body().is_deferred()) return respond(std::move(response));
+    // A body still being produced off the loop (the /metrics gzip): the
+    // connection waits without holding the loop.
+    phase_ = Phase::answering;
+    resolve_deferred_body(*request_, std::move(response),
+                          [self = this->shared_from_this()](Response ready) {
+                            if (self->phase_ != Phase::answering) return;  // closed meanwhile
+                            self->guarded([&] { self->respond(std::move(ready)); });
+                          });
   }
 
   // Fits the response to the request (version, HEAD, keep-alive) and sends it.

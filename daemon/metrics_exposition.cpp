@@ -1,6 +1,41 @@
 #include "daemon/metrics_exposition.hpp"
 
+#include <boost/asio/post.hpp>
+
+#include <utility>
+#include <vector>
+
+#include "daemon/gzip.hpp"
+
 namespace pgvigil {
+
+struct MetricsExposition::Gzip {
+  // Touched only by the compression, one at a time.
+  http::GzipCompressor compressor{kGzipLevel};
+  // Loop thread only.
+  std::shared_ptr<const std::string> body;
+  std::uint64_t version = 0;
+  bool running = false;
+  bool closed = false;  // the exposition is gone: deliver nothing more
+  std::vector<Delivery> waiting;
+  std::uint64_t compressions = 0;
+};
+
+MetricsExposition::MetricsExposition(Build build, boost::asio::any_io_executor loop,
+                                     boost::asio::any_io_executor compressor)
+    : build_(std::move(build)),
+      loop_(std::move(loop)),
+      compressor_(std::move(compressor)),
+      gzip_(std::make_shared<Gzip>()) {}
+
+MetricsExposition::~MetricsExposition() {
+  gzip_->closed = true;
+  gzip_->waiting.clear();
+}
+
+std::uint64_t MetricsExposition::compressions() const noexcept {
+  return gzip_->compressions;
+}
 
 std::shared_ptr<const std::string> MetricsExposition::plain(std::uint64_t version) {
   if (plain_ && plain_version_ == version) return plain_;
@@ -20,13 +55,38 @@ std::shared_ptr<const std::string> MetricsExposition::plain(std::uint64_t versio
   return plain_;
 }
 
-std::shared_ptr<const std::string> MetricsExposition::gzipped(std::uint64_t version) {
+void MetricsExposition::gzipped(std::uint64_t version, Delivery deliver) {
+  Gzip& gzip = *gzip_;
+  if (gzip.body && gzip.version == version) return deliver(gzip.body);
+  gzip.waiting.push_back(std::move(deliver));
+  if (gzip.running) return;
+  // The worker holds this body while it reads it, so plain() builds the next
+  // one in a fresh buffer meanwhile.
   auto body = plain(version);
-  if (gzipped_ && gzipped_version_ == version) return gzipped_;
-  gzipped_ = std::make_shared<const std::string>(compressor_.compress(*body));
-  gzipped_version_ = version;
-  ++compressions_;
-  return gzipped_;
+  gzip.running = true;
+  boost::asio::post(
+      compressor_, [state = gzip_, body = std::move(body), version, loop = loop_]() mutable {
+        std::shared_ptr<const std::string> zipped;
+        try {
+          zipped = std::make_shared<const std::string>(state->compressor.compress(*body));
+        } catch (...) {
+          // Out of memory (zlib or the buffer): the waiting requests get a 500.
+        }
+        // Everything else happens on the loop, including letting go of `body`.
+        boost::asio::post(loop, [state = std::move(state), body = std::move(body),
+                                 zipped = std::move(zipped), version]() {
+          state->running = false;
+          if (state->closed) return;
+          if (zipped) {
+            state->body = zipped;
+            state->version = version;
+            ++state->compressions;
+          }
+          auto waiting = std::move(state->waiting);
+          state->waiting.clear();
+          for (auto& waiter : waiting) waiter(zipped);
+        });
+      });
 }
 
 }  // namespace pgvigil

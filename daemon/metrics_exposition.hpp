@@ -1,14 +1,17 @@
 #pragma once
 // The /metrics body as a cache: assembled when a source changed since the
 // last request (a round landed, a self-metric tick, a reload), never per
-// request, and compressed at most once per body with one deflate state kept
-// for the daemon's life. Requests share the buffers. Loop thread only.
+// request, and compressed at most once per body, on a worker thread with one
+// deflate state kept for the daemon's life. Requests share the buffers. Every
+// call is made on the loop thread; only the compression runs elsewhere.
+#include <boost/asio/any_io_executor.hpp>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 
-#include "daemon/gzip.hpp"
+#include "daemon/response_body.hpp"
 
 namespace pgvigil {
 
@@ -16,35 +19,52 @@ class MetricsExposition {
  public:
   // Appends the whole body to its argument.
   using Build = std::function<void(std::string&)>;
+  using Delivery = http::ResponseText::Delivery;
 
   // zlib level 1: a scrape body of a large fleet compresses ~3x faster than
   // at the default level and only a few per cent larger.
   static constexpr int kGzipLevel = 1;
 
-  explicit MetricsExposition(Build build) : build_(std::move(build)), compressor_(kGzipLevel) {}
+  // `loop`: where the calls come from and deliveries run. `compressor`: where
+  // the deflate runs (a one-thread pool in the daemon; a test drives it by
+  // hand). A 24 MB body takes ~100 ms to compress: not on the loop.
+  MetricsExposition(Build build, boost::asio::any_io_executor loop,
+                    boost::asio::any_io_executor compressor);
+  // Deliveries still waiting are dropped without being called; a compression
+  // under way finishes on its thread and is discarded.
+  ~MetricsExposition();
+  MetricsExposition(const MetricsExposition&) = delete;
+  MetricsExposition& operator=(const MetricsExposition&) = delete;
 
   // The body for `version` of the sources (any number that moves whenever a
   // source changes); rebuilt only when the version moved.
   std::shared_ptr<const std::string> plain(std::uint64_t version);
-  // Its gzip member, compressed once per body.
-  std::shared_ptr<const std::string> gzipped(std::uint64_t version);
+
+  // Delivers the gzip of the body for `version`: at once when it is cached,
+  // else on the loop once the worker has compressed it. A request that comes
+  // while a compression runs waits for that one, even when the version has
+  // moved since it started: it gets the body as of a moment ago (at most
+  // one compression old) and a busy fleet is compressed back to back, not
+  // once per request. The delivery gets null if compression failed.
+  void gzipped(std::uint64_t version, Delivery deliver);
 
   std::uint64_t builds() const noexcept { return builds_; }
-  std::uint64_t compressions() const noexcept { return compressions_; }
+  std::uint64_t compressions() const noexcept;
   std::size_t size() const noexcept { return plain_ ? plain_->size() : 0; }
 
  private:
+  struct Gzip;  // shared with the work on the compressor thread
+
   Build build_;
-  http::GzipCompressor compressor_;
+  boost::asio::any_io_executor loop_;
+  boost::asio::any_io_executor compressor_;
+  std::shared_ptr<Gzip> gzip_;
   // Mutable here, const to every reader: a body no response holds any more
   // is rebuilt in its own buffer (a large fleet's is tens of MB: no fresh
   // allocation and page faults per rebuild, no heap churn behind RSS).
   std::shared_ptr<std::string> plain_;
-  std::shared_ptr<const std::string> gzipped_;
   std::uint64_t plain_version_ = 0;
-  std::uint64_t gzipped_version_ = 0;
   std::uint64_t builds_ = 0;
-  std::uint64_t compressions_ = 0;
 };
 
 }  // namespace pgvigil

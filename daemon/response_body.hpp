@@ -9,6 +9,7 @@
 #include <boost/optional.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,6 +19,13 @@ namespace pgvigil::http {
 
 class ResponseText {
  public:
+  // A shared buffer that is still being produced (the /metrics gzip, which
+  // compresses on a worker thread): the connection calls the producer with a
+  // delivery and sends the response when the buffer arrives, on the loop. A
+  // null buffer means the producer failed.
+  using Delivery = std::function<void(std::shared_ptr<const std::string>)>;
+  using Producer = std::function<void(Delivery)>;
+
   ResponseText() = default;
   ResponseText(std::string text) : own_(std::move(text)) {}  // NOLINT: a string is a body
   ResponseText& operator=(std::string text) {
@@ -30,7 +38,15 @@ class ResponseText {
   void share(std::shared_ptr<const std::string> buffer) {
     own_.clear();
     shared_ = std::move(buffer);
+    producer_ = nullptr;
   }
+  // The body is what `producer` will deliver; until then it is empty.
+  void defer(Producer producer) {
+    clear();
+    producer_ = std::move(producer);
+  }
+  bool is_deferred() const noexcept { return static_cast<bool>(producer_); }
+  Producer take_producer() noexcept { return std::exchange(producer_, nullptr); }
 
   std::string_view view() const noexcept { return shared_ ? std::string_view(*shared_) : own_; }
   operator std::string_view() const noexcept { return view(); }  // NOLINT: reads like a string
@@ -43,6 +59,7 @@ class ResponseText {
   void clear() noexcept {
     own_.clear();
     shared_.reset();
+    producer_ = nullptr;
   }
   bool is_shared() const noexcept { return shared_ != nullptr; }
 
@@ -53,6 +70,7 @@ class ResponseText {
  private:
   std::string own_;
   std::shared_ptr<const std::string> shared_;
+  Producer producer_;
 };
 
 struct ResponseTextBody {

@@ -23,6 +23,9 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#include "daemon/gzip.hpp"
 
 namespace {
 
@@ -168,12 +171,23 @@ struct ServerFixture {
   asio::io_context io;
   Router router;
   std::function<void()> on_big;  // runs inside the /big handler
+  // /later's gzip: the deliveries its producer was handed, for the test to
+  // answer when it chooses (as the metrics cache does from its worker).
+  std::vector<pgvigil::http::ResponseText::Delivery> later_deliveries;
   std::unique_ptr<HttpServer> server;
   tcp::endpoint endpoint;
 
   ServerFixture() {
     router.add("/metrics", [](const Request&) {
       return RouteReply{200, "text/plain; version=0.0.4", metrics_text(), true, {}, {}, {}};
+    });
+    router.add("/later", [this](const Request&) {
+      RouteReply reply{200, "text/plain", {}, true, {}, {}, {}};
+      reply.shared_body = std::make_shared<const std::string>(metrics_text());
+      reply.gzipped_body = [this](pgvigil::http::ResponseText::Delivery deliver) {
+        later_deliveries.push_back(std::move(deliver));
+      };
+      return reply;
     });
     router.add("/big", [this](const Request&) {
       if (on_big) on_big();
@@ -279,6 +293,82 @@ TEST_CASE_FIXTURE(ServerFixture, "gzip over the wire decompresses to the origina
     CHECK(field(plain, bhttp::field::content_encoding).empty());
     CHECK(plain.body() == metrics_text());
   }());
+}
+
+TEST_CASE_FIXTURE(
+    ServerFixture,
+    "a body produced later is sent when it arrives, the loop serving others meanwhile") {
+  start();
+  const auto zipped =
+      std::make_shared<const std::string>(pgvigil::http::gzip_compress(metrics_text()));
+  run_scenario(io, [&]() -> asio::awaitable<void> {
+    Client waiting(io);
+    co_await connect(waiting, endpoint);
+    Request request = make_request(bhttp::verb::get, "/later");
+    request.set(bhttp::field::accept_encoding, "gzip");
+    request.prepare_payload();
+    waiting.stream.expires_after(kClientTimeout);
+    co_await bhttp::async_write(waiting.stream, request, asio::use_awaitable);
+    for (int i = 0; i < 300 && later_deliveries.empty(); ++i) co_await sleep_for(10ms);
+    REQUIRE(later_deliveries.size() == 1);
+    // While that request waits for its body, another client is answered.
+    Client other(io);
+    co_await connect(other, endpoint);
+    const Response plain = co_await exchange(other, make_request(bhttp::verb::get, "/later"));
+    CHECK(plain.body() == metrics_text());
+    CHECK(waiting.buffer.size() == 0);  // nothing sent to the first client yet
+    later_deliveries.front()(zipped);
+    const Response delivered = co_await read_response(waiting);
+    CHECK(delivered.result_int() == 200);
+    CHECK(field(delivered, bhttp::field::content_encoding) == "gzip");
+    CHECK(field(delivered, bhttp::field::content_length) == std::to_string(zipped->size()));
+    CHECK(gunzip(delivered.body()) == metrics_text());
+    CHECK(delivered.keep_alive());
+
+    // HEAD gets the gzip's length and no body; a failed producer gives a 500
+    // on a connection that stays usable.
+    later_deliveries.clear();
+    Request head = make_request(bhttp::verb::head, "/later");
+    head.set(bhttp::field::accept_encoding, "gzip");
+    head.prepare_payload();
+    co_await bhttp::async_write(waiting.stream, head, asio::use_awaitable);
+    for (int i = 0; i < 300 && later_deliveries.empty(); ++i) co_await sleep_for(10ms);
+    REQUIRE(later_deliveries.size() == 1);
+    later_deliveries.front()(zipped);
+    const Response headers = co_await read_response(waiting, true);
+    CHECK(field(headers, bhttp::field::content_length) == std::to_string(zipped->size()));
+    CHECK(headers.body().empty());
+
+    later_deliveries.clear();
+    request.prepare_payload();
+    co_await bhttp::async_write(waiting.stream, request, asio::use_awaitable);
+    for (int i = 0; i < 300 && later_deliveries.empty(); ++i) co_await sleep_for(10ms);
+    REQUIRE(later_deliveries.size() == 1);
+    later_deliveries.front()(nullptr);
+    CHECK((co_await read_response(waiting)).result_int() == 500);
+    const Response again = co_await exchange(waiting, make_request(bhttp::verb::get, "/later"));
+    CHECK(again.body() == metrics_text());
+  }());
+}
+
+TEST_CASE_FIXTURE(ServerFixture,
+                  "a connection closed while its body is produced ignores the late delivery") {
+  start();
+  run_scenario(io, [&]() -> asio::awaitable<void> {
+    Client client(io);
+    co_await connect(client, endpoint);
+    Request request = make_request(bhttp::verb::get, "/later");
+    request.set(bhttp::field::accept_encoding, "gzip");
+    request.prepare_payload();
+    client.stream.expires_after(kClientTimeout);
+    co_await bhttp::async_write(client.stream, request, asio::use_awaitable);
+    for (int i = 0; i < 300 && later_deliveries.empty(); ++i) co_await sleep_for(10ms);
+    REQUIRE(later_deliveries.size() == 1);
+  }());
+  server.reset();  // closes the waiting connection at once
+  later_deliveries.front()(std::make_shared<const std::string>("late"));
+  CHECK(run_until(
+            io, [] { return false; }, 100ms) == false);  // nothing to send, no crash
 }
 
 TEST_CASE_FIXTURE(ServerFixture, "oversize headers get 431 and the connection is closed") {

@@ -1,18 +1,26 @@
 // /metrics as a cache: a body is built only when the sources' version moved,
-// compressed once per body, and the router serves the cached gzip.
+// compressed once per body off the loop, and the router serves the cached
+// gzip. The loop and the compressor thread are two io_contexts the test runs
+// by hand, so every hand-over is visible.
 #include "daemon/metrics_exposition.hpp"
 
 #include <doctest/doctest.h>
 #include <zlib.h>
 
+#include <boost/asio/io_context.hpp>
+
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "daemon/http_routes.hpp"
 
 namespace {
 
 using pgvigil::MetricsExposition;
+using Buffer = std::shared_ptr<const std::string>;
 
 std::string gunzip(std::string_view data) {
   z_stream zs{};
@@ -36,15 +44,39 @@ std::string sample_body(int round) {
   return body;
 }
 
+// The daemon's loop and its compressor thread, driven by hand.
+struct Threads {
+  boost::asio::io_context loop;
+  boost::asio::io_context compressor;
+  // Runs what is queued on the compressor, then what it handed to the loop.
+  void settle() {
+    compressor.restart();
+    compressor.poll();
+    loop.restart();
+    loop.poll();
+  }
+};
+
+// Records what a delivery received.
+struct Received {
+  std::vector<Buffer> buffers;
+  MetricsExposition::Delivery delivery() {
+    return [this](Buffer buffer) { buffers.push_back(std::move(buffer)); };
+  }
+};
+
 }  // namespace
 
 TEST_CASE("metrics exposition: built once per version, shared between requests") {
   int round = 1;
   int builds = 0;
-  MetricsExposition exposition([&](std::string& out) {
-    ++builds;
-    out += sample_body(round);
-  });
+  Threads threads;
+  MetricsExposition exposition(
+      [&](std::string& out) {
+        ++builds;
+        out += sample_body(round);
+      },
+      threads.loop.get_executor(), threads.compressor.get_executor());
   auto first = exposition.plain(1);
   auto again = exposition.plain(1);
   CHECK(builds == 1);
@@ -75,53 +107,174 @@ TEST_CASE("metrics exposition: built once per version, shared between requests")
   CHECK(fourth->data() != held->data());
 }
 
-TEST_CASE("metrics exposition: gzip once per body, with one deflate state") {
+TEST_CASE("metrics exposition: gzip once per body, on the compressor, never on the loop") {
   int round = 1;
-  MetricsExposition exposition([&](std::string& out) { out += sample_body(round); });
-  auto zipped = exposition.gzipped(1);
-  CHECK(exposition.gzipped(1).get() == zipped.get());
+  Threads threads;
+  MetricsExposition exposition([&](std::string& out) { out += sample_body(round); },
+                               threads.loop.get_executor(), threads.compressor.get_executor());
+  Received first;
+  Received second;
+  exposition.gzipped(1, first.delivery());
+  exposition.gzipped(1, second.delivery());  // joins the compression under way
+  // Nothing compressed on the calling thread: the work waits on the compressor.
+  CHECK(first.buffers.empty());
+  CHECK(exposition.compressions() == 0);
+  threads.settle();
+  REQUIRE(first.buffers.size() == 1);
+  REQUIRE(second.buffers.size() == 1);
+  REQUIRE(first.buffers[0] != nullptr);
+  CHECK(first.buffers[0].get() == second.buffers[0].get());
+  CHECK(gunzip(*first.buffers[0]) == sample_body(1));
+  CHECK(first.buffers[0]->size() < sample_body(1).size() / 4);
   CHECK(exposition.compressions() == 1);
-  CHECK(gunzip(*zipped) == sample_body(1));
-  CHECK(zipped->size() < sample_body(1).size() / 4);
+
+  // Cached: delivered at once, the same buffer, no new work.
+  Received cached;
+  exposition.gzipped(1, cached.delivery());
+  REQUIRE(cached.buffers.size() == 1);
+  CHECK(cached.buffers[0].get() == first.buffers[0].get());
+
+  // A new version compresses again, from the reset deflate state.
   round = 2;
-  CHECK(gunzip(*exposition.gzipped(2)) == sample_body(2));  // the reset state starts clean
+  Received next;
+  exposition.gzipped(2, next.delivery());
+  CHECK(next.buffers.empty());
+  threads.settle();
+  REQUIRE(next.buffers.size() == 1);
+  CHECK(gunzip(*next.buffers[0]) == sample_body(2));
   CHECK(exposition.compressions() == 2);
   CHECK(exposition.builds() == 2);
 }
 
-TEST_CASE("metrics exposition: the router serves the cache's gzip and never compresses itself") {
+TEST_CASE("metrics exposition: a request during a compression waits for it, not for a new one") {
+  int round = 1;
+  Threads threads;
+  MetricsExposition exposition([&](std::string& out) { out += sample_body(round); },
+                               threads.loop.get_executor(), threads.compressor.get_executor());
+  Received early;
+  exposition.gzipped(1, early.delivery());
+  // The sources move while the compressor works: the late request gets the
+  // body being compressed, and neither a build nor a second deflate starts.
+  round = 2;
+  Received late;
+  exposition.gzipped(2, late.delivery());
+  CHECK(exposition.builds() == 1);
+  threads.settle();
+  REQUIRE(late.buffers.size() == 1);
+  CHECK(late.buffers[0].get() == early.buffers.at(0).get());
+  CHECK(gunzip(*late.buffers[0]) == sample_body(1));
+  CHECK(exposition.compressions() == 1);
+  // The next request for version 2 compresses version 2.
+  Received after;
+  exposition.gzipped(2, after.delivery());
+  threads.settle();
+  REQUIRE(after.buffers.size() == 1);
+  CHECK(gunzip(*after.buffers[0]) == sample_body(2));
+  CHECK(exposition.compressions() == 2);
+  CHECK(exposition.builds() == 2);
+}
+
+TEST_CASE("metrics exposition: the plain body is not rebuilt in a buffer the compressor reads") {
+  int round = 1;
+  Threads threads;
+  MetricsExposition exposition([&](std::string& out) { out += sample_body(round); },
+                               threads.loop.get_executor(), threads.compressor.get_executor());
+  Received zipped;
+  exposition.gzipped(1, zipped.delivery());
+  const auto* compressing = exposition.plain(1)->data();
+  round = 2;
+  // No response holds version 1 any more, but the compressor does.
+  auto rebuilt = exposition.plain(2);
+  CHECK(rebuilt->data() != compressing);
+  threads.settle();
+  CHECK(gunzip(*zipped.buffers.at(0)) == sample_body(1));
+}
+
+TEST_CASE("metrics exposition: gone before its compression finished, it delivers nothing") {
+  Threads threads;
+  Received waiting;
+  {
+    MetricsExposition exposition([](std::string& out) { out += sample_body(1); },
+                                 threads.loop.get_executor(), threads.compressor.get_executor());
+    exposition.gzipped(1, waiting.delivery());
+  }
+  threads.settle();  // the compression runs and hands back to a closed cache
+  CHECK(waiting.buffers.empty());
+}
+
+TEST_CASE("metrics exposition: the router defers to the cache's gzip and never compresses itself") {
   using namespace pgvigil::http;
   std::uint64_t version = 1;
-  MetricsExposition exposition([](std::string& out) { out += sample_body(7); });
+  Threads threads;
+  MetricsExposition exposition([](std::string& out) { out += sample_body(7); },
+                               threads.loop.get_executor(), threads.compressor.get_executor());
   Router router;
   router.add("/metrics", [&](const Request&) {
     RouteReply reply;
     reply.content_type = "text/plain; version=0.0.4";
     reply.shared_body = exposition.plain(version);
-    reply.gzipped_body = [&] { return exposition.gzipped(version); };
+    reply.gzipped_body = [&](ResponseText::Delivery deliver) {
+      exposition.gzipped(version, std::move(deliver));
+    };
     reply.compressible = true;
     return reply;
   });
+  // What the HTTP server does with a response: resolve its body, then send.
+  const auto serve = [&](const Request& request) {
+    std::vector<Response> sent;
+    resolve_deferred_body(request, router.handle(request),
+                          [&](Response response) { sent.push_back(std::move(response)); });
+    threads.settle();
+    REQUIRE(sent.size() == 1);
+    return std::move(sent.front());
+  };
   Request plain{beast_http::verb::get, "/metrics", 11};
   Request zipped = plain;
   zipped.set(beast_http::field::accept_encoding, "gzip");
   for (int i = 0; i < 5; ++i) {
-    const auto a = router.handle(plain);
+    const auto a = serve(plain);
     CHECK(a.body() == sample_body(7));
     // The response points into the cache's buffer: no copy per request.
     CHECK(a.body().is_shared());
     CHECK(a.body().data() == exposition.plain(version)->data());
     CHECK(a[beast_http::field::content_encoding].empty());
-    const auto b = router.handle(zipped);
+    const auto deferred = router.handle(zipped);
+    CHECK(deferred.body().is_deferred());
+    const auto b = serve(zipped);
     CHECK(b[beast_http::field::content_encoding] == "gzip");
     CHECK(b[beast_http::field::vary] == "Accept-Encoding");
+    CHECK(b[beast_http::field::content_length] == std::to_string(b.body().size()));
     CHECK(gunzip(b.body()) == sample_body(7));
   }
   CHECK(exposition.builds() == 1);
   CHECK(exposition.compressions() == 1);
   version = 2;
-  router.handle(plain);
+  serve(plain);
   CHECK(exposition.compressions() == 1);  // nobody asked for gzip of version 2 yet
-  router.handle(zipped);
+  // HEAD: the length of the gzip, no body.
+  Request head{beast_http::verb::head, "/metrics", 11};
+  head.set(beast_http::field::accept_encoding, "gzip");
+  const auto h = serve(head);
   CHECK(exposition.compressions() == 2);
+  CHECK(h.body().empty());
+  const auto g = serve(zipped);
+  CHECK(h[beast_http::field::content_length] == std::to_string(g.body().size()));
+}
+
+TEST_CASE("metrics exposition: a producer that fails or delivers nothing gives a 500") {
+  using namespace pgvigil::http;
+  Request request{beast_http::verb::get, "/metrics", 11};
+  for (const bool throws : {true, false}) {
+    Response response{beast_http::status::ok, 11};
+    response.body().defer([throws](ResponseText::Delivery deliver) {
+      if (throws) throw std::runtime_error("no memory");
+      deliver(nullptr);
+    });
+    std::vector<Response> sent;
+    resolve_deferred_body(request, std::move(response),
+                          [&](Response ready) { sent.push_back(std::move(ready)); });
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].result_int() == 500);
+    CHECK(sent[0][beast_http::field::content_length] == std::to_string(sent[0].body().size()));
+  }
 }
