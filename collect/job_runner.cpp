@@ -27,6 +27,7 @@ void JobRunner::sync(const std::shared_ptr<TargetMonitor>& monitor,
                  if (auto m = weak.lock())
                    store(key.target, key.probe, m->labels(), std::move(outcome));
                  completed_.insert(key);
+                 first_round_job_finished(key);
                  if (ran) {
                    done(ok);
                  } else {
@@ -46,6 +47,7 @@ void JobRunner::sync(const std::shared_ptr<TargetMonitor>& monitor,
       continue;
     }
     scheduler_.remove(it->first);
+    first_round_job_finished(it->first);
     completed_.erase(it->first);
     store_.remove(target, it->first.probe);
     it = jobs_.erase(it);
@@ -53,6 +55,7 @@ void JobRunner::sync(const std::shared_ptr<TargetMonitor>& monitor,
 }
 
 void JobRunner::remove_target(const std::string& target) {
+  first_rounds_.erase(target);
   scheduler_.remove_target(target);
   store_.remove_target(target);
   // The target's own range only (keys order by target first).
@@ -64,12 +67,28 @@ void JobRunner::remove_target(const std::string& target) {
   while (job != jobs_.end() && in_target(job->first)) job = jobs_.erase(job);
 }
 
-void JobRunner::run_session_jobs_soon(const std::string& target) {
+void JobRunner::run_session_jobs_soon(const std::string& target, ConnectGate::Ticket slot) {
+  FirstRound round{{}, std::move(slot)};
   for (auto it = jobs_.lower_bound({target, ""}); it != jobs_.end() && it->first.target == target;
        ++it) {
     const auto need = it->second->need();
-    if (need == JobNeed::session || need == JobNeed::database_walk) scheduler_.run_soon(it->first);
+    if ((need == JobNeed::session || need == JobNeed::database_walk) &&
+        scheduler_.run_soon(it->first))
+      round.pending.insert(it->first.probe);
   }
+  // A round still pending from an earlier connect lets its slot go here.
+  if (round.pending.empty()) {
+    first_rounds_.erase(target);
+  } else {
+    first_rounds_[target] = std::move(round);
+  }
+}
+
+void JobRunner::first_round_job_finished(const JobKey& key) {
+  auto it = first_rounds_.find(key.target);
+  if (it == first_rounds_.end()) return;
+  it->second.pending.erase(key.probe);
+  if (it->second.pending.empty()) first_rounds_.erase(it);
 }
 
 bool JobRunner::all_ran_once() const {

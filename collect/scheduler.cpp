@@ -200,14 +200,15 @@ std::vector<std::pair<std::string, double>> Scheduler::probe_values(const std::s
   return out;
 }
 
-void Scheduler::run_soon(const JobKey& key) {
+bool Scheduler::run_soon(const JobKey& key) {
   auto it = jobs_.find(key);
-  if (it == jobs_.end() || it->second->in_flight) return;
+  if (it == jobs_.end() || it->second->in_flight) return false;
   wheel_.cancel(it->second->timer);
   // Due "now": the wheel fires it at the next advance. next_due keeps the
   // rhythm, so the run after this one falls back on the usual grid.
   it->second->early = true;
   arm(it->second, last_advance_);
+  return true;
 }
 
 std::size_t Scheduler::advance(Clock::time_point now) {

@@ -92,8 +92,8 @@ class Scheduler : public prometheus::Collectable {
   bool remove(const JobKey& key);
   std::size_t remove_target(const std::string& target);
   // Runs the job at the next advance(), then returns to its usual rhythm.
-  // No-op for an unknown key or a job in flight.
-  void run_soon(const JobKey& key);
+  // No-op (false) for an unknown key or a job in flight.
+  bool run_soon(const JobKey& key);
 
   // Starts every job due at or before `now` (or counts it skipped if its
   // previous run is still in flight). Returns how many due jobs it handled.

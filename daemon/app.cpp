@@ -450,8 +450,17 @@ void App::log_state_change(const TargetMonitor& monitor) {
   const auto& live = monitor.liveness();
   if (live.up()) {
     // Fill the target's series at once after (re)connecting instead of
-    // waiting up to a slow probe's interval.
-    runner_.run_session_jobs_soon(monitor.name());
+    // waiting up to a slow probe's interval; while a ramp of connection
+    // attempts waits, the gate lets only a few such rounds run.
+    connect_gate_->acquire(
+        [this, name = monitor.name(),
+         weak = std::weak_ptr<const TargetMonitor>(monitor.shared_from_this())](
+            collect::ConnectGate::Ticket slot) {
+          const auto still = weak.lock();
+          if (!still || stopping_ || !still->liveness().up()) return;
+          runner_.run_session_jobs_soon(name, std::move(slot));
+        },
+        collect::Admission::first_round);
     spdlog::info("target {} is up: PostgreSQL {} ({})", monitor.name(), monitor.server().version,
                  monitor.server().in_recovery ? "standby" : "primary");
   } else {

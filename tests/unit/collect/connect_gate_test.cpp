@@ -109,3 +109,70 @@ TEST_CASE("connect gate: tickets outliving the gate do nothing") {
   CHECK_FALSE(ticket->held());
   ticket->release();  // no gate: nothing to do, no crash
 }
+
+TEST_CASE("connect gate: first rounds wait behind connection attempts, an eighth of the limit") {
+  boost::asio::io_context io;
+  prometheus::Registry registry;
+  auto gate = ConnectGate::create(io, 16, &registry);
+  Attempts connects;
+  Attempts rounds;
+  for (int i = 0; i < 20; ++i) gate->acquire(connects.next());
+  for (int i = 0; i < 10; ++i)
+    gate->acquire(rounds.next(), pgvigil::collect::Admission::first_round);
+  drain(io);
+  // Four attempts wait: first rounds get 16 / 8 = 2 slots of their own.
+  CHECK(connects.tickets.size() == 16);
+  CHECK(gate->waiting() == 4);
+  CHECK(rounds.tickets.size() == 2);
+  CHECK(gate->first_rounds_in_flight() == 2);
+  CHECK(gate->first_rounds_waiting() == 8);
+  CHECK(gate->first_round_limit() == 2);
+
+  // A first round that ends lets the next one in, still two at a time.
+  rounds.tickets[0]->release();
+  CHECK(gate->first_rounds_in_flight() == 1);
+  CHECK(gate->in_flight() == 16);  // a first round's ticket frees no attempt's slot
+  drain(io);
+  CHECK(rounds.tickets.size() == 3);
+  CHECK(gate->first_rounds_in_flight() == 2);
+
+  // Once no attempt waits, first rounds may use the whole limit.
+  for (int i = 0; i < 4; ++i) connects.tickets[static_cast<std::size_t>(i)].reset();
+  drain(io);
+  drain(io);
+  CHECK(connects.tickets.size() == 20);
+  CHECK(gate->waiting() == 0);
+  CHECK(gate->first_round_limit() == 16);
+  CHECK(rounds.tickets.size() == 10);  // the seven left, all in flight now
+  CHECK(gate->first_rounds_in_flight() == 9);
+  CHECK(gate->peak() == 16);  // attempts only
+  CHECK(gate->granted() == 20);
+
+  for (const auto& family : registry.Collect()) {
+    if (family.name == "pgvigil_first_rounds_in_flight")
+      CHECK(family.metric.at(0).gauge.value == 9);
+    if (family.name == "pgvigil_first_rounds_waiting") CHECK(family.metric.at(0).gauge.value == 0);
+    if (family.name == "pgvigil_connection_attempts_in_flight")
+      CHECK(family.metric.at(0).gauge.value == 16);
+  }
+}
+
+TEST_CASE("connect gate: a small limit still lets one first round run during a ramp") {
+  boost::asio::io_context io;
+  auto gate = ConnectGate::create(io, 3);
+  Attempts connects;
+  Attempts rounds;
+  for (int i = 0; i < 5; ++i) gate->acquire(connects.next());
+  gate->acquire(rounds.next(), pgvigil::collect::Admission::first_round);
+  gate->acquire(rounds.next(), pgvigil::collect::Admission::first_round);
+  drain(io);
+  CHECK(connects.tickets.size() == 3);
+  CHECK(rounds.tickets.size() == 1);  // never starved, however long attempts wait
+  // Moving a first round's ticket keeps its kind: releasing it frees a first-round slot.
+  ConnectGate::Ticket moved = std::move(*rounds.tickets[0]);
+  moved.release();
+  CHECK(gate->first_rounds_in_flight() == 0);
+  CHECK(gate->in_flight() == 3);
+  drain(io);
+  CHECK(rounds.tickets.size() == 2);
+}

@@ -9,6 +9,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -178,7 +179,7 @@ struct RunnerFixture {
     now += 1ms;
     scheduler.advance(now);
   }
-  static JobSpec spec(const std::string& key, std::shared_ptr<ScriptedJob> job) {
+  static JobSpec spec(const std::string& key, std::shared_ptr<Job> job) {
     JobSettings settings;
     settings.interval = 60s;
     return {key, settings, [job] { return job; }};
@@ -250,4 +251,64 @@ TEST_CASE("job runner: removing a target drops its jobs, series and first-round 
   CHECK(f.store.probes_of("db").empty());
   CHECK(f.scheduler.job_count() == 0);
   CHECK(f.runner.all_ran_once());  // nothing left to wait for
+}
+
+namespace {
+
+// A session job whose runs finish when the test says so.
+class HeldJob final : public Job {
+ public:
+  JobNeed need() const noexcept override { return JobNeed::session; }
+  void configure(const JobSettings&) override {}
+  void run(const std::shared_ptr<pgvigil::TargetMonitor>&, JobDone done) override {
+    held.push_back(std::move(done));
+  }
+  void finish_all() {
+    auto runs = std::move(held);
+    held.clear();
+    for (auto& done : runs) done(gauge_round(1));
+  }
+  std::vector<JobDone> held;
+};
+
+}  // namespace
+
+TEST_CASE("job runner: a first round holds its gate slot until its last job finishes") {
+  RunnerFixture f;
+  auto gate = pgvigil::collect::ConnectGate::create(f.io, 8);
+  auto first = std::make_shared<HeldJob>();
+  auto second = std::make_shared<HeldJob>();
+  auto host = std::make_shared<ScriptedJob>(JobNeed::host, std::vector<JobOutcome>{});
+  f.runner.sync(f.monitor, {RunnerFixture::spec("a", first), RunnerFixture::spec("b", second),
+                            RunnerFixture::spec("disk", host)});
+  f.tick();  // the new jobs' own first runs
+  first->finish_all();
+  second->finish_all();
+
+  std::optional<pgvigil::collect::ConnectGate::Ticket> slot;
+  gate->acquire([&](pgvigil::collect::ConnectGate::Ticket t) { slot.emplace(std::move(t)); },
+                pgvigil::collect::Admission::first_round);
+  f.io.restart();
+  f.io.poll();
+  REQUIRE(slot);
+  f.runner.run_session_jobs_soon("db", std::move(*slot));
+  CHECK(gate->first_rounds_in_flight() == 1);
+  f.tick();
+  CHECK(first->held.size() == 1);
+  CHECK(second->held.size() == 1);
+  first->finish_all();
+  CHECK(gate->first_rounds_in_flight() == 1);  // b still runs (the host job never counted)
+  second->finish_all();
+  CHECK(gate->first_rounds_in_flight() == 0);
+
+  // A target removed mid-round lets its slot go too.
+  gate->acquire([&](pgvigil::collect::ConnectGate::Ticket t) { slot.emplace(std::move(t)); },
+                pgvigil::collect::Admission::first_round);
+  f.io.restart();
+  f.io.poll();
+  f.runner.run_session_jobs_soon("db", std::move(*slot));
+  f.tick();
+  CHECK(gate->first_rounds_in_flight() == 1);
+  f.runner.remove_target("db");
+  CHECK(gate->first_rounds_in_flight() == 0);
 }
