@@ -37,8 +37,15 @@ std::uint64_t MetricsExposition::compressions() const noexcept {
   return gzip_->compressions;
 }
 
+void MetricsExposition::pace_builds(std::function<Clock::time_point()> clock, unsigned share) {
+  clock_ = std::move(clock);
+  share_ = share;
+}
+
 std::shared_ptr<const std::string> MetricsExposition::plain(std::uint64_t version) {
   if (plain_ && plain_version_ == version) return plain_;
+  const auto started = clock_ ? clock_() : Clock::time_point{};
+  if (plain_ && clock_ && started < reuse_until_) return plain_;
   std::shared_ptr<std::string> body;
   if (plain_ && plain_.use_count() == 1) {
     body = std::move(plain_);
@@ -52,17 +59,24 @@ std::shared_ptr<const std::string> MetricsExposition::plain(std::uint64_t versio
   plain_ = std::move(body);
   plain_version_ = version;
   ++builds_;
+  if (clock_) {
+    const auto finished = clock_();
+    reuse_until_ = finished + (finished - started) * share_;
+  }
   return plain_;
 }
 
 void MetricsExposition::gzipped(std::uint64_t version, Delivery deliver) {
   Gzip& gzip = *gzip_;
+  if (gzip.running) return gzip.waiting.push_back(std::move(deliver));
+  // The gzip of the body plain() would serve now (paced, that can be an
+  // earlier version's).
+  auto body = plain(version);
+  version = plain_version_;
   if (gzip.body && gzip.version == version) return deliver(gzip.body);
   gzip.waiting.push_back(std::move(deliver));
-  if (gzip.running) return;
   // The worker holds this body while it reads it, so plain() builds the next
   // one in a fresh buffer meanwhile.
-  auto body = plain(version);
   gzip.running = true;
   boost::asio::post(
       compressor_, [state = gzip_, body = std::move(body), version, loop = loop_]() mutable {

@@ -6,6 +6,7 @@
 // call is made on the loop thread; only the compression runs elsewhere.
 #include <boost/asio/any_io_executor.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,8 +37,19 @@ class MetricsExposition {
   MetricsExposition(const MetricsExposition&) = delete;
   MetricsExposition& operator=(const MetricsExposition&) = delete;
 
+  // Paced builds: a body is reused, though the version moved, until `share`
+  // times the time its build took has passed since the build. A large
+  // fleet's sources move every millisecond and its body takes tens of ms to
+  // assemble; back-to-back scrapers would otherwise keep the loop building.
+  // The loop then spends at most 1/share of its time on bodies, and a body
+  // is at most that window old (0.3 s for 1000 targets at share 10; well
+  // under a millisecond for a few targets). Off until called.
+  using Clock = std::chrono::steady_clock;
+  void pace_builds(std::function<Clock::time_point()> clock, unsigned share);
+
   // The body for `version` of the sources (any number that moves whenever a
-  // source changes); rebuilt only when the version moved.
+  // source changes); rebuilt only when the version moved (and, paced, the
+  // last body's window has passed).
   std::shared_ptr<const std::string> plain(std::uint64_t version);
 
   // Delivers the gzip of the body for `version`: at once when it is cached,
@@ -65,6 +77,9 @@ class MetricsExposition {
   std::shared_ptr<std::string> plain_;
   std::uint64_t plain_version_ = 0;
   std::uint64_t builds_ = 0;
+  std::function<Clock::time_point()> clock_;  // unset: not paced
+  unsigned share_ = 0;
+  Clock::time_point reuse_until_{};
 };
 
 }  // namespace pgvigil

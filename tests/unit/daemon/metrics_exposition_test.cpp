@@ -107,6 +107,53 @@ TEST_CASE("metrics exposition: built once per version, shared between requests")
   CHECK(fourth->data() != held->data());
 }
 
+TEST_CASE("metrics exposition: paced, a body is reused for share x its build time, gzip too") {
+  using namespace std::chrono_literals;
+  int round = 1;
+  int builds = 0;
+  MetricsExposition::Clock::time_point now{};
+  Threads threads;
+  MetricsExposition exposition(
+      [&](std::string& out) {
+        ++builds;
+        now += 30ms;  // the build "takes" 30 ms of the manual clock
+        out += sample_body(round);
+      },
+      threads.loop.get_executor(), threads.compressor.get_executor());
+  exposition.pace_builds([&] { return now; }, 10);
+  CHECK(*exposition.plain(1) == sample_body(1));  // built at 0-30 ms: reused until 330 ms
+  round = 2;
+  now += 200ms;
+  CHECK(*exposition.plain(2) == sample_body(1));  // sources moved, but within the window
+  CHECK(builds == 1);
+  Received gz;
+  exposition.gzipped(2, gz.delivery());
+  threads.settle();
+  REQUIRE(gz.buffers.size() == 1);
+  CHECK(gunzip(*gz.buffers[0]) == sample_body(1));  // of the body served, not a newer one
+  CHECK(builds == 1);
+  Received again;
+  exposition.gzipped(3, again.delivery());  // still within the window: the same gzip, at once
+  REQUIRE(again.buffers.size() == 1);
+  CHECK(again.buffers[0].get() == gz.buffers[0].get());
+  CHECK(exposition.compressions() == 1);
+
+  now += 100ms;  // 330 ms: the window is over
+  CHECK(*exposition.plain(3) == sample_body(2));
+  CHECK(builds == 2);
+  // Nothing moved: reused however long after.
+  now += 1h;
+  CHECK(*exposition.plain(3) == sample_body(2));
+  CHECK(builds == 2);
+  // A cheap build has a short window.
+  MetricsExposition cheap([&](std::string& out) { out += sample_body(round); },
+                          threads.loop.get_executor(), threads.compressor.get_executor());
+  cheap.pace_builds([&] { return now; }, 10);  // builds take no time on this clock
+  cheap.plain(1);
+  round = 5;
+  CHECK(*cheap.plain(2) == sample_body(5));
+}
+
 TEST_CASE("metrics exposition: gzip once per body, on the compressor, never on the loop") {
   int round = 1;
   Threads threads;
