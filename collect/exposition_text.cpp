@@ -149,17 +149,12 @@ void append_family_samples(std::string& out, const prometheus::MetricFamily& fam
   }
 }
 
-void append_sample(std::string& out, std::string_view name,
-                   std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
-                   double value) {
-  out += name;
+void append_label_set(std::string& out,
+                      std::initializer_list<std::pair<std::string_view, std::string_view>> labels) {
   bool first = true;
   for (const auto& [label, text] : labels)
     append_label(out, std::exchange(first, false), label, text);
   if (!first) out += '}';
-  out += ' ';
-  append_sample_value(out, value);
-  out += '\n';
 }
 
 void append_sample_line(std::string& out, std::string_view name, const Labels& identity,

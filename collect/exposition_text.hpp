@@ -22,10 +22,11 @@ void append_family_header(std::string& out, const prometheus::MetricFamily& fami
 // The family's sample lines, each sample's labels preceded by `identity`.
 void append_family_samples(std::string& out, const prometheus::MetricFamily& family,
                            const Labels& identity = {});
-// One sample line without a timestamp: name{labels...} value.
-void append_sample(std::string& out, std::string_view name,
-                   std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
-                   double value);
+// A label set as a sample line writes it after the name: {a="x",b="y"}
+// (nothing for no labels). For series whose labels never change: written
+// once, appended per line.
+void append_label_set(std::string& out,
+                      std::initializer_list<std::pair<std::string_view, std::string_view>> labels);
 // One sample line of a counter, gauge or untyped family: the identity's
 // labels, then the sample's own; a timestamp when it is not 0.
 void append_sample_line(std::string& out, std::string_view name, const Labels& identity,

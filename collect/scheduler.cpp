@@ -76,6 +76,8 @@ struct Scheduler::JobState {
   double duration = 0;        // the last run
   double duration_total = 0;  // all runs
   std::optional<double> last_success;
+  // {target="...",probe="..."}, escaped once: written into every line.
+  std::string label_text;
 
   // The value of kJobMetrics[i]; none for last_success before a success.
   std::optional<double> value(std::size_t i) const {
@@ -151,6 +153,7 @@ void Scheduler::add(const JobKey& key, Clock::duration interval, Job job) {
   } else {
     state = std::make_shared<JobState>();
     state->key = key;
+    append_label_set(state->label_text, {{"target", key.target}, {"probe", key.probe}});
     jobs_.emplace(key, state);
   }
   state->interval = interval;
@@ -311,9 +314,15 @@ void Scheduler::write_text(std::string& out) const {
     header.help = kJobMetrics[i].help;
     header.type = kJobMetrics[i].type;
     append_family_header(out, header);
-    for (const auto& [key, state] : jobs_)
-      if (const auto value = state->value(i))
-        append_sample(out, header.name, {{"target", key.target}, {"probe", key.probe}}, *value);
+    for (const auto& [key, state] : jobs_) {
+      const auto value = state->value(i);
+      if (!value) continue;
+      out += header.name;
+      out += state->label_text;
+      out += ' ';
+      append_sample_value(out, *value);
+      out += '\n';
+    }
   }
 }
 

@@ -139,6 +139,12 @@ App::App(config::Config config)
                                 "in between are served from the last one).")
                           .Register(*registry_)
                           .Add({})),
+      metrics_build_seconds_(prometheus::BuildCounter()
+                                 .Name("pgvigil_metrics_build_seconds_total")
+                                 .Help("CPU time of the loop thread spent assembling /metrics "
+                                       "bodies.")
+                                 .Register(*registry_)
+                                 .Add({})),
       exposition_([this](std::string& out) { build_metrics(out); }, io_.get_executor(),
                   workers_.get_executor()) {
   alertmanager_ = std::make_unique<AlertmanagerClient>(io_, *registry_);
@@ -496,6 +502,7 @@ std::string App::status_line() const {
 
 void App::build_metrics(std::string& out) {
   metrics_builds_.Increment();
+  const double cpu_before = thread_cpu_seconds();
   store_.write_text(out);
   if (tail_built_ != tail_generation_) {
     tail_text_.clear();
@@ -506,6 +513,7 @@ void App::build_metrics(std::string& out) {
     tail_built_ = tail_generation_;
   }
   out += tail_text_;
+  metrics_build_seconds_.Increment(std::max(0.0, thread_cpu_seconds() - cpu_before));
 }
 
 void App::schedule_self_metrics_refresh() {

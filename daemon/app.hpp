@@ -125,6 +125,7 @@ class App {
   prometheus::Counter& evaluated_targets_;
   prometheus::Counter& skipped_targets_;
   prometheus::Counter& metrics_builds_;
+  prometheus::Counter& metrics_build_seconds_;
   std::uint64_t tail_generation_ = 1;
   std::uint64_t tail_built_ = 0;
   std::string tail_text_;
