@@ -44,6 +44,12 @@ double thread_cpu_seconds() {
   return static_cast<double>(spec.tv_sec) + static_cast<double>(spec.tv_nsec) / 1e9;
 }
 
+// One unlabelled counter of the daemon's own registry.
+prometheus::Counter& own_counter(prometheus::Registry& registry, const char* name,
+                                 const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
+}
+
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -116,35 +122,20 @@ App::App(config::Config config)
           collect::ConnectGate::create(io_, config_.max_connection_attempts, registry_.get())),
       alert_timer_(io_),
       refresh_timer_(io_),
-      evaluation_seconds_(prometheus::BuildCounter()
-                              .Name("pgvigil_alert_evaluation_seconds_total")
-                              .Help("CPU time the alert evaluation took, summed over rounds.")
-                              .Register(*registry_)
-                              .Add({})),
+      evaluation_seconds_(own_counter(*registry_, "pgvigil_alert_evaluation_seconds_total",
+                                      "CPU time the alert evaluation took, summed over rounds.")),
       evaluated_targets_(
-          prometheus::BuildCounter()
-              .Name("pgvigil_alert_evaluated_targets_total")
-              .Help("Targets whose rules ran in an evaluation round, summed over rounds.")
-              .Register(*registry_)
-              .Add({})),
-      skipped_targets_(prometheus::BuildCounter()
-                           .Name("pgvigil_alert_skipped_targets_total")
-                           .Help("Targets left out of an evaluation round because nothing they "
-                                 "read changed (only their clock-driven rules ran).")
-                           .Register(*registry_)
-                           .Add({})),
-      metrics_builds_(prometheus::BuildCounter()
-                          .Name("pgvigil_metrics_builds_total")
-                          .Help("/metrics bodies assembled because a source changed (requests "
-                                "in between are served from the last one).")
-                          .Register(*registry_)
-                          .Add({})),
-      metrics_build_seconds_(prometheus::BuildCounter()
-                                 .Name("pgvigil_metrics_build_seconds_total")
-                                 .Help("CPU time of the loop thread spent assembling /metrics "
-                                       "bodies.")
-                                 .Register(*registry_)
-                                 .Add({})),
+          own_counter(*registry_, "pgvigil_alert_evaluated_targets_total",
+                      "Targets whose rules ran in an evaluation round, summed over rounds.")),
+      skipped_targets_(own_counter(*registry_, "pgvigil_alert_skipped_targets_total",
+                                   "Targets left out of an evaluation round because nothing they "
+                                   "read changed (only their clock-driven rules ran).")),
+      metrics_builds_(own_counter(*registry_, "pgvigil_metrics_builds_total",
+                                  "/metrics bodies assembled because a source changed (requests "
+                                  "in between are served from the last one).")),
+      metrics_build_seconds_(own_counter(*registry_, "pgvigil_metrics_build_seconds_total",
+                                         "CPU time of the loop thread spent assembling /metrics "
+                                         "bodies.")),
       exposition_([this](std::string& out) { build_metrics(out); }, io_.get_executor(),
                   workers_.get_executor()) {
   alertmanager_ = std::make_unique<AlertmanagerClient>(io_, *registry_);
