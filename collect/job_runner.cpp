@@ -17,24 +17,32 @@ void JobRunner::sync(const std::shared_ptr<TargetMonitor>& monitor,
     job->configure(spec.settings);
     if (job->survives_down()) monitor->keep_when_down(spec.key);
     const bool is_new = !scheduler_.has_job(key);
-    scheduler_.add(key, spec.settings.interval, [this, weak, key, job = job](Scheduler::Done done) {
-      auto target_monitor = weak.lock();
-      if (!target_monitor) return done(false);
-      job->run(target_monitor,
-               [this, weak, key, done = std::move(done)](JobOutcome outcome) mutable {
-                 const bool ok = outcome.ok;
-                 const bool ran = outcome.ran;
-                 if (auto m = weak.lock())
-                   store(key.target, key.probe, m->labels(), std::move(outcome));
-                 completed_.insert(key);
-                 first_round_job_finished(key);
-                 if (ran) {
-                   done(ok);
-                 } else {
-                   done.not_run();
-                 }
-               });
-    });
+    // Whether this registration already put the key in completed_: a
+    // set insert per completion (string compares down the tree) was 1.4 % of
+    // the agent at 1000 targets.
+    auto recorded = std::make_shared<bool>(false);
+    scheduler_.add(
+        key, spec.settings.interval, [this, weak, key, job = job, recorded](Scheduler::Done done) {
+          auto target_monitor = weak.lock();
+          if (!target_monitor) return done(false);
+          job->run(target_monitor,
+                   [this, weak, key, recorded, done = std::move(done)](JobOutcome outcome) mutable {
+                     const bool ok = outcome.ok;
+                     const bool ran = outcome.ran;
+                     if (auto m = weak.lock())
+                       store(key.target, key.probe, m->labels(), std::move(outcome));
+                     if (!*recorded) {
+                       completed_.insert(key);
+                       *recorded = true;
+                     }
+                     first_round_job_finished(key);
+                     if (ran) {
+                       done(ok);
+                     } else {
+                       done.not_run();
+                     }
+                   });
+        });
     if (is_new) scheduler_.run_soon(key);
   }
   // Jobs (and their series) for probes that were disabled or removed.

@@ -49,12 +49,17 @@ void HostProbeJob::run(const std::shared_ptr<TargetMonitor>& target, JobDone don
   auto config = target->shared_config();
   auto directories = target->host_directories();
   asio::post(pool_, [&io = io_, probe = probe_, config, directories,
-                     state_directory = state_directory_, done = std::move(done)]() mutable {
+                     state_directory = state_directory_, interval = interval_,
+                     done = std::move(done)]() mutable {
     SampleSink sink;
     bool ok = true;
     try {
-      HostContext ctx{*config, directories.data, directories.wal, state_directory,
-                      std::chrono::system_clock::now()};
+      HostContext ctx{*config,
+                      directories.data,
+                      directories.wal,
+                      state_directory,
+                      std::chrono::system_clock::now(),
+                      interval};
       probe->collect(ctx, sink);
     } catch (const std::exception& e) {
       spdlog::error("target {}: host probe {} failed: {}", config->name, probe->name(), e.what());

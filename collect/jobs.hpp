@@ -51,6 +51,7 @@ class HostProbeJob final : public Job {
   JobNeed need() const noexcept override { return JobNeed::host; }
   void configure(const JobSettings& settings) override {
     state_directory_ = settings.state_directory;
+    interval_ = settings.interval;
   }
   void run(const std::shared_ptr<TargetMonitor>& target, JobDone done) override;
 
@@ -59,6 +60,7 @@ class HostProbeJob final : public Job {
   boost::asio::io_context& io_;
   boost::asio::thread_pool& pool_;
   std::string state_directory_;
+  config::Duration interval_{0};
 };
 
 // Patroni's REST API: GET <patroni_url>/cluster through the one HTTP client,

@@ -5,9 +5,12 @@
 namespace pgvigil::collect {
 
 LoopDriver::LoopDriver(boost::asio::io_context& io, Scheduler& scheduler, LoopDriverOptions options)
-    : scheduler_(scheduler), timer_(io), max_tick_(options.max_tick) {
+    : scheduler_(scheduler), timer_(io), max_tick_(options.max_tick), coalesce_(options.coalesce) {
   if (max_tick_ <= Clock::duration::zero()) {
     throw std::invalid_argument("loop driver: max_tick must be positive");
+  }
+  if (coalesce_ < Clock::duration::zero()) {
+    throw std::invalid_argument("loop driver: coalesce must not be negative");
   }
 }
 
@@ -46,6 +49,10 @@ void LoopDriver::beat(Clock::time_point now) noexcept {
 void LoopDriver::arm() {
   auto wake_at = Clock::now() + max_tick_;
   if (const auto due = scheduler_.next_due(); due && *due < wake_at) wake_at = *due;
+  if (coalesce_ > Clock::duration::zero()) {
+    const auto past_grid = wake_at.time_since_epoch() % coalesce_;
+    if (past_grid > Clock::duration::zero()) wake_at += coalesce_ - past_grid;
+  }
   timer_.expires_at(wake_at);
   timer_.async_wait([this, alive = std::weak_ptr<int>(alive_),
                      generation = generation_](const boost::system::error_code& error) {

@@ -4,6 +4,12 @@
 // max_tick, so the heartbeat keeps beating when nothing is due), then calls
 // advance(now) with the real steady clock.
 //
+// Wakes are rounded up to a grid of `coalesce`: a thousand targets' jobs,
+// spread over each second, then fire a few dozen at a time instead of one
+// per wake, and the loop sleeps 100 times a second instead of ~1,300 (each
+// wake is a timer expiry, an epoll return and a context switch). A job runs
+// at most `coalesce` late.
+//
 // The heartbeat is what /health looks at: if a handler blocks the loop, the
 // heartbeat stops moving and healthy() turns false.
 //
@@ -25,6 +31,8 @@ namespace pgvigil::collect {
 struct LoopDriverOptions {
   // Longest sleep between two wakes, whatever the schedule says.
   std::chrono::steady_clock::duration max_tick = std::chrono::milliseconds(250);
+  // The grid wakes are rounded up to (the scheduler's wheel tick); 0: none.
+  std::chrono::steady_clock::duration coalesce = std::chrono::milliseconds(10);
 };
 
 class LoopDriver {
@@ -32,7 +40,7 @@ class LoopDriver {
   using Clock = std::chrono::steady_clock;
 
   // Both references must outlive the driver. Throws std::invalid_argument for
-  // a non-positive max_tick.
+  // a non-positive max_tick or a negative coalesce.
   LoopDriver(boost::asio::io_context& io, Scheduler& scheduler, LoopDriverOptions options = {});
   ~LoopDriver();
   LoopDriver(const LoopDriver&) = delete;
@@ -56,6 +64,7 @@ class LoopDriver {
   Scheduler& scheduler_;
   boost::asio::steady_timer timer_;
   Clock::duration max_tick_;
+  Clock::duration coalesce_;
   std::atomic<bool> running_{false};
   std::atomic<Clock::rep> heartbeat_{0};  // Clock ticks since its epoch
   std::atomic<std::uint64_t> wakes_{0};

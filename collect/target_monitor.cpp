@@ -199,6 +199,11 @@ void TargetMonitor::refresh_server_info(std::function<void(bool)> then) {
           info.system_identifier =
               std::string(identifier.text(0, "system_identifier").value_or(""));
         self->server_ = std::move(info);
+        // Fixed for the connection's life: whether the server reports its
+        // role (in_hot_standby) on its own, which spares the liveness query.
+        self->hot_standby_reported_ =
+            self->server_.version_num >= kReportsHotStandby && self->connection_ &&
+            !self->connection_->parameter_status("in_hot_standby").empty();
         if (self->params_.local) {
           auto dir = self->server_.setting("data_directory");
           if (!dir.empty()) self->known_data_directory_ = std::string(dir);
@@ -241,8 +246,7 @@ void TargetMonitor::liveness_tick(collect::JobDone done) {
     return;
   }
   const auto started = std::chrono::steady_clock::now();
-  const bool reported = server_.version_num >= kReportsHotStandby &&
-                        !connection_->parameter_status("in_hot_standby").empty();
+  const bool reported = hot_standby_reported_;
   connection_->run(
       {{"liveness", std::string(reported ? kEmptyLivenessSql : kLivenessSql)}},
       options_.liveness_timeout,

@@ -120,6 +120,7 @@ class TargetMonitor : public std::enable_shared_from_this<TargetMonitor> {
   bool stopped_ = false;
   bool ready_ = false;  // connected and the server's facts are known
   bool first_round_done_ = false;
+  bool hot_standby_reported_ = false;  // in_hot_standby arrives as a ParameterStatus
   LivenessState liveness_;
   // The liveness revision last stored whole (none: store the next one whole).
   std::optional<std::uint64_t> published_revision_;

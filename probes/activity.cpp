@@ -27,8 +27,8 @@ constexpr std::size_t kTopSessions = 5;
 constexpr std::size_t kIdleInTransaction = 5;
 constexpr std::size_t kBlockingPairs = 50;
 
-std::string text_or_dash(const std::optional<std::string>& value) {
-  return value ? *value : std::string("-");
+std::string text_or_dash(const std::optional<std::string_view>& value) {
+  return std::string(value ? *value : std::string_view("-"));
 }
 
 std::string seconds_or_dash(const std::optional<double>& value) {
@@ -37,8 +37,8 @@ std::string seconds_or_dash(const std::optional<double>& value) {
 
 // Longest first, unknown durations last, then by pid: the order evidence
 // lists sessions in (stable between rounds).
-bool longer(const std::optional<double>& a, const std::string& a_pid,
-            const std::optional<double>& b, const std::string& b_pid) {
+bool longer(const std::optional<double>& a, std::string_view a_pid, const std::optional<double>& b,
+            std::string_view b_pid) {
   if (a.has_value() != b.has_value()) return a.has_value();
   if (a && b && *a != *b) return *a > *b;
   if (a_pid.size() != b_pid.size()) return a_pid.size() < b_pid.size();  // numeric order
@@ -64,7 +64,7 @@ void by_state(const std::vector<ClientSession>& sessions, const DatabasePatterns
     auto found = per_database.find(*session.datname);
     if (found == per_database.end()) {
       if (!databases.empty() && !database_selected(databases, *session.datname)) continue;
-      found = per_database.try_emplace(*session.datname).first;
+      found = per_database.try_emplace(std::string(*session.datname)).first;
     }
     auto& cells = found->second;
     for (std::size_t i = 0; i < kStates.size(); ++i) {
@@ -158,12 +158,17 @@ void idle_in_transaction(const std::vector<ClientSession>& sessions, SampleSink&
 }
 
 void blocking_chain(const std::vector<ClientSession>& sessions, SampleSink& out) {
-  std::map<std::string_view, const ClientSession*> by_pid;
   std::vector<const ClientSession*> waiters;
-  for (const auto& session : sessions) {
-    by_pid.emplace(session.pid, &session);
+  for (const auto& session : sessions)
     if (session.waits_on_lock()) waiters.push_back(&session);
+  if (waiters.empty()) {
+    out.evidence("activity.blocking_chain", "no blocked sessions");
+    return;
   }
+  // Only when someone waits: most rounds have no waiter, and a server with a
+  // hundred targets' sessions made this map a hundred times a second.
+  std::map<std::string_view, const ClientSession*> by_pid;
+  for (const auto& session : sessions) by_pid.emplace(session.pid, &session);
   std::sort(waiters.begin(), waiters.end(), [](const ClientSession* a, const ClientSession* b) {
     return longer(a->query_seconds, a->pid, b->query_seconds, b->pid);
   });

@@ -30,10 +30,11 @@ constexpr std::string_view kLockWaitStartSince14 =
     "WHERE l.pid = a.pid AND NOT l.granted), a.query_start)";
 constexpr std::string_view kLockWaitStartBefore14 = "a.query_start";
 
-std::optional<std::string> cell(const QueryResult& result, std::size_t row, int column) {
+std::optional<std::string_view> cell(const QueryResult& result, std::size_t row, int column) {
   if (column < 0) return std::nullopt;
   const auto& value = result.rows[row][static_cast<std::size_t>(column)];
-  return value;
+  if (!value) return std::nullopt;
+  return std::string_view(*value);
 }
 
 std::optional<double> seconds(const QueryResult& result, std::size_t row, int column) {
@@ -91,7 +92,7 @@ std::vector<ClientSession> read_client_sessions(const QueryResult& result) {
     auto pid_text = cell(result, row, pid);
     if (!pid_text) continue;
     ClientSession session;
-    session.pid = std::move(*pid_text);
+    session.pid = *pid_text;
     session.datname = cell(result, row, datname);
     session.usename = cell(result, row, usename);
     session.application_name = cell(result, row, application_name);

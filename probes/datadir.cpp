@@ -10,12 +10,13 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
-#include <mutex>
+#include <memory>
 #include <set>
 #include <vector>
 
 #include "config/text.hpp"
 #include "probes/bounded_read.hpp"
+#include "probes/shared_reading.hpp"
 
 namespace pgvigil {
 
@@ -128,28 +129,24 @@ namespace {
 // and every local target's probe asked it: with a fleet (each target with
 // its own connections) the reads grew with the square of the targets, and
 // were a third of the agent's CPU at 50 targets. One read of both tables
-// now serves every target for kListenersTtl. Host probes run on worker
-// threads, hence the lock. `fresh` skips the shared read: a target whose
-// postmaster.pid went stale is an incident, and its evidence must be current.
+// now serves every target for kListenersTtl. `fresh` skips the shared read:
+// a target whose postmaster.pid went stale is an incident, and its evidence
+// must be current.
 constexpr auto kListenersTtl = std::chrono::seconds(2);
 
-bool port_listening(std::uint16_t port, bool fresh) {
-  static std::mutex mutex;
-  static std::set<std::uint16_t> listeners;
-  static std::chrono::steady_clock::time_point read_at{};
-  const std::lock_guard lock(mutex);
-  const auto now = std::chrono::steady_clock::now();
-  if (fresh || read_at == std::chrono::steady_clock::time_point{} ||
-      now - read_at >= kListenersTtl) {
-    listeners.clear();
+bool port_listening(std::uint16_t port, bool fresh, std::chrono::system_clock::time_point now) {
+  using Listeners = std::shared_ptr<const std::set<std::uint16_t>>;
+  static SharedReadings<Listeners> tables(kListenersTtl);
+  auto listeners = tables.get("tcp", now, fresh ? std::chrono::seconds(0) : kListenersTtl, [] {
+    std::set<std::uint16_t> found;
     for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
       int table_error = 0;
       if (auto content = read_bounded(table, kMaxTcpTableBytes, table_error))
-        listeners.merge(tcp_table_listeners(*content));
+        found.merge(tcp_table_listeners(*content));
     }
-    read_at = now;
-  }
-  return listeners.contains(port);
+    return std::make_shared<const std::set<std::uint16_t>>(std::move(found));
+  });
+  return listeners->contains(port);
 }
 
 }  // namespace
@@ -164,10 +161,11 @@ bool is_postgres_comm(std::string_view comm) noexcept {
   return comm == "postgres" || comm == "postmaster";
 }
 
-void DatadirProbe::collect(const HostContext& ctx, SampleSink& out) {
-  // Remote or unknown: nothing local to look at. A configured path wins.
-  const std::string dir = ctx.target.data_directory.value_or(ctx.data_directory);
-  if (dir.empty()) return;
+namespace {
+
+// Everything the probe says about one data directory; the same for every
+// target of that server.
+void read_data_directory(const std::string& dir, const HostContext& ctx, SampleSink& out) {
   std::string evidence = "data directory " + dir + ": ";
 
   struct stat dir_stat {};
@@ -235,7 +233,7 @@ void DatadirProbe::collect(const HostContext& ctx, SampleSink& out) {
   if (!parsed->status.empty()) evidence += ", status " + parsed->status;
   // An empty listen address line means listen_addresses = '': Unix sockets only.
   if (parsed->port && !parsed->listen_address.empty()) {
-    const bool listening = port_listening(*parsed->port, !process.running);
+    const bool listening = port_listening(*parsed->port, !process.running, ctx.now);
     out.gauge("pg_datadir_pidfile_port_listening",
               "1 when a TCP socket listens on the port named in postmaster.pid.", {},
               listening ? 1 : 0);
@@ -243,6 +241,21 @@ void DatadirProbe::collect(const HostContext& ctx, SampleSink& out) {
                 (listening ? " listening" : " not listening on TCP");
   }
   out.evidence("datadir.pidfile", std::move(evidence));
+}
+
+}  // namespace
+
+void DatadirProbe::collect(const HostContext& ctx, SampleSink& out) {
+  // Remote or unknown: nothing local to look at. A configured path wins.
+  const std::string dir = ctx.target.data_directory.value_or(ctx.data_directory);
+  if (dir.empty()) return;
+  static SharedReadings<std::shared_ptr<const SampleSink>> readings(std::chrono::minutes(1));
+  auto reading = readings.get(dir, ctx.now, shared_reading_max_age(ctx.interval), [&] {
+    auto sink = std::make_shared<SampleSink>();
+    read_data_directory(dir, ctx, *sink);
+    return std::shared_ptr<const SampleSink>(std::move(sink));
+  });
+  out = *reading;  // the round's whole output is the directory's reading
 }
 
 std::unique_ptr<HostProbe> make_datadir_probe() {

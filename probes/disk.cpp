@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "probes/bounded_read.hpp"
+#include "probes/shared_reading.hpp"
 
 namespace pgvigil {
 
@@ -148,6 +149,54 @@ double used_ratio(const FilesystemUsage& usage) noexcept {
   return denominator > 0 ? used / denominator : 0;
 }
 
+namespace {
+
+// What one path's filesystem looks like; the same for every target that
+// watches the path.
+struct PathReading {
+  bool readable = false;
+  std::string error;  // why not, when not readable
+  FilesystemUsage usage;
+  std::string mount_point;  // "" when no mount holds it
+};
+
+struct WalReading {
+  std::optional<WalDirectory> measured;
+  std::string error;
+};
+
+using MountTable = std::shared_ptr<const std::vector<MountEntry>>;
+
+PathReading read_path(const std::string& path, SharedReadings<MountTable>& mount_tables,
+                      std::chrono::system_clock::time_point now,
+                      std::chrono::milliseconds max_age) {
+  PathReading reading;
+  struct statvfs vfs {};
+  // statvfs follows symlinks, so a pg_wal symlink reports the WAL filesystem.
+  if (::statvfs(path.c_str(), &vfs) != 0) {
+    reading.error = std::strerror(errno);
+    return reading;
+  }
+  reading.readable = true;
+  auto fragment = static_cast<std::uint64_t>(vfs.f_frsize != 0 ? vfs.f_frsize : vfs.f_bsize);
+  reading.usage.size_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * fragment;
+  reading.usage.free_bytes = static_cast<std::uint64_t>(vfs.f_bfree) * fragment;
+  reading.usage.avail_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * fragment;
+  reading.usage.files = static_cast<std::uint64_t>(vfs.f_files);
+  reading.usage.files_free = static_cast<std::uint64_t>(vfs.f_ffree);
+  if (auto resolved = real_path(path)) {
+    auto mounts = mount_tables.get("", now, max_age, [] {
+      return std::make_shared<const std::vector<MountEntry>>(
+          parse_mountinfo(read_whole("/proc/self/mountinfo", kMaxMountinfoBytes)));
+    });
+    if (const MountEntry* mount = find_mount_for(*mounts, *resolved))
+      reading.mount_point = mount->mount_point;
+  }
+  return reading;
+}
+
+}  // namespace
+
 void DiskProbe::collect(const HostContext& ctx, SampleSink& out) {
   // Configured overrides win over what the server reported.
   std::string data = ctx.target.data_directory.value_or(ctx.data_directory);
@@ -160,35 +209,28 @@ void DiskProbe::collect(const HostContext& ctx, SampleSink& out) {
     if (!extra.empty()) watched.push_back({extra, "extra"});
   if (watched.empty()) return;
 
-  auto mounts = parse_mountinfo(read_whole("/proc/self/mountinfo", kMaxMountinfoBytes));
+  // Shared with the other targets of the same host (shared_reading.hpp).
+  static SharedReadings<MountTable> mount_tables(std::chrono::minutes(1));
+  static SharedReadings<PathReading> paths(std::chrono::minutes(1));
+  static SharedReadings<WalReading> wal_directories(std::chrono::minutes(1));
+  const auto max_age = shared_reading_max_age(ctx.interval);
   double now = std::chrono::duration<double>(ctx.now.time_since_epoch()).count();
 
   for (const auto& [path, role] : watched) {
     Labels readable_labels{{"path", path}, {"role", role}};
-    struct statvfs vfs {};
-    // statvfs follows symlinks, so a pg_wal symlink reports the WAL filesystem.
-    if (::statvfs(path.c_str(), &vfs) != 0) {
+    auto reading = paths.get(path, ctx.now, max_age,
+                             [&] { return read_path(path, mount_tables, ctx.now, max_age); });
+    if (!reading.readable) {
       spdlog::debug("disk probe [{}]: statvfs {} ({}): {}", ctx.target.name, path, role,
-                    std::strerror(errno));
+                    reading.error);
       out.gauge("pg_filesystem_readable", "1 when the path's filesystem could be examined.",
                 readable_labels, 0);
       continue;
     }
     out.gauge("pg_filesystem_readable", "1 when the path's filesystem could be examined.",
               readable_labels, 1);
-    FilesystemUsage usage;
-    auto fragment = static_cast<std::uint64_t>(vfs.f_frsize != 0 ? vfs.f_frsize : vfs.f_bsize);
-    usage.size_bytes = static_cast<std::uint64_t>(vfs.f_blocks) * fragment;
-    usage.free_bytes = static_cast<std::uint64_t>(vfs.f_bfree) * fragment;
-    usage.avail_bytes = static_cast<std::uint64_t>(vfs.f_bavail) * fragment;
-    usage.files = static_cast<std::uint64_t>(vfs.f_files);
-    usage.files_free = static_cast<std::uint64_t>(vfs.f_ffree);
-
-    auto resolved = real_path(path);
-    const MountEntry* mount = resolved ? find_mount_for(mounts, *resolved) : nullptr;
-    Labels labels{{"path", path},
-                  {"mountpoint", mount != nullptr ? mount->mount_point : std::string()},
-                  {"role", role}};
+    const FilesystemUsage& usage = reading.usage;
+    Labels labels{{"path", path}, {"mountpoint", reading.mount_point}, {"role", role}};
     out.gauge("pg_filesystem_size_bytes", "Filesystem size.", labels,
               static_cast<double>(usage.size_bytes));
     out.gauge("pg_filesystem_free_bytes", "Free bytes, including those reserved for root.", labels,
@@ -217,18 +259,21 @@ void DiskProbe::collect(const HostContext& ctx, SampleSink& out) {
   }
 
   if (!wal.empty()) {
-    std::string error;
-    auto resolved = real_path(wal);
-    auto measured = measure_wal_directory(resolved ? *resolved : wal, error);
-    if (measured) {
+    auto reading = wal_directories.get(wal, ctx.now, max_age, [&] {
+      WalReading measured;
+      auto resolved = real_path(wal);
+      measured.measured = measure_wal_directory(resolved ? *resolved : wal, measured.error);
+      return measured;
+    });
+    if (reading.measured) {
       out.gauge("pg_wal_directory_size_bytes", "Total size of the regular files in pg_wal.", {},
-                measured->bytes);
-      out.gauge("pg_wal_directory_files", "Regular files in pg_wal.", {}, measured->files);
-      if (measured->truncated)
+                reading.measured->bytes);
+      out.gauge("pg_wal_directory_files", "Regular files in pg_wal.", {}, reading.measured->files);
+      if (reading.measured->truncated)
         spdlog::debug("disk probe [{}]: {} has more than {} entries; sizes are partial",
                       ctx.target.name, wal, kMaxWalEntries);
     } else {
-      spdlog::debug("disk probe [{}]: cannot list {}: {}", ctx.target.name, wal, error);
+      spdlog::debug("disk probe [{}]: cannot list {}: {}", ctx.target.name, wal, reading.error);
     }
   }
 }

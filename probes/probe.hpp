@@ -85,6 +85,9 @@ struct HostContext {
   std::string wal_directory;    // may be empty
   std::string state_directory;  // where probes may keep small state files
   std::chrono::system_clock::time_point now;
+  // The probe's interval: how old a reading shared with other targets of the
+  // same host may be (shared_reading.hpp). 0: never share.
+  std::chrono::milliseconds interval{0};
 };
 
 class HostProbe {

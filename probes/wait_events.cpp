@@ -46,7 +46,7 @@ void WaitEventsProbe::collect(const ProbeContext& ctx, std::span<const QueryResu
   for (const auto& session : read_client_sessions(results[0])) {
     if (!session.in_state("active") || session.from_pgvigil()) continue;
     if (!session.wait_event || !session.wait_event_type) continue;
-    by_event[{*session.wait_event_type, *session.wait_event}] += 1;
+    by_event[{std::string(*session.wait_event_type), std::string(*session.wait_event)}] += 1;
   }
   std::vector<WaitEventCount> counts;
   counts.reserve(by_event.size());

@@ -111,6 +111,38 @@ TEST_CASE("asynchronous runs that outlast the interval are skipped, not overlapp
   CHECK(counter(rt.scheduler, "pgvigil_probe_runs_total", key) == started);
 }
 
+TEST_CASE("wakes are rounded up to the coalescing grid: many jobs fire per wake") {
+  // 40 jobs every 200 ms, spread over the interval by their splay: one wake
+  // per job without a grid, one per 50 ms with it.
+  auto run = [](Clock::duration coalesce) {
+    RealTime rt;
+    int runs = 0;
+    for (int i = 0; i < 40; ++i)
+      rt.scheduler.add({"db" + std::to_string(i), "liveness"}, 200ms,
+                       [&runs](const Scheduler::Done& done) {
+                         ++runs;
+                         done(true);
+                       });
+    LoopDriverOptions options;
+    options.coalesce = coalesce;
+    LoopDriver driver(rt.io, rt.scheduler, options);
+    driver.start();
+    rt.io.run_for(600ms);
+    return std::pair{runs, driver.wakes()};
+  };
+  const auto [grid_runs, grid_wakes] = run(50ms);
+  CHECK(grid_runs >= 40);
+  CHECK(grid_wakes <= 15);  // 600 ms / 50 ms + the first
+  const auto [exact_runs, exact_wakes] = run(0ms);
+  CHECK(exact_runs >= 40);
+  CHECK(exact_wakes >= 30);
+  LoopDriverOptions bad;
+  bad.coalesce = -1ms;
+  boost::asio::io_context io;
+  Scheduler scheduler{Clock::now(), [] { return std::chrono::system_clock::now(); }};
+  CHECK_THROWS_AS(LoopDriver(io, scheduler, bad), std::invalid_argument);
+}
+
 TEST_CASE("the heartbeat beats without jobs and healthy() sees a stall") {
   RealTime rt;
   LoopDriverOptions options;

@@ -233,3 +233,35 @@ TEST_CASE("datadir probe: stale pid files, dead or reused PID, port not listenin
   write_pidfile(dir.path, ::getpid(), closed_port, "");  // Unix sockets only: no TCP check
   CHECK(run(dir.path.string()).series_count("pg_datadir_pidfile_port_listening") == 0);
 }
+
+TEST_CASE("datadir probe: targets of one data directory share a reading for a quarter interval") {
+  TempDir dir;
+  std::ofstream(dir.path / "PG_VERSION") << "15\n";
+  ::chmod(dir.path.c_str(), 0700);
+  pgvigil::config::TargetConfig first_target;
+  first_target.name = "db1";
+  pgvigil::config::TargetConfig second_target;
+  second_target.name = "db2";
+  const auto now = std::chrono::system_clock::now();
+  auto round = [&](const pgvigil::config::TargetConfig& target,
+                   std::chrono::system_clock::time_point at, std::chrono::milliseconds interval) {
+    HostContext ctx{target, dir.path.string(), "", "/tmp", at, interval};
+    SampleSink sink;
+    pgvigil::DatadirProbe().collect(ctx, sink);
+    return value(sink, "pg_datadir_pidfile_exists");
+  };
+  CHECK(round(first_target, now, std::chrono::seconds(10)) == 0);
+  FakePostmaster postmaster;
+  write_pidfile(dir.path, postmaster.pid, 5432, "");
+  // Another target of the same directory 1 s later: the shared reading.
+  CHECK(round(second_target, now + std::chrono::seconds(1), std::chrono::seconds(10)) == 0);
+  // 2 s is as old as a 10 s interval accepts: read again.
+  CHECK(round(second_target, now + std::chrono::seconds(2), std::chrono::seconds(10)) == 1);
+  // A 1 s interval accepts 250 ms: the file is removed, and read at 2.3 s.
+  std::filesystem::remove(dir.path / "postmaster.pid");
+  CHECK(round(first_target, now + std::chrono::milliseconds(2200), std::chrono::seconds(1)) == 1);
+  CHECK(round(first_target, now + std::chrono::milliseconds(2300), std::chrono::seconds(1)) == 0);
+  // Without an interval (0) nothing is shared.
+  write_pidfile(dir.path, postmaster.pid, 5432, "");
+  CHECK(round(second_target, now + std::chrono::milliseconds(2300), std::chrono::seconds(0)) == 1);
+}

@@ -170,3 +170,22 @@ TEST_CASE("configured data and WAL directories override the discovered ones") {
           ->gauge.value == 1);
   CHECK(sink.find("pg_wal_directory_size_bytes")->gauge.value == 0);
 }
+
+TEST_CASE("disk probe: targets watching one pg_wal share its size for a quarter interval") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path / "pg_wal");
+  pgvigil::config::TargetConfig target;
+  const auto now = std::chrono::system_clock::now();
+  auto wal_files = [&](std::chrono::system_clock::time_point at) {
+    HostContext ctx{target, dir.path.string(), "", dir.path.string(), at, std::chrono::seconds(15)};
+    SampleSink sink;
+    pgvigil::DiskProbe().collect(ctx, sink);
+    CHECK(sink.find("pg_filesystem_readable", {{"path", dir.path.string()}, {"role", "data"}})
+              ->gauge.value == 1);
+    return sink.find("pg_wal_directory_files")->gauge.value;
+  };
+  CHECK(wal_files(now) == 0);
+  std::ofstream(dir.path / "pg_wal" / "000000010000000000000001") << "w";
+  CHECK(wal_files(now + std::chrono::seconds(1)) == 0);  // another target's reading
+  CHECK(wal_files(now + std::chrono::seconds(3)) == 1);  // older than 2 s: read again
+}
