@@ -56,10 +56,15 @@ bool is_complex(prometheus::MetricType type) {
 bool MetricsStore::set(const std::string& target, const std::string& probe,
                        const Labels& target_labels, std::vector<prometheus::MetricFamily> families,
                        Evidence evidence) {
-  Labels identity{{"target", target}};
-  identity.insert(identity.end(), target_labels.begin(), target_labels.end());
+  // The identity labels: target, then the target's own. Compared in place
+  // (built only for a new snapshot): a round per target a second.
+  const auto same_identity = [&](const Labels& stored) {
+    return stored.size() == target_labels.size() + 1 && stored[0].first == "target" &&
+           stored[0].second == target &&
+           std::equal(target_labels.begin(), target_labels.end(), stored.begin() + 1);
+  };
   auto existing = snapshots_.find({target, probe});
-  if (existing != snapshots_.end() && existing->second.identity == identity &&
+  if (existing != snapshots_.end() && same_identity(existing->second.identity) &&
       existing->second.families.size() == families.size()) {
     // The common case for a fleet: the round has the series it had before.
     // Only families whose values moved are rewritten, in place; evidence
@@ -85,13 +90,15 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
         input = input || !volatile_metrics_.contains(families[i].name);
         stored.families[i] = store_family(std::move(families[i]));
         stored.text[i].clear();
-        serialise(stored.text[i], stored.families[i], identity);
+        serialise(stored.text[i], stored.families[i], stored.identity);
       }
       ++serialisations_;
       changed(target, input);
       return true;
     }
   }
+  Labels identity{{"target", target}};
+  identity.insert(identity.end(), target_labels.begin(), target_labels.end());
   Snapshot snapshot;
   snapshot.families.reserve(families.size());
   snapshot.text.reserve(families.size());

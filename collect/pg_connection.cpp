@@ -32,9 +32,9 @@ QueryResult result_from_pg(PGresult* res) {
       const int nrows = PQntuples(res);
       out.columns.reserve(static_cast<std::size_t>(ncols));
       for (int c = 0; c < ncols; ++c) out.columns.emplace_back(PQfname(res, c));
-      out.rows.resize(static_cast<std::size_t>(nrows));
+      std::vector<ResultRows::Row> rows(static_cast<std::size_t>(nrows));
       for (int r = 0; r < nrows; ++r) {
-        auto& row = out.rows[static_cast<std::size_t>(r)];
+        auto& row = rows[static_cast<std::size_t>(r)];
         row.reserve(static_cast<std::size_t>(ncols));
         for (int c = 0; c < ncols; ++c) {
           if (PQgetisnull(res, r, c))
@@ -44,6 +44,7 @@ QueryResult result_from_pg(PGresult* res) {
                                          static_cast<std::size_t>(PQgetlength(res, r, c))));
         }
       }
+      out.rows = std::move(rows);
       break;
     }
     case PGRES_COMMAND_OK:
@@ -332,7 +333,8 @@ void PgConnection::start_next_round() {
   state_ = State::busy;
   started_ = std::chrono::steady_clock::now();
   head_started_ = started_;
-  results_.assign(sent_sql_.size(), QueryResult::failure("", "no result received"));
+  // Not ok, no error: no result received (yet); take_unfinished_rounds names why.
+  results_.assign(sent_sql_.size(), QueryResult{});
   answered_.assign(sent_sql_.size(), false);
   syncs_seen_ = 0;
   next_query_ = 0;
@@ -543,7 +545,7 @@ PgConnection::take_unfinished_rounds(const std::string& error, bool timed_out) {
     for (const std::size_t slot : slots_[r]) {
       out.results.push_back(slot < results_.size() ? results_[slot]
                                                    : QueryResult::failure("", error));
-      if (!out.results.back().ok && out.results.back().error == "no result received")
+      if (!out.results.back().ok && out.results.back().error.empty())
         out.results.back().error = error;
     }
     taken.emplace_back(std::move(batch_[r].done), std::move(out));
