@@ -216,7 +216,11 @@ void DiskProbe::collect(const HostContext& ctx, SampleSink& out) {
   const auto max_age = shared_reading_max_age(ctx.interval);
   double now = std::chrono::duration<double>(ctx.now.time_since_epoch()).count();
 
-  for (const auto& [path, role] : watched) {
+  for (const auto& watched_path : watched) {
+    // Named, not a structured binding: the lambda below captures it (clang
+    // before 16 cannot capture a binding).
+    const std::string& path = watched_path.path;
+    const std::string& role = watched_path.role;
     Labels readable_labels{{"path", path}, {"role", role}};
     auto reading = paths.get(path, ctx.now, max_age,
                              [&] { return read_path(path, mount_tables, ctx.now, max_age); });
