@@ -6,7 +6,7 @@
 //
 // Wakes are rounded up to a grid of `coalesce`: a thousand targets' jobs,
 // spread over each second, then fire a few dozen at a time instead of one
-// per wake, and the loop sleeps 100 times a second instead of ~1,300 (each
+// per wake, and the loop sleeps 100 times a second instead of over 1,000 (each
 // wake is a timer expiry, an epoll return and a context switch). A job runs
 // at most `coalesce` late.
 //
