@@ -1,5 +1,7 @@
 #include "collect/loop_driver.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include <stdexcept>
 
 namespace pgvigil::collect {
@@ -23,6 +25,7 @@ void LoopDriver::start() {
   if (running()) return;
   running_.store(true, std::memory_order_relaxed);
   ++generation_;
+  scheduler_.on_early_run([this] { wake_soon(); });
   beat(Clock::now());
   arm();
 }
@@ -31,7 +34,20 @@ void LoopDriver::stop() {
   if (!running()) return;
   running_.store(false, std::memory_order_relaxed);
   ++generation_;
+  scheduler_.on_early_run(nullptr);
   timer_.cancel();
+}
+
+void LoopDriver::wake_soon() {
+  if (!running() || wake_posted_) return;
+  wake_posted_ = true;
+  // Posted, not run here: the caller is in the middle of its own work.
+  boost::asio::post(timer_.get_executor(),
+                    [this, alive = std::weak_ptr<int>(alive_), generation = generation_] {
+                      if (alive.expired()) return;
+                      wake_posted_ = false;
+                      on_wake(generation);  // re-arming cancels the planned wait
+                    });
 }
 
 LoopDriver::Clock::time_point LoopDriver::last_heartbeat() const noexcept {

@@ -8,7 +8,10 @@
 // spread over each second, then fire a few dozen at a time instead of one
 // per wake, and the loop sleeps 100 times a second instead of over 1,000 (each
 // wake is a timer expiry, an epoll return and a context switch). A job runs
-// at most `coalesce` late.
+// at most `coalesce` late. A run_soon() made outside advance() (the first
+// round after a connect, which holds one of the connect gate's few slots
+// while it waits) is not held to the grid or to max_tick: the driver is told
+// and advances at once.
 //
 // The heartbeat is what /health looks at: if a handler blocks the loop, the
 // heartbeat stops moving and healthy() turns false.
@@ -59,6 +62,7 @@ class LoopDriver {
  private:
   void arm();
   void on_wake(std::uint64_t generation);
+  void wake_soon();
   void beat(Clock::time_point now) noexcept;
 
   Scheduler& scheduler_;
@@ -71,6 +75,7 @@ class LoopDriver {
   // A wait armed before the latest stop()/start() belongs to an older
   // generation and must not re-arm.
   std::uint64_t generation_ = 0;
+  bool wake_posted_ = false;  // one early wake in the queue at a time
   // Expires with the driver: a completion already queued when the driver is
   // destroyed sees it expired and never touches `this`.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

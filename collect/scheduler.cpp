@@ -211,11 +211,20 @@ bool Scheduler::run_soon(const JobKey& key) {
   // rhythm, so the run after this one falls back on the usual grid.
   it->second->early = true;
   arm(it->second, last_advance_);
+  if (!advancing_ && early_listener_) early_listener_();
   return true;
 }
 
 std::size_t Scheduler::advance(Clock::time_point now) {
   last_advance_ = std::max(last_advance_, now);
+  const bool outer = !std::exchange(advancing_, true);
+  struct Reset {
+    bool& flag;
+    bool outer;
+    ~Reset() {
+      if (outer) flag = false;
+    }
+  } reset{advancing_, outer};
   return wheel_.advance(last_advance_);
 }
 

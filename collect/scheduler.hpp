@@ -94,6 +94,11 @@ class Scheduler : public prometheus::Collectable {
   // Runs the job at the next advance(), then returns to its usual rhythm.
   // No-op (false) for an unknown key or a job in flight.
   bool run_soon(const JobKey& key);
+  // Called when run_soon() makes a job due from outside advance() (a session
+  // came up, a target was added): whoever drives the scheduler can advance
+  // now instead of at its planned wake. Inside advance() it is not called;
+  // the driver re-plans after advance() anyway. Empty: nobody listens.
+  void on_early_run(std::function<void()> listener) { early_listener_ = std::move(listener); }
 
   // Starts every job due at or before `now` (or counts it skipped if its
   // previous run is still in flight). Returns how many due jobs it handled.
@@ -128,6 +133,8 @@ class Scheduler : public prometheus::Collectable {
   std::function<Clock::time_point()> monotonic_clock_;
   TimerWheel<Clock> wheel_;
   Clock::time_point last_advance_;
+  bool advancing_ = false;
+  std::function<void()> early_listener_;
   std::map<JobKey, std::shared_ptr<JobState>> jobs_;
 };
 

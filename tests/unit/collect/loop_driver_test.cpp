@@ -2,6 +2,7 @@
 #include <prometheus/collectable.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
@@ -141,6 +142,39 @@ TEST_CASE("wakes are rounded up to the coalescing grid: many jobs fire per wake"
   boost::asio::io_context io;
   Scheduler scheduler{Clock::now(), [] { return std::chrono::system_clock::now(); }};
   CHECK_THROWS_AS(LoopDriver(io, scheduler, bad), std::invalid_argument);
+}
+
+TEST_CASE("a run_soon from outside the loop's wake is advanced for at once") {
+  // A job due in up to an hour and a driver that would sleep as long: only
+  // the early-run wake can start it within the test.
+  RealTime rt;
+  const JobKey key{"db", "activity"};
+  int runs = 0;
+  rt.scheduler.add(key, 1h, [&runs](const Scheduler::Done& done) {
+    ++runs;
+    done(true);
+  });
+  LoopDriverOptions options;
+  options.max_tick = 1h;
+  LoopDriver driver(rt.io, rt.scheduler, options);
+  driver.start();
+  rt.io.run_for(30ms);
+  REQUIRE(runs == 0);  // its phase is not now
+  const auto wakes_before = driver.wakes();
+  // As a session's connect completion would: a handler of its own, twice.
+  boost::asio::post(rt.io, [&] {
+    rt.scheduler.run_soon(key);
+    rt.scheduler.run_soon({"db", "unknown"});
+  });
+  for (int i = 0; i < 100 && runs == 0; ++i) rt.io.run_for(20ms);
+  CHECK(runs == 1);
+  CHECK(driver.wakes() == wakes_before + 1);
+  // Stopped, the driver no longer listens (nor is woken).
+  driver.stop();
+  CHECK(rt.scheduler.run_soon(key));
+  rt.io.restart();
+  rt.io.run_for(30ms);
+  CHECK(runs == 1);
 }
 
 TEST_CASE("the heartbeat beats without jobs and healthy() sees a stall") {

@@ -488,6 +488,29 @@ TEST_CASE("run_soon runs at the next advance and then returns to the rhythm") {
   CHECK(value_of(h.scheduler, "pgvigil_probe_skipped_total", kKey) == 0.0);
 }
 
+TEST_CASE("run_soon outside advance tells the listener; inside advance it does not") {
+  Harness h;
+  int told = 0;
+  h.scheduler.on_early_run([&told] { ++told; });
+  const JobKey other{"db1", "locks"};
+  h.scheduler.add(other, 10s, [](const Scheduler::Done& done) { done(true); });
+  // A job that asks for another's early run while the scheduler advances.
+  h.scheduler.add(kKey, 10s, [&](const Scheduler::Done& done) {
+    h.scheduler.run_soon(other);
+    done(true);
+  });
+  CHECK(h.scheduler.run_soon(kKey));  // from outside: the listener hears it
+  CHECK(told == 1);
+  h.jump_to(h.start + 1ms);  // kKey runs and makes `other` due: nobody is told
+  CHECK(told == 1);
+  CHECK(value_of(h.scheduler, "pgvigil_probe_runs_total", kKey) == 1.0);
+  CHECK_FALSE(h.scheduler.run_soon({"db9", "unknown"}));  // a no-op tells nobody
+  CHECK(told == 1);
+  h.scheduler.on_early_run(nullptr);
+  CHECK(h.scheduler.run_soon(kKey));
+  CHECK(told == 1);
+}
+
 TEST_CASE("add replaces an existing job and keeps its series") {
   Harness h;
   int old_runs = 0;
