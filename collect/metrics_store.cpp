@@ -53,6 +53,32 @@ bool is_complex(prometheus::MetricType type) {
 
 }  // namespace
 
+void MetricsStore::write_snapshot_text(Snapshot& snapshot,
+                                       const std::vector<std::size_t>* moved) const {
+  const SnapshotText* old = snapshot.text.get();
+  SnapshotText text;
+  text.lines.reserve(old ? old->lines.size() + old->lines.size() / 4 : 0);
+  text.ends.reserve(snapshot.families.size());
+  std::size_t next_moved = 0;
+  for (std::size_t i = 0; i < snapshot.families.size(); ++i) {
+    const bool rewrite = !old || !moved || (next_moved < moved->size() && (*moved)[next_moved] == i);
+    if (old && moved && rewrite) ++next_moved;
+    if (rewrite) {
+      serialise(text.lines, snapshot.families[i], snapshot.identity);
+    } else {
+      // Same shape as before: family i's lines are old piece i.
+      const std::uint32_t begin = i == 0 ? 0 : old->ends[i - 1].second;
+      text.lines.append(old->lines, begin, old->ends[i].second - begin);
+    }
+    text.ends.emplace_back(snapshot.families[i].id, static_cast<std::uint32_t>(text.lines.size()));
+  }
+  if (snapshot.text && snapshot.text.use_count() == 1) {
+    *snapshot.text = std::move(text);
+  } else {
+    snapshot.text = std::make_shared<SnapshotText>(std::move(text));
+  }
+}
+
 bool MetricsStore::set(const std::string& target, const std::string& probe,
                        const Labels& target_labels, std::vector<prometheus::MetricFamily> families,
                        Evidence evidence) {
@@ -89,9 +115,8 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
       for (auto i : moved) {
         input = input || !volatile_metrics_.contains(families[i].name);
         stored.families[i] = store_family(std::move(families[i]));
-        stored.text[i].clear();
-        serialise(stored.text[i], stored.families[i], stored.identity);
       }
+      write_snapshot_text(stored, &moved);
       ++serialisations_;
       changed(target, input);
       return true;
@@ -101,13 +126,10 @@ bool MetricsStore::set(const std::string& target, const std::string& probe,
   identity.insert(identity.end(), target_labels.begin(), target_labels.end());
   Snapshot snapshot;
   snapshot.families.reserve(families.size());
-  snapshot.text.reserve(families.size());
-  for (auto& family : families) {
-    snapshot.families.push_back(store_family(std::move(family)));
-    serialise(snapshot.text.emplace_back(), snapshot.families.back(), identity);
-  }
+  for (auto& family : families) snapshot.families.push_back(store_family(std::move(family)));
   snapshot.evidence = std::move(evidence);
   snapshot.identity = std::move(identity);
+  write_snapshot_text(snapshot, nullptr);
   snapshots_[{target, probe}] = std::move(snapshot);
   reshaped(target);
   ++serialisations_;
@@ -125,7 +147,9 @@ std::uint32_t MetricsStore::intern(const prometheus::MetricFamily& family) {
     name.name = family.name;
     name.help = family.help;
     name.type = family.type;
-    append_family_header(name.header, family);
+    // An assembly may hold the headers: it keeps its copy, we go on with ours.
+    if (headers_.use_count() > 1) headers_ = std::make_shared<std::vector<std::string>>(*headers_);
+    append_family_header(headers_->emplace_back(), family);
   }
   return it->second;
 }
@@ -201,8 +225,8 @@ bool MetricsStore::update_gauge(const std::string& target, const std::string& pr
       return false;
     if (same_value(stored.samples[0].value, value)) return true;
     stored.samples[0].value = value;
-    snapshot.text[i].clear();
-    serialise(snapshot.text[i], stored, snapshot.identity);
+    const std::vector<std::size_t> moved{i};
+    write_snapshot_text(snapshot, &moved);
     ++serialisations_;
     changed(target, !volatile_metrics_.contains(name.name));
     return true;
@@ -306,31 +330,56 @@ std::vector<prometheus::MetricFamily> MetricsStore::Collect() const {
   return merged;
 }
 
+MetricsStore::TextParts MetricsStore::text_parts() const {
+  TextParts parts;
+  parts.texts_.reserve(snapshots_.size());
+  for (const auto& [key, snapshot] : snapshots_) parts.texts_.push_back(snapshot.text);
+  parts.headers_ = headers_;
+  return parts;
+}
+
 void MetricsStore::write_text(std::string& out) const {
+  text_parts().assemble(out);
+}
+
+void MetricsStore::TextParts::assemble(std::string& out) const {
   // Same merge as Collect(): a name's header once, at its first appearance,
-  // then the samples of every snapshot that has that family.
-  merge_order_.clear();
+  // then that family's lines from every snapshot, in snapshot order. Pass 1
+  // counts each family's pieces; pass 2 files them by family in one array.
+  const auto& headers = *headers_;
+  std::vector<std::uint32_t> first(headers.size(), 0);  // per id: its range's start, then cursor
+  std::vector<std::uint32_t> count(headers.size(), 0);
+  std::vector<std::uint32_t> order;  // ids by first appearance
+  std::size_t pieces = 0;
   std::size_t size = 0;
-  for (const auto& [key, snapshot] : snapshots_) {
-    for (std::size_t i = 0; i < snapshot.text.size(); ++i) {
-      const auto id = snapshot.families[i].id;
-      const auto& name = names_[id];
-      if (!name.seen) {
-        name.seen = true;
-        merge_order_.push_back(id);
-        size += name.header.size();
+  for (const auto& text : texts_) {
+    for (const auto& [id, end] : text->ends) {
+      if (count[id]++ == 0) {
+        order.push_back(id);
+        size += headers[id].size();
       }
-      name.bodies.push_back(&snapshot.text[i]);
-      size += snapshot.text[i].size();
+      ++pieces;
+    }
+    size += text->lines.size();
+  }
+  std::uint32_t start = 0;
+  for (const auto id : order) {
+    first[id] = start;
+    start += count[id];
+  }
+  std::vector<std::string_view> filed(pieces);
+  for (const auto& text : texts_) {
+    std::uint32_t begin = 0;
+    for (const auto& [id, end] : text->ends) {
+      filed[first[id]++] = std::string_view(text->lines).substr(begin, end - begin);
+      begin = end;
     }
   }
   out.reserve(out.size() + size);
-  for (const auto id : merge_order_) {
-    const auto& name = names_[id];
-    out += name.header;
-    for (const auto* body : name.bodies) out += *body;
-    name.seen = false;
-    name.bodies.clear();
+  std::size_t next = 0;
+  for (const auto id : order) {
+    out += headers[id];
+    for (const auto stop = next + count[id]; next < stop; ++next) out += filed[next];
   }
 }
 

@@ -7,13 +7,15 @@
 // targets concatenates strings instead of copying and re-serialising every
 // series. A round equal to the one stored changes nothing, not even the text;
 // generations tell the exposition cache and the alert evaluator what changed.
-// Loop thread only.
+// Loop thread only, except TextParts: a body can be assembled from them on
+// another thread while the loop goes on storing rounds.
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -48,9 +50,33 @@ class MetricsStore : public prometheus::Collectable {
   // down keeps its liveness series and loses the SQL ones).
   void retain_only(const std::string& target, const std::vector<std::string>& probes);
 
+  // One snapshot's exposition text: its families' sample lines back to back
+  // (one buffer per snapshot, not one string per family: a 1000-target store
+  // has ~300k families) and where each family's lines end.
+  struct SnapshotText {
+    std::string lines;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> ends;  // (family id, end in lines)
+  };
+  // The store's text as of the moment text_parts() was called, for an
+  // assembly on any thread. It holds the snapshots' texts, which the store
+  // never changes while someone else holds them (a round that lands meanwhile
+  // writes a new text), and the families' headers.
+  class TextParts {
+   public:
+    // Appends the text exposition (0.0.4) of every snapshot: byte for byte
+    // what prometheus::TextSerializer makes of Collect(), without building it.
+    void assemble(std::string& out) const;
+
+   private:
+    friend class MetricsStore;
+    std::vector<std::shared_ptr<const SnapshotText>> texts_;  // in snapshot order
+    std::shared_ptr<const std::vector<std::string>> headers_;  // by family id
+  };
+
   std::vector<prometheus::MetricFamily> Collect() const override;
-  // Appends the text exposition (0.0.4) of every snapshot: byte for byte what
-  // prometheus::TextSerializer makes of Collect(), without building it.
+  // Cheap: one reference per snapshot, no text copied.
+  TextParts text_parts() const;
+  // text_parts().assemble(out).
   void write_text(std::string& out) const;
 
   // Lookups for the alert evaluator and the JSON API.
@@ -92,27 +118,28 @@ class MetricsStore : public prometheus::Collectable {
   };
   struct Snapshot {
     std::vector<StoredFamily> families;
-    std::vector<std::string> text;  // each family's sample lines, same order
+    // Never null once stored; shared with TextParts, written in place only
+    // while no TextParts holds it.
+    std::shared_ptr<SnapshotText> text;
     Evidence evidence;
     Labels identity;  // target="NAME" and the target's labels
   };
   // What a family's id stands for, kept once per name, not per snapshot; ids
-  // let write_text merge same-named families of every snapshot by indexing,
+  // let an assembly merge same-named families of every snapshot by indexing,
   // not hashing (a 1000-target body has ~300k families). Only grows: there
-  // are a few hundred names.
+  // are a few hundred names. Their # HELP and # TYPE lines are in headers_.
   struct FamilyName {
     std::string name;
     std::string help;
     prometheus::MetricType type;
-    std::string header;  // its # HELP and # TYPE lines
-    // write_text's scratch, kept for its capacity.
-    mutable bool seen = false;
-    mutable std::vector<const std::string*> bodies;
   };
   std::uint32_t intern(const prometheus::MetricFamily& family);
   StoredFamily store_family(prometheus::MetricFamily&& family);
   bool same_samples(const StoredFamily& stored, const prometheus::MetricFamily& family) const;
   void serialise(std::string& out, const StoredFamily& family, const Labels& identity) const;
+  // Writes the snapshot's text again: every family when `moved` is null,
+  // else only those it lists (the others' lines are copied).
+  void write_snapshot_text(Snapshot& snapshot, const std::vector<std::size_t>* moved) const;
   void changed(const std::string& target, bool input);
   // Erases the target's snapshots except those of the probes in `keep`.
   std::size_t erase_snapshots(const std::string& target, const std::vector<std::string>& keep);
@@ -130,7 +157,8 @@ class MetricsStore : public prometheus::Collectable {
   mutable std::map<std::string, FamilyIndex, std::less<>> family_indexes_;
   std::map<std::string, std::uint32_t, std::less<>> family_ids_;
   std::vector<FamilyName> names_;  // by id
-  mutable std::vector<std::uint32_t> merge_order_;
+  // Shared with TextParts; appended to in place only while no one holds it.
+  std::shared_ptr<std::vector<std::string>> headers_ = std::make_shared<std::vector<std::string>>();
   std::uint64_t generation_ = 0;
   std::uint64_t serialisations_ = 0;
 };

@@ -95,6 +95,32 @@ TEST_CASE("metrics store: golden exposition of two targets") {
   CHECK(headers == 1);
 }
 
+TEST_CASE("metrics store: text parts keep the text of their moment while rounds land") {
+  auto store = two_targets();
+  const std::string before = text_of(store);
+  const auto parts = store.text_parts();
+  // Rounds that land while an assembly holds the parts: in place (a moved
+  // value, a volatile gauge), a whole new snapshot, a new family name, a
+  // removal.
+  store.set("db1", "replication", {{"env", "prod"}}, replication_round(3));
+  store.set("db2", "liveness", {}, liveness_round(1));
+  SampleSink sink;
+  sink.gauge("pg_probe_rtt_seconds", "rtt", {}, 0.002);
+  store.set("db3", "liveness", {}, std::move(sink));
+  CHECK(store.update_gauge("db3", "liveness", "pg_probe_rtt_seconds", 0.003));
+  store.remove("db2", "replication");
+  std::string held;
+  parts.assemble(held);
+  CHECK(held == before);
+  const std::string after = text_of(store);
+  CHECK(after != before);
+  CHECK(after == prometheus::TextSerializer().Serialize(store.Collect()));
+  CHECK(after.find("pg_probe_rtt_seconds{target=\"db3\"} 0.003\n") != std::string::npos);
+  // With no parts held, a moved value is written in the snapshot's own buffer.
+  CHECK(store.update_gauge("db3", "liveness", "pg_probe_rtt_seconds", 0.004));
+  CHECK(text_of(store) == prometheus::TextSerializer().Serialize(store.Collect()));
+}
+
 TEST_CASE("metrics store: a round replaces its snapshot whole") {
   auto store = two_targets();
   CHECK(store.samples("db1", "pg_stat_replication_replay_lag_bytes").size() == 2);
