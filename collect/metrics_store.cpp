@@ -61,7 +61,8 @@ void MetricsStore::write_snapshot_text(Snapshot& snapshot,
   text.ends.reserve(snapshot.families.size());
   std::size_t next_moved = 0;
   for (std::size_t i = 0; i < snapshot.families.size(); ++i) {
-    const bool rewrite = !old || !moved || (next_moved < moved->size() && (*moved)[next_moved] == i);
+    const bool rewrite =
+        !old || !moved || (next_moved < moved->size() && (*moved)[next_moved] == i);
     if (old && moved && rewrite) ++next_moved;
     if (rewrite) {
       serialise(text.lines, snapshot.families[i], snapshot.identity);
@@ -298,9 +299,11 @@ std::vector<prometheus::MetricFamily> MetricsStore::Collect() const {
         merged.push_back({name.name, name.help, name.type, {}});
       }
       auto& into = merged[position[family.id]];
-      const auto with_identity = [&](prometheus::ClientMetric& metric, const auto& own) {
+      // The identity by name: clang 14 cannot capture a structured binding.
+      const auto with_identity = [&identity = snapshot.identity](prometheus::ClientMetric& metric,
+                                                                 const auto& own) {
         metric.label.clear();
-        for (const auto& [label, value] : snapshot.identity) metric.label.push_back({label, value});
+        for (const auto& [label, value] : identity) metric.label.push_back({label, value});
         for (const auto& [label, value] : own) metric.label.push_back({label, value});
       };
       for (const auto& other : family.other) {

@@ -69,7 +69,7 @@ class MetricsStore : public prometheus::Collectable {
 
    private:
     friend class MetricsStore;
-    std::vector<std::shared_ptr<const SnapshotText>> texts_;  // in snapshot order
+    std::vector<std::shared_ptr<const SnapshotText>> texts_;   // in snapshot order
     std::shared_ptr<const std::vector<std::string>> headers_;  // by family id
   };
 

@@ -35,9 +35,14 @@ constexpr auto kMaxStall = 5s;  // /health turns 503 when the loop has not woken
 // A /metrics body is reused for ten times its build time after the build, so
 // scrapers back to back leave the loop at least 90 % for everything else.
 constexpr unsigned kMetricsBuildShare = 10;
+// Bodies that took 5 ms or more (a fleet of a few hundred targets) are
+// assembled on a worker; requests meanwhile get the current body if it is at
+// most a second old. Prometheus, every 15 s, waits for a fresh one.
+constexpr auto kMetricsOffLoopAbove = 5ms;
+constexpr auto kMetricsMaxAge = 1s;
 
-// CPU time of the loop thread: what evaluation costs, not what the machine's
-// load adds to it.
+// CPU time of the calling thread: what evaluation (or a body's assembly)
+// costs, not what the machine's load adds to it.
 double thread_cpu_seconds() {
   timespec spec{};
   ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec);
@@ -134,13 +139,13 @@ App::App(config::Config config)
                                   "/metrics bodies assembled because a source changed (requests "
                                   "in between are served from the last one).")),
       metrics_build_seconds_(own_counter(*registry_, "pgvigil_metrics_build_seconds_total",
-                                         "CPU time of the loop thread spent assembling /metrics "
-                                         "bodies.")),
-      exposition_([this](std::string& out) { build_metrics(out); }, io_.get_executor(),
-                  workers_.get_executor()) {
+                                         "CPU time spent assembling /metrics bodies (on the loop "
+                                         "for a small fleet, on a worker for a large one).")),
+      exposition_([this] { return build_metrics(); }, io_.get_executor(), workers_.get_executor()) {
   alertmanager_ = std::make_unique<AlertmanagerClient>(io_, *registry_);
   discovery_ = std::make_unique<Discovery>(io_, workers_, *registry_, [this] { apply_targets(); });
   exposition_.pace_builds(&std::chrono::steady_clock::now, kMetricsBuildShare);
+  exposition_.assemble_off_loop(kMetricsOffLoopAbove, kMetricsMaxAge);
   reload_ok_.Set(1);
   reload_time_.Set(now_seconds());
   // Rounds that change only the liveness round trip do not wake the rules.
@@ -491,20 +496,24 @@ std::string App::status_line() const {
          std::to_string(up) + " up";
 }
 
-void App::build_metrics(std::string& out) {
+MetricsExposition::Assemble App::build_metrics() {
   metrics_builds_.Increment();
-  const double cpu_before = thread_cpu_seconds();
-  store_.write_text(out);
   if (tail_built_ != tail_generation_) {
-    tail_text_.clear();
-    append_families(tail_text_, registry_->Collect());
-    scheduler_.write_text(tail_text_);
-    append_families(tail_text_, evaluator_.collect_metrics());
-    append_families(tail_text_, self_metrics_.Collect());
+    std::string tail;
+    append_families(tail, registry_->Collect());
+    scheduler_.write_text(tail);
+    append_families(tail, evaluator_.collect_metrics());
+    append_families(tail, self_metrics_.Collect());
+    tail_text_ = std::make_shared<const std::string>(std::move(tail));
     tail_built_ = tail_generation_;
   }
-  out += tail_text_;
-  metrics_build_seconds_.Increment(std::max(0.0, thread_cpu_seconds() - cpu_before));
+  return [parts = store_.text_parts(), tail = tail_text_,
+          seconds = &metrics_build_seconds_](std::string& out) {
+    const double cpu_before = thread_cpu_seconds();
+    parts.assemble(out);
+    out += *tail;
+    seconds->Increment(std::max(0.0, thread_cpu_seconds() - cpu_before));  // atomic
+  };
 }
 
 void App::schedule_self_metrics_refresh() {
@@ -521,7 +530,9 @@ void App::build_routes() {
   router_.add("/metrics", [this](const http::Request&) {
     http::RouteReply reply;
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    reply.shared_body = exposition_.plain(metrics_version());
+    reply.plain_body = [this](http::ResponseText::Delivery deliver) {
+      exposition_.plain(metrics_version(), std::move(deliver));
+    };
     reply.gzipped_body = [this](http::ResponseText::Delivery deliver) {
       exposition_.gzipped(metrics_version(), std::move(deliver));
     };

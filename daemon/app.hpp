@@ -77,7 +77,9 @@ class App {
   // The /metrics body: the store's text, then the registry's, the
   // evaluator's and the process's families (the "tail"), the tail
   // re-serialised only when its generation moved.
-  void build_metrics(std::string& out);
+  // On the loop: holds the sources as they are now; the assembly it returns
+  // may run on a worker.
+  MetricsExposition::Assemble build_metrics();
   std::uint64_t metrics_version() const noexcept { return store_.generation() + tail_generation_; }
   // Every second: the registry's and the process's values may have moved.
   void schedule_self_metrics_refresh();
@@ -128,7 +130,8 @@ class App {
   prometheus::Counter& metrics_build_seconds_;
   std::uint64_t tail_generation_ = 1;
   std::uint64_t tail_built_ = 0;
-  std::string tail_text_;
+  // Shared with assemblies under way; a new text when the tail changes.
+  std::shared_ptr<const std::string> tail_text_ = std::make_shared<const std::string>();
   MetricsExposition exposition_;
   std::string generator_base_;  // external_url, or http://HOST:PORT of the first listener
 };

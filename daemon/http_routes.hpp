@@ -33,6 +33,9 @@ struct RouteReply {
   // compresses nothing itself). The gzip may come later, from another thread's
   // work: the response's body is then deferred (ResponseText::defer).
   std::shared_ptr<const std::string> shared_body;
+  // Or the cache's buffer as it will deliver it (at once, or once a worker
+  // has assembled it); taken as non-empty.
+  ResponseText::Producer plain_body;
   ResponseText::Producer gzipped_body;
 };
 

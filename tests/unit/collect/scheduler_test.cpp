@@ -488,7 +488,7 @@ TEST_CASE("run_soon runs at the next advance and then returns to the rhythm") {
   CHECK(value_of(h.scheduler, "pgvigil_probe_skipped_total", kKey) == 0.0);
 }
 
-TEST_CASE("run_soon outside advance tells the listener; inside advance it does not") {
+TEST_CASE("run_soon outside advance tells the listener, inside advance it does not") {
   Harness h;
   int told = 0;
   h.scheduler.on_early_run([&told] { ++told; });

@@ -57,6 +57,24 @@ struct Threads {
   }
 };
 
+// A one-step build, as a small fleet's: assembled at once, on the loop.
+template <typename Fill>
+MetricsExposition::Build build_of(Fill fill) {
+  return [fill] { return MetricsExposition::Assemble(fill); };
+}
+
+// The body plain() delivers, which must come at once.
+Buffer plain_now(MetricsExposition& exposition, std::uint64_t version) {
+  Buffer body;
+  bool delivered = false;
+  exposition.plain(version, [&](Buffer buffer) {
+    body = std::move(buffer);
+    delivered = true;
+  });
+  REQUIRE(delivered);
+  return body;
+}
+
 // Records what a delivery received.
 struct Received {
   std::vector<Buffer> buffers;
@@ -71,20 +89,19 @@ TEST_CASE("metrics exposition: built once per version, shared between requests")
   int round = 1;
   int builds = 0;
   Threads threads;
-  MetricsExposition exposition(
-      [&](std::string& out) {
-        ++builds;
-        out += sample_body(round);
-      },
-      threads.loop.get_executor(), threads.compressor.get_executor());
-  auto first = exposition.plain(1);
-  auto again = exposition.plain(1);
+  MetricsExposition exposition(build_of([&](std::string& out) {
+                                 ++builds;
+                                 out += sample_body(round);
+                               }),
+                               threads.loop.get_executor(), threads.compressor.get_executor());
+  auto first = plain_now(exposition, 1);
+  auto again = plain_now(exposition, 1);
   CHECK(builds == 1);
   CHECK(first.get() == again.get());  // the same buffer, not a copy
   CHECK(*first == sample_body(1));
 
   round = 2;
-  auto second = exposition.plain(2);
+  auto second = plain_now(exposition, 2);
   CHECK(builds == 2);
   CHECK(*second == sample_body(2));
   CHECK(*first == sample_body(1));  // a response still sending the old body keeps it
@@ -96,12 +113,12 @@ TEST_CASE("metrics exposition: built once per version, shared between requests")
   const auto* buffer = second->data();
   second.reset();
   round = 3;
-  auto third = exposition.plain(3);
+  auto third = plain_now(exposition, 3);
   CHECK(*third == sample_body(3));
   CHECK(third->data() == buffer);
   auto held = third;  // a response still sending: the next body gets its own
   round = 4;
-  auto fourth = exposition.plain(4);
+  auto fourth = plain_now(exposition, 4);
   CHECK(*fourth == sample_body(4));
   CHECK(*held == sample_body(3));
   CHECK(fourth->data() != held->data());
@@ -113,18 +130,17 @@ TEST_CASE("metrics exposition: paced, a body is reused for share x its build tim
   int builds = 0;
   MetricsExposition::Clock::time_point now{};
   Threads threads;
-  MetricsExposition exposition(
-      [&](std::string& out) {
-        ++builds;
-        now += 30ms;  // the build "takes" 30 ms of the manual clock
-        out += sample_body(round);
-      },
-      threads.loop.get_executor(), threads.compressor.get_executor());
+  MetricsExposition exposition(build_of([&](std::string& out) {
+                                 ++builds;
+                                 now += 30ms;  // the build "takes" 30 ms of the manual clock
+                                 out += sample_body(round);
+                               }),
+                               threads.loop.get_executor(), threads.compressor.get_executor());
   exposition.pace_builds([&] { return now; }, 10);
-  CHECK(*exposition.plain(1) == sample_body(1));  // built at 0-30 ms: reused until 330 ms
+  CHECK(*plain_now(exposition, 1) == sample_body(1));  // built at 0-30 ms: reused until 330 ms
   round = 2;
   now += 200ms;
-  CHECK(*exposition.plain(2) == sample_body(1));  // sources moved, but within the window
+  CHECK(*plain_now(exposition, 2) == sample_body(1));  // sources moved, but within the window
   CHECK(builds == 1);
   Received gz;
   exposition.gzipped(2, gz.delivery());
@@ -139,25 +155,107 @@ TEST_CASE("metrics exposition: paced, a body is reused for share x its build tim
   CHECK(exposition.compressions() == 1);
 
   now += 100ms;  // 330 ms: the window is over
-  CHECK(*exposition.plain(3) == sample_body(2));
+  CHECK(*plain_now(exposition, 3) == sample_body(2));
   CHECK(builds == 2);
   // Nothing moved: reused however long after.
   now += 1h;
-  CHECK(*exposition.plain(3) == sample_body(2));
+  CHECK(*plain_now(exposition, 3) == sample_body(2));
   CHECK(builds == 2);
   // A cheap build has a short window.
-  MetricsExposition cheap([&](std::string& out) { out += sample_body(round); },
+  MetricsExposition cheap(build_of([&](std::string& out) { out += sample_body(round); }),
                           threads.loop.get_executor(), threads.compressor.get_executor());
   cheap.pace_builds([&] { return now; }, 10);  // builds take no time on this clock
-  cheap.plain(1);
+  plain_now(cheap, 1);
   round = 5;
-  CHECK(*cheap.plain(2) == sample_body(5));
+  CHECK(*plain_now(cheap, 2) == sample_body(5));
+}
+
+TEST_CASE(
+    "metrics exposition: a costly body is assembled on the worker, young ones served meanwhile") {
+  using namespace std::chrono_literals;
+  int round = 1;
+  int gathered = 0;
+  int assembled = 0;
+  MetricsExposition::Clock::time_point now{};
+  Threads threads;
+  // As the daemon's: the sources are taken hold of at the call (the round's
+  // value), the assembly "takes" 30 ms wherever it runs.
+  MetricsExposition exposition(
+      [&] {
+        ++gathered;
+        return MetricsExposition::Assemble([&, held = round](std::string& out) {
+          ++assembled;
+          now += 30ms;
+          out += sample_body(held);
+        });
+      },
+      threads.loop.get_executor(), threads.compressor.get_executor());
+  exposition.pace_builds([&] { return now; }, 10);
+  exposition.assemble_off_loop(5ms, 1s);
+  // The first body: nothing to serve meanwhile, so it is built here.
+  CHECK(*plain_now(exposition, 1) == sample_body(1));
+  CHECK(assembled == 1);
+
+  // 400 ms later the pacing window (300 ms) is over and the sources moved:
+  // the assembly goes to the worker, the 400 ms old body is served at once.
+  now += 400ms;
+  round = 2;
+  CHECK(*plain_now(exposition, 2) == sample_body(1));
+  CHECK(gathered == 2);
+  CHECK(assembled == 1);                               // not on the loop
+  round = 3;                                           // moves after the sources were taken hold of
+  CHECK(*plain_now(exposition, 3) == sample_body(1));  // no second assembly meanwhile
+  CHECK(gathered == 2);
+  CHECK(exposition.builds() == 1);
+  threads.settle();
+  CHECK(assembled == 2);
+  CHECK(exposition.builds() == 2);
+  CHECK(*plain_now(exposition, 2) == sample_body(2));  // of the moment it was asked for
+
+  // A body older than max_age is not served while a new one is assembled:
+  // the request waits for it, and so does a gzip request.
+  now += 2s;
+  Received waiting;
+  exposition.plain(3, waiting.delivery());
+  Received zipped;
+  exposition.gzipped(3, zipped.delivery());
+  CHECK(waiting.buffers.empty());
+  CHECK(zipped.buffers.empty());
+  threads.settle();  // assembled; the gzip's deflate is queued
+  REQUIRE(waiting.buffers.size() == 1);
+  CHECK(*waiting.buffers[0] == sample_body(3));
+  threads.settle();
+  REQUIRE(zipped.buffers.size() == 1);
+  CHECK(gunzip(*zipped.buffers[0]) == sample_body(3));
+  CHECK(assembled == 3);
+
+  // Gone while its assembly is on the worker: nothing is delivered.
+  Received orphan;
+  {
+    int cost = 0;
+    MetricsExposition gone(
+        [&] {
+          return MetricsExposition::Assemble([&](std::string& out) {
+            now += 30ms;
+            out += sample_body(++cost);
+          });
+        },
+        threads.loop.get_executor(), threads.compressor.get_executor());
+    gone.pace_builds([&] { return now; }, 1);
+    gone.assemble_off_loop(5ms, 0ms);
+    plain_now(gone, 1);
+    now += 1s;
+    gone.plain(2, orphan.delivery());
+    CHECK(orphan.buffers.empty());
+  }
+  threads.settle();
+  CHECK(orphan.buffers.empty());
 }
 
 TEST_CASE("metrics exposition: gzip once per body, on the compressor, never on the loop") {
   int round = 1;
   Threads threads;
-  MetricsExposition exposition([&](std::string& out) { out += sample_body(round); },
+  MetricsExposition exposition(build_of([&](std::string& out) { out += sample_body(round); }),
                                threads.loop.get_executor(), threads.compressor.get_executor());
   Received first;
   Received second;
@@ -196,7 +294,7 @@ TEST_CASE("metrics exposition: gzip once per body, on the compressor, never on t
 TEST_CASE("metrics exposition: a request during a compression waits for it, not for a new one") {
   int round = 1;
   Threads threads;
-  MetricsExposition exposition([&](std::string& out) { out += sample_body(round); },
+  MetricsExposition exposition(build_of([&](std::string& out) { out += sample_body(round); }),
                                threads.loop.get_executor(), threads.compressor.get_executor());
   Received early;
   exposition.gzipped(1, early.delivery());
@@ -224,14 +322,14 @@ TEST_CASE("metrics exposition: a request during a compression waits for it, not 
 TEST_CASE("metrics exposition: the plain body is not rebuilt in a buffer the compressor reads") {
   int round = 1;
   Threads threads;
-  MetricsExposition exposition([&](std::string& out) { out += sample_body(round); },
+  MetricsExposition exposition(build_of([&](std::string& out) { out += sample_body(round); }),
                                threads.loop.get_executor(), threads.compressor.get_executor());
   Received zipped;
   exposition.gzipped(1, zipped.delivery());
-  const auto* compressing = exposition.plain(1)->data();
+  const auto* compressing = plain_now(exposition, 1)->data();
   round = 2;
   // No response holds version 1 any more, but the compressor does.
-  auto rebuilt = exposition.plain(2);
+  auto rebuilt = plain_now(exposition, 2);
   CHECK(rebuilt->data() != compressing);
   threads.settle();
   CHECK(gunzip(*zipped.buffers.at(0)) == sample_body(1));
@@ -241,7 +339,7 @@ TEST_CASE("metrics exposition: gone before its compression finished, it delivers
   Threads threads;
   Received waiting;
   {
-    MetricsExposition exposition([](std::string& out) { out += sample_body(1); },
+    MetricsExposition exposition(build_of([](std::string& out) { out += sample_body(1); }),
                                  threads.loop.get_executor(), threads.compressor.get_executor());
     exposition.gzipped(1, waiting.delivery());
   }
@@ -253,13 +351,15 @@ TEST_CASE("metrics exposition: the router defers to the cache's gzip and never c
   using namespace pgvigil::http;
   std::uint64_t version = 1;
   Threads threads;
-  MetricsExposition exposition([](std::string& out) { out += sample_body(7); },
+  MetricsExposition exposition(build_of([](std::string& out) { out += sample_body(7); }),
                                threads.loop.get_executor(), threads.compressor.get_executor());
   Router router;
   router.add("/metrics", [&](const Request&) {
     RouteReply reply;
     reply.content_type = "text/plain; version=0.0.4";
-    reply.shared_body = exposition.plain(version);
+    reply.plain_body = [&](ResponseText::Delivery deliver) {
+      exposition.plain(version, std::move(deliver));
+    };
     reply.gzipped_body = [&](ResponseText::Delivery deliver) {
       exposition.gzipped(version, std::move(deliver));
     };
@@ -283,7 +383,7 @@ TEST_CASE("metrics exposition: the router defers to the cache's gzip and never c
     CHECK(a.body() == sample_body(7));
     // The response points into the cache's buffer: no copy per request.
     CHECK(a.body().is_shared());
-    CHECK(a.body().data() == exposition.plain(version)->data());
+    CHECK(a.body().data() == plain_now(exposition, version)->data());
     CHECK(a[beast_http::field::content_encoding].empty());
     const auto deferred = router.handle(zipped);
     CHECK(deferred.body().is_deferred());
