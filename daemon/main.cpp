@@ -1,5 +1,6 @@
 // pgvigil: watches PostgreSQL servers, serves what it sees as Prometheus
 // metrics and pages through Alertmanager when a runbook says a human must act.
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -220,6 +221,14 @@ int run(const std::vector<std::string_view>& args) {
     std::cout << kRunUsage;
     return 0;
   }
+  // Blocks of 1 MB or more (a large fleet's /metrics bodies, tens of MB, made
+  // on the loop or a worker; their gzip) get their own mapping, given back
+  // when freed. glibc's default raises this threshold to the size of the
+  // first such block freed, after which bodies land in a thread's arena and
+  // stay resident after they are gone (bench/scale at 1000 targets: an RSS
+  // peak of 354 MB before this and the exposition's buffer lending, 272 MB
+  // after).
+  ::mallopt(M_MMAP_THRESHOLD, 1 << 20);
   std::string path;
   std::string level_override;
   std::optional<std::uint32_t> shard;

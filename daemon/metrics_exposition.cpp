@@ -104,22 +104,33 @@ void MetricsExposition::build_on_worker(std::uint64_t version) {
   shared_->building = true;
   const auto started = clock_();
   const std::size_t hint = plain_ ? plain_->size() + plain_->size() / 8 : 0;
-  boost::asio::post(worker_, [this, shared = shared_, assemble = build_(), hint, version, started,
-                              clock = clock_, loop = loop_]() mutable {
-    // The current body is being served meanwhile: this one gets its own
-    // buffer, and its page faults land here, not on the loop.
-    std::shared_ptr<std::string> body;
+  // A body too old to serve meanwhile, held by no response, lends its buffer
+  // (no second body of tens of MB, as when the build ran here). A young one
+  // is served while the new one is assembled in a buffer of its own.
+  std::shared_ptr<std::string> buffer;
+  if (plain_ && !young(started) && plain_.use_count() == 1) buffer = std::move(plain_);
+  boost::asio::post(worker_, [this, shared = shared_, assemble = build_(), buffer, hint, version,
+                              started, clock = clock_, loop = loop_]() mutable {
+    // The buffer is this thread's alone until it is handed back; its page
+    // faults land here, not on the loop.
+    std::shared_ptr<std::string> body = std::move(buffer);
     try {
-      body = std::make_shared<std::string>();
-      body->reserve(hint);
+      if (body) {
+        body->clear();  // keeps the capacity
+      } else {
+        body = std::make_shared<std::string>();
+        body->reserve(hint);
+      }
       assemble(*body);
     } catch (...) {
       body.reset();  // out of memory: the waiting requests get the old body or a 500
     }
-    assemble = nullptr;  // lets go of the sources' texts: the store may write in place again
     const auto finished = clock();
-    boost::asio::post(loop, [this, shared = std::move(shared), body = std::move(body), version,
-                             started, finished]() mutable {
+    // The sources' texts are let go of on the loop, where the store checks
+    // whether anyone still holds them before it writes one in place.
+    boost::asio::post(loop, [this, shared = std::move(shared), body = std::move(body),
+                             assemble = std::move(assemble), version, started, finished]() mutable {
+      assemble = nullptr;
       shared->building = false;
       if (shared->closed) return;  // `this` is gone
       built_on_worker(std::move(body), version, started, finished);

@@ -213,7 +213,9 @@ TEST_CASE(
   CHECK(*plain_now(exposition, 2) == sample_body(2));  // of the moment it was asked for
 
   // A body older than max_age is not served while a new one is assembled:
-  // the request waits for it, and so does a gzip request.
+  // the request waits for it, and so does a gzip request. Held by no
+  // response, its buffer is the new body's.
+  const auto* old_buffer = plain_now(exposition, 2)->data();
   now += 2s;
   Received waiting;
   exposition.plain(3, waiting.delivery());
@@ -224,6 +226,7 @@ TEST_CASE(
   threads.settle();  // assembled; the gzip's deflate is queued
   REQUIRE(waiting.buffers.size() == 1);
   CHECK(*waiting.buffers[0] == sample_body(3));
+  CHECK(waiting.buffers[0]->data() == old_buffer);
   threads.settle();
   REQUIRE(zipped.buffers.size() == 1);
   CHECK(gunzip(*zipped.buffers[0]) == sample_body(3));
