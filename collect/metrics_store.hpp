@@ -138,7 +138,8 @@ class MetricsStore : public prometheus::Collectable {
   bool same_samples(const StoredFamily& stored, const prometheus::MetricFamily& family) const;
   void serialise(std::string& out, const StoredFamily& family, const Labels& identity) const;
   // Writes the snapshot's text again: every family when `moved` is null,
-  // else only those it lists (the others' lines are copied).
+  // else only those it lists, in ascending order (the others' lines are
+  // copied).
   void write_snapshot_text(Snapshot& snapshot, const std::vector<std::size_t>* moved) const;
   void changed(const std::string& target, bool input);
   // Erases the target's snapshots except those of the probes in `keep`.
