@@ -217,15 +217,11 @@ bool Scheduler::run_soon(const JobKey& key) {
 
 std::size_t Scheduler::advance(Clock::time_point now) {
   last_advance_ = std::max(last_advance_, now);
-  const bool outer = !std::exchange(advancing_, true);
-  struct Reset {
-    bool& flag;
-    bool outer;
-    ~Reset() {
-      if (outer) flag = false;
-    }
-  } reset{advancing_, outer};
-  return wheel_.advance(last_advance_);
+  // Nothing in between throws: fire() catches what a job throws.
+  advancing_ = true;
+  const auto fired = wheel_.advance(last_advance_);
+  advancing_ = false;
+  return fired;
 }
 
 std::optional<Scheduler::Clock::time_point> Scheduler::next_due() const {

@@ -150,32 +150,24 @@ Response Router::handle(const Request& request) const {
       }
       response.set(beast_http::field::content_type, reply.content_type);
     }
-    const bool cached = reply.shared_body || reply.plain_body;
-    const bool cached_gzip = cached && reply.gzipped_body;
-    if (cached) reply.body.clear();
+    const bool cached_gzip = reply.plain_body && reply.gzipped_body;
+    if (reply.plain_body) reply.body.clear();
     if (reply.compressible && !status_has_no_body(reply.status)) {
       // Caches must key on Accept-Encoding whether or not this reply is gzipped.
       response.set(beast_http::field::vary, "Accept-Encoding");
-      const std::size_t size = reply.shared_body ? reply.shared_body->size() : reply.body.size();
-      // A deferred plain body without its gzip cannot be compressed here.
-      const bool can_gzip = reply.plain_body ? cached_gzip : size > 0;
+      // A cached body without its gzip cannot be compressed here.
+      const bool can_gzip = reply.plain_body ? cached_gzip : !reply.body.empty();
       if (can_gzip && accepts_gzip(joined_accept_encoding(request))) {
         if (cached_gzip) {
           response.body().defer(std::move(reply.gzipped_body));
-          reply.shared_body.reset();
           reply.plain_body = nullptr;
-        } else if (reply.shared_body) {
-          reply.body = gzip_compress(*reply.shared_body);
-          reply.shared_body.reset();
         } else {
           reply.body = gzip_compress(reply.body);
         }
         response.set(beast_http::field::content_encoding, "gzip");
       }
     }
-    if (reply.shared_body) {
-      response.body().share(std::move(reply.shared_body));
-    } else if (reply.plain_body) {
+    if (reply.plain_body) {
       response.body().defer(std::move(reply.plain_body));
     } else if (!response.body().is_deferred()) {
       response.body() = std::move(reply.body);

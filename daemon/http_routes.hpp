@@ -28,13 +28,11 @@ struct RouteReply {
   std::string body;
   bool compressible = false;                                 // gzip when the client accepts it
   std::vector<std::pair<std::string, std::string>> headers;  // extra response headers
-  // Instead of `body`: a buffer the handler's cache keeps, and the cache's
-  // gzip of it, asked for only when the client accepts gzip (the router then
-  // compresses nothing itself). The gzip may come later, from another thread's
-  // work: the response's body is then deferred (ResponseText::defer).
-  std::shared_ptr<const std::string> shared_body;
-  // Or the cache's buffer as it will deliver it (at once, or once a worker
-  // has assembled it); taken as non-empty.
+  // Instead of `body`: a buffer the handler's cache keeps, as the cache
+  // delivers it (at once, or once a worker has assembled it; taken as
+  // non-empty), and the cache's gzip of it, asked for only when the client
+  // accepts gzip (the router then compresses nothing itself). Either makes
+  // the response's body deferred (ResponseText::defer).
   ResponseText::Producer plain_body;
   ResponseText::Producer gzipped_body;
 };

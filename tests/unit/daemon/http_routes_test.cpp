@@ -54,26 +54,24 @@ std::string metrics_text() {
 Router make_router() {
   Router router;
   router.add("/metrics", [](const Request&) {
-    return RouteReply{200, "text/plain; version=0.0.4", metrics_text(), true, {}, {}, {}, {}};
+    return RouteReply{200, "text/plain; version=0.0.4", metrics_text(), true, {}, {}, {}};
   });
   router.add("/healthz", [](const Request&) {
-    return RouteReply{503, "text/plain", "not ready\n", false, {{"Retry-After", "5"}}, {}, {}, {}};
+    return RouteReply{503, "text/plain", "not ready\n", false, {{"Retry-After", "5"}}, {}, {}};
   });
   router.add("/echo", [](const Request& request) {
     const auto target = request.target();
-    return RouteReply{
-        200, "text/plain", std::string(target.data(), target.size()), false, {}, {}, {}, {}};
+    return RouteReply{200, "text/plain", std::string(target.data(), target.size()), false, {}, {},
+                      {}};
   });
   router.add("/boom", [](const Request&) -> RouteReply {
     throw std::runtime_error("password=hunter2 leaked");
   });
   router.add("/bad-header", [](const Request&) {
-    return RouteReply{200, "text/plain", "x", false, {{"X-Evil", "a\r\nSet-Cookie: x=1"}},
-                      {},  {},           {}};
+    return RouteReply{200, "text/plain", "x", false, {{"X-Evil", "a\r\nSet-Cookie: x=1"}}, {}, {}};
   });
-  router.add("/bad-status", [](const Request&) {
-    return RouteReply{42, "text/plain", "x", false, {}, {}, {}, {}};
-  });
+  router.add("/bad-status",
+             [](const Request&) { return RouteReply{42, "text/plain", "x", false, {}, {}, {}}; });
   return router;
 }
 
@@ -220,10 +218,10 @@ TEST_CASE("keep-alive follows the request") {
 TEST_CASE("a later add replaces the handler for the same path") {
   Router router;
   router.add("/x", [](const Request&) {
-    return RouteReply{200, "text/plain", "first", false, {}, {}, {}, {}};
+    return RouteReply{200, "text/plain", "first", false, {}, {}, {}};
   });
   router.add("/x", [](const Request&) {
-    return RouteReply{200, "text/plain", "second", false, {}, {}, {}, {}};
+    return RouteReply{200, "text/plain", "second", false, {}, {}, {}};
   });
   CHECK(router.handle(make_request(bhttp::verb::get, "/x")).body() == "second");
 }

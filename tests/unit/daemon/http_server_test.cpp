@@ -179,11 +179,13 @@ struct ServerFixture {
 
   ServerFixture() {
     router.add("/metrics", [](const Request&) {
-      return RouteReply{200, "text/plain; version=0.0.4", metrics_text(), true, {}, {}, {}, {}};
+      return RouteReply{200, "text/plain; version=0.0.4", metrics_text(), true, {}, {}, {}};
     });
     router.add("/later", [this](const Request&) {
-      RouteReply reply{200, "text/plain", {}, true, {}, {}, {}, {}};
-      reply.shared_body = std::make_shared<const std::string>(metrics_text());
+      RouteReply reply{200, "text/plain", {}, true, {}, {}, {}};
+      reply.plain_body = [](pgvigil::http::ResponseText::Delivery deliver) {
+        deliver(std::make_shared<const std::string>(metrics_text()));
+      };
       reply.gzipped_body = [this](pgvigil::http::ResponseText::Delivery deliver) {
         later_deliveries.push_back(std::move(deliver));
       };
@@ -191,7 +193,7 @@ struct ServerFixture {
     });
     router.add("/big", [this](const Request&) {
       if (on_big) on_big();
-      return RouteReply{200, "text/plain", big_body(), false, {}, {}, {}, {}};
+      return RouteReply{200, "text/plain", big_body(), false, {}, {}, {}};
     });
   }
 

@@ -179,13 +179,13 @@ struct LiveServer {
 
   explicit LiveServer(HttpServerOptions options) {
     router.add("/metrics", [](const Request&) {
-      return RouteReply{200, "text/plain; version=0.0.4", "pg_up 1\n", true, {}, {}, {}, {}};
+      return RouteReply{200, "text/plain; version=0.0.4", "pg_up 1\n", true, {}, {}, {}};
     });
     router.add("/health", [](const Request&) {
-      return RouteReply{200, "text/plain", "ok\n", false, {}, {}, {}, {}};
+      return RouteReply{200, "text/plain", "ok\n", false, {}, {}, {}};
     });
     router.add("/ready", [](const Request&) {
-      return RouteReply{200, "text/plain", "ready\n", false, {}, {}, {}, {}};
+      return RouteReply{200, "text/plain", "ready\n", false, {}, {}, {}};
     });
     server = std::make_unique<HttpServer>(
         io, std::move(options), [this](const Request& request) { return router.handle(request); });
