@@ -281,12 +281,30 @@ TEST_CASE("JSON logs stay JSON when the server ends pgvigil's session") {
   pgvigil::test::TestConnection admin(cluster.conninfo(cluster.primary_port()));
   // Three times, so that at least once the session is idle (a round takes
   // milliseconds of each second) and the message arrives as a notice.
+  // Each time, the next termination waits for a new session: pg_up alone
+  // is still 1 before the daemon has seen the end of the old one.
+  const auto sessions = [&] {
+    std::vector<std::string> pids;
+    for (const auto& row : admin.query("SELECT pid FROM pg_stat_activity WHERE application_name = "
+                                       "'pgvigil' ORDER BY pid"))
+      pids.push_back(row.at(0).value_or(""));
+    return pids;
+  };
   for (int i = 0; i < 3; ++i) {
+    const auto before = sessions();
     admin.query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
         "'pgvigil'");
-    REQUIRE(wait_until([&] { return daemon.metric("pg_up", {{"target", "one"}}) == 1.0; }, 10s));
+    REQUIRE(wait_until(
+        [&] {
+          const auto now = sessions();
+          return !now.empty() && now != before &&
+                 daemon.metric("pg_up", {{"target", "one"}}) == 1.0;
+        },
+        10s));
   }
+  // The daemon logs the server's message as it reads it: give it that moment.
+  CHECK(wait_until([&] { return daemon.log().find("57P01") != std::string::npos; }, 5s));
   const std::string log = daemon.log();
   std::size_t lines = 0;
   for (std::size_t begin = 0; begin < log.size();) {
